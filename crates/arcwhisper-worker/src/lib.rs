@@ -1,0 +1,17 @@
+//! Library side of `arcwhisper-worker`: the pieces the element shares with the worker, with no
+//! OpenVINO and no GStreamer in them.
+//!
+//! - [`device`]: the `device` property -> OpenVINO device, `ZE_AFFINITY_MASK`, CPU set.
+//! - [`affinity`]: `sched_setaffinity` / `sched_getaffinity` (the element's `pre_exec` uses
+//!   [`affinity::CpuMask::apply`]).
+//! - [`memory`]: free host memory (MemAvailable, cgroup v2 limit).
+//! - [`models`]: model chain lookup and memory-need estimates.
+
+pub mod affinity;
+pub mod device;
+pub mod memory;
+pub mod models;
+
+/// Environment variable of the crash-test hook: the worker aborts after sending this many
+/// windows' `Segments`. Only for tests.
+pub const DIE_AFTER_WINDOWS_ENV: &str = "ARCWHISPER_WORKER_DIE_AFTER_WINDOWS";

@@ -1,0 +1,237 @@
+//! Model chain entries -> model directories, and each model's estimated memory need.
+//!
+//! Lookup for a name such as `base` (docs/ARCHITECTURE.md "Model lookup"), in this order:
+//! `$ARCWHISPER_MODEL_DIR/<name>`, `$ARCWHISPER_HOME/models/<name>` (default
+//! `$XDG_DATA_HOME/arcwhisper`, i.e. `~/.local/share/arcwhisper`),
+//! `/usr/local/share/arcwhisper/models/<name>`, `/usr/share/arcwhisper/models/<name>`. In each
+//! directory `<name>` is tried, then `<name>.en` (`tiny` matches `tiny` or `tiny.en`). A value
+//! containing `/` is a directory path, used as given (canonicalised).
+
+use std::path::{Path, PathBuf};
+
+/// The file that makes a directory a model.
+pub const ENCODER_XML: &str = "openvino_encoder_model.xml";
+
+/// `ARCWHISPER_HOME` or its default.
+pub fn arcwhisper_home() -> Option<PathBuf> {
+    if let Some(h) = std::env::var_os("ARCWHISPER_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(h));
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("arcwhisper"));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".local/share/arcwhisper"))
+}
+
+/// The directories searched for model names, in order.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("ARCWHISPER_MODEL_DIR").filter(|v| !v.is_empty()) {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Some(h) = arcwhisper_home() {
+        dirs.push(h.join("models"));
+    }
+    dirs.push(PathBuf::from("/usr/local/share/arcwhisper/models"));
+    dirs.push(PathBuf::from("/usr/share/arcwhisper/models"));
+    dirs
+}
+
+/// A chain entry found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundModel {
+    /// Display name: the directory's name (`tiny.en`).
+    pub name: String,
+    /// Canonical directory.
+    pub path: PathBuf,
+}
+
+fn is_model_dir(p: &Path) -> bool {
+    p.join(ENCODER_XML).is_file()
+}
+
+/// Resolves one chain entry; `Err` is the reason it is not installed.
+pub fn resolve(entry: &str, dirs: &[PathBuf]) -> Result<FoundModel, String> {
+    let entry = entry.trim();
+    if entry.is_empty() {
+        return Err("empty model name".into());
+    }
+    let found = |p: &Path| -> Result<FoundModel, String> {
+        let path = std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| entry.to_string());
+        Ok(FoundModel { name, path })
+    };
+    if entry.contains('/') {
+        let p = Path::new(entry);
+        if !p.is_dir() {
+            return Err(format!("{entry}: no such directory"));
+        }
+        if !is_model_dir(p) {
+            return Err(format!("{entry}: no {ENCODER_XML} in it"));
+        }
+        return found(p);
+    }
+    if entry == "." || entry == ".." {
+        return Err(format!("{entry:?} is not a model name"));
+    }
+    for d in dirs {
+        for cand in [entry.to_string(), format!("{entry}.en")] {
+            let p = d.join(&cand);
+            if is_model_dir(&p) {
+                return found(&p);
+            }
+        }
+    }
+    Err(format!(
+        "model {entry:?} is not installed (looked for {entry} and {entry}.en in {})",
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// Where a model will run, for the memory estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Cpu,
+    Gpu,
+}
+
+impl DeviceKind {
+    fn key(self) -> &'static str {
+        match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Gpu => "gpu",
+        }
+    }
+}
+
+/// Estimated memory need of a model on a device kind, bytes, and where the figure came from.
+///
+/// 1. `arcwhisper.json` (written by the converter) when it has a measured figure: the key
+///    `memory_need_bytes` (or any top-level key containing both `memory` and `need`), either a
+///    number or an object keyed by device kind (`cpu`, `gpu`, any case).
+/// 2. Otherwise a formula from the IR weight files (sum of the `*.bin` sizes, `W`):
+///    `need = W * WEIGHT_FACTOR + ACTIVATION_BYTES`. See the constants for the calibration.
+pub fn estimate_need(dir: &Path, kind: DeviceKind) -> (u64, String) {
+    if let Some(n) = measured_need(dir, kind) {
+        return (n, "arcwhisper.json".into());
+    }
+    let w = weights_bytes(dir);
+    let need = (w as f64 * WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES;
+    (
+        need,
+        format!("estimate: IR weights {w} B x {WEIGHT_FACTOR} + {ACTIVATION_BYTES} B"),
+    )
+}
+
+/// Multiplier on the IR weights. Calibrated on CPU with the f16-compressed IR of tiny.en and
+/// base: the CPU plugin unpacks f16 weights to f32 (x2), keeps the mmapped IR pages it touched
+/// while compiling, and the decoder's KV-cache/logits buffers grow with the model width. See
+/// the crate README for the measurements.
+pub const WEIGHT_FACTOR: f64 = 3.0;
+/// Fixed part: encoder activations for one 30 s window (1500 x d f32 per layer, reused),
+/// mel front end, tokenizer, OpenVINO's per-model compile overhead.
+pub const ACTIVATION_BYTES: u64 = 120_000_000;
+
+/// Sum of the sizes of the model's `*.bin` files.
+pub fn weights_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn measured_need(dir: &Path, kind: DeviceKind) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("arcwhisper.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let obj = v.as_object()?;
+    let pick = |val: &serde_json::Value| -> Option<u64> {
+        if let Some(n) = val.as_u64() {
+            return Some(n);
+        }
+        let o = val.as_object()?;
+        o.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(kind.key()))
+            .and_then(|(_, v)| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
+    };
+    if let Some(n) = obj.get("memory_need_bytes").and_then(pick) {
+        return Some(n).filter(|n| *n > 0);
+    }
+    obj.iter()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            k.contains("memory") && k.contains("need")
+        })
+        .find_map(|(_, v)| pick(v))
+        .filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("aw-models-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn fake_model(dir: &Path, bin_len: usize) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(ENCODER_XML), "<net/>").unwrap();
+        std::fs::write(dir.join("openvino_encoder_model.bin"), vec![0u8; bin_len]).unwrap();
+    }
+
+    #[test]
+    fn lookup_order_and_en_suffix() {
+        let root = tmp("lookup");
+        let (a, b) = (root.join("a"), root.join("b"));
+        fake_model(&b.join("tiny.en"), 10);
+        fake_model(&b.join("base"), 10);
+        fake_model(&a.join("base"), 10);
+        std::fs::create_dir_all(a.join("small")).unwrap(); // not a model: no encoder
+        let dirs = vec![a.clone(), b.clone()];
+        let t = resolve("tiny", &dirs).unwrap();
+        assert_eq!(t.name, "tiny.en");
+        assert_eq!(t.path, b.join("tiny.en").canonicalize().unwrap());
+        assert_eq!(resolve("base", &dirs).unwrap().path, a.join("base").canonicalize().unwrap());
+        let e = resolve("small", &dirs).unwrap_err();
+        assert!(e.contains("not installed") && e.contains(&a.display().to_string()), "{e}");
+        let e = resolve("medium", &dirs).unwrap_err();
+        assert!(e.contains(&b.display().to_string()), "{e}");
+        // Paths are used as given.
+        let p = format!("{}/../b/base", a.display());
+        assert_eq!(resolve(&p, &[]).unwrap().path, b.join("base").canonicalize().unwrap());
+        assert!(resolve(&format!("{}/nope", a.display()), &dirs).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn need_from_json_or_formula() {
+        let root = tmp("need");
+        let m = root.join("m");
+        fake_model(&m, 1000);
+        let (n, src) = estimate_need(&m, DeviceKind::Cpu);
+        assert_eq!(n, (1000.0 * WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES);
+        assert!(src.starts_with("estimate"));
+        std::fs::write(m.join("arcwhisper.json"), r#"{"memory_need_bytes": {"CPU": 5, "gpu": 7}}"#).unwrap();
+        assert_eq!(estimate_need(&m, DeviceKind::Cpu).0, 5);
+        assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, 7);
+        std::fs::write(m.join("arcwhisper.json"), r#"{"measured_memory_need": 9}"#).unwrap();
+        assert_eq!(estimate_need(&m, DeviceKind::Gpu), (9, "arcwhisper.json".into()));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
