@@ -120,8 +120,8 @@ impl DeviceKind {
 /// 2. Otherwise a formula from the IR weight files (sum of the `*.bin` sizes, `W`):
 ///    `need = W * WEIGHT_FACTOR + ACTIVATION_BYTES`. See the constants for the calibration.
 pub fn estimate_need(dir: &Path, kind: DeviceKind) -> (u64, String) {
-    if let Some(n) = measured_need(dir, kind) {
-        return (n, "arcwhisper.json".into());
+    if let Some(found) = measured_need(dir, kind) {
+        return found;
     }
     let w = weights_bytes(dir);
     let need = (w as f64 * WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES;
@@ -140,12 +140,16 @@ pub const WEIGHT_FACTOR: f64 = 3.0;
 /// mel front end, tokenizer, OpenVINO's per-model compile overhead.
 pub const ACTIVATION_BYTES: u64 = 120_000_000;
 
-/// Sum of the sizes of the model's `*.bin` files.
+/// Sum of the sizes of the model's weight files (`openvino_*_model*.bin`; the tokenizer IRs
+/// are not counted).
 pub fn weights_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "bin"))
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with("openvino_") && n.contains("_model") && n.ends_with(".bin")
+                })
                 .filter_map(|e| e.metadata().ok())
                 .map(|m| m.len())
                 .sum()
@@ -153,29 +157,39 @@ pub fn weights_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn measured_need(dir: &Path, kind: DeviceKind) -> Option<u64> {
+fn measured_need(dir: &Path, kind: DeviceKind) -> Option<(u64, String)> {
     let text = std::fs::read_to_string(dir.join("arcwhisper.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let obj = v.as_object()?;
-    let pick = |val: &serde_json::Value| -> Option<u64> {
-        if let Some(n) = val.as_u64() {
-            return Some(n);
+    // A number, or an object keyed by device kind; for a GPU without a GPU figure the CPU one is
+    // used (conservative: the CPU plugin unpacks f16 weights to f32, the GPU plugin keeps f16).
+    let pick = |val: &serde_json::Value| -> Option<(u64, String)> {
+        let num = |v: &serde_json::Value| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64));
+        if let Some(n) = num(val) {
+            return Some((n, String::new()));
         }
         let o = val.as_object()?;
-        o.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(kind.key()))
-            .and_then(|(_, v)| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
+        let get = |k: &str| o.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).and_then(|(_, v)| num(v));
+        get(kind.key())
+            .map(|n| (n, format!(" {}", kind.key().to_uppercase())))
+            .or_else(|| get("cpu").map(|n| (n, " CPU figure".to_string())))
     };
-    if let Some(n) = obj.get("memory_need_bytes").and_then(pick) {
-        return Some(n).filter(|n| *n > 0);
+    // The converter writes `memory_bytes: {"CPU": n}` (RSS growth compiling both models,
+    // encoding one window and decoding 32 tokens).
+    for key in ["memory_need_bytes", "memory_bytes"] {
+        if let Some((n, what)) = obj.get(key).and_then(pick) {
+            if n > 0 {
+                return Some((n, format!("arcwhisper.json {key}{what}")));
+            }
+        }
     }
     obj.iter()
         .filter(|(k, _)| {
             let k = k.to_ascii_lowercase();
             k.contains("memory") && k.contains("need")
         })
-        .find_map(|(_, v)| pick(v))
-        .filter(|n| *n > 0)
+        .find_map(|(k, v)| pick(v).map(|(n, w)| (n, format!("arcwhisper.json {k}{w}"))))
+        .filter(|(n, _)| *n > 0)
 }
 
 #[cfg(test)]
@@ -231,7 +245,12 @@ mod tests {
         assert_eq!(estimate_need(&m, DeviceKind::Cpu).0, 5);
         assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, 7);
         std::fs::write(m.join("arcwhisper.json"), r#"{"measured_memory_need": 9}"#).unwrap();
-        assert_eq!(estimate_need(&m, DeviceKind::Gpu), (9, "arcwhisper.json".into()));
+        assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, 9);
+        // The converter's key.
+        std::fs::write(m.join("arcwhisper.json"), r#"{"memory_bytes": {"CPU": 257081344}}"#).unwrap();
+        assert_eq!(estimate_need(&m, DeviceKind::Cpu).0, 257081344);
+        assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, 257081344);
+        assert!(estimate_need(&m, DeviceKind::Gpu).1.contains("CPU figure"));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

