@@ -1,1 +1,325 @@
+//! `whisper_engine`: OpenAI Whisper on Intel OpenVINO, with no GStreamer.
+//!
+//! 16 kHz mono `f32` in, timed segments out. The decoding follows faster-whisper's rules
+//! (greedy with a KV cache, Whisper's timestamp rules, suppressed tokens, no-speech
+//! probability, temperature fallback, long-form seeking over 30 s windows, language detection,
+//! translate, initial prompt), and is deterministic.
+//!
+//! ```no_run
+//! use whisper_engine::{DecodeOptions, EngineConfig, WhisperModel};
+//! let dir = whisper_engine::find_model("tiny.en")?;
+//! let mut model = WhisperModel::load(&dir, &EngineConfig::default())?;
+//! let audio = vec![0f32; 16000];
+//! for s in model.transcribe(&audio, &DecodeOptions::default())? {
+//!     println!("{:.2} --> {:.2} {}", s.start, s.end, s.text);
+//! }
+//! # Ok::<(), whisper_engine::Error>(())
+//! ```
 
+mod config;
+mod decode;
+mod error;
+pub mod mel;
+mod ov;
+mod runtime;
+mod stream;
+
+pub use error::{Error, Result};
+pub use runtime::{arcwhisper_home, find_model, load_runtime, model_search_dirs};
+pub use stream::Stream;
+
+use config::{GenerationConfig, ModelConfig, SpecialTokens};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where and how to run the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// OpenVINO device name: "CPU", "GPU", "AUTO", ...
+    pub device: String,
+    /// OpenVINO `CACHE_DIR`; default `$ARCWHISPER_HOME/cache`.
+    pub cache_dir: Option<PathBuf>,
+    /// OpenVINO `INFERENCE_NUM_THREADS` (CPU only); default: OpenVINO's choice.
+    pub threads: Option<usize>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            device: "CPU".into(),
+            cache_dir: None,
+            threads: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    #[default]
+    Transcribe,
+    Translate,
+}
+
+impl std::str::FromStr for Task {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "transcribe" => Ok(Task::Transcribe),
+            "translate" => Ok(Task::Translate),
+            _ => Err(Error::Options(format!(
+                "unknown task '{s}' (transcribe or translate)"
+            ))),
+        }
+    }
+}
+
+/// Decoding options; the defaults are faster-whisper's (greedy: beam_size = best_of = 1).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DecodeOptions {
+    /// Language code ("en", "de", ...); `None` detects it on the first window (multilingual
+    /// models). English-only models always use "en".
+    pub language: Option<String>,
+    pub task: Task,
+    pub initial_prompt: Option<String>,
+    pub temperatures: Vec<f32>,
+    pub compression_ratio_threshold: Option<f32>,
+    pub log_prob_threshold: Option<f32>,
+    pub no_speech_threshold: Option<f32>,
+    pub condition_on_previous_text: bool,
+    pub prompt_reset_on_temperature: f32,
+    pub without_timestamps: bool,
+    pub max_initial_timestamp: f32,
+    pub suppress_blank: bool,
+    /// Token ids to suppress; -1 expands to the model's list (generation_config.json).
+    pub suppress_tokens: Vec<i64>,
+    /// Seed of the sampler at temperature > 0 (combined with the window's seek).
+    pub seed: u64,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            language: None,
+            task: Task::Transcribe,
+            initial_prompt: None,
+            temperatures: vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+            compression_ratio_threshold: Some(2.4),
+            log_prob_threshold: Some(-1.0),
+            no_speech_threshold: Some(0.6),
+            condition_on_previous_text: true,
+            prompt_reset_on_temperature: 0.5,
+            without_timestamps: false,
+            max_initial_timestamp: 1.0,
+            suppress_blank: true,
+            suppress_tokens: vec![-1],
+            seed: 0,
+        }
+    }
+}
+
+/// A transcribed segment; times in seconds from the start of the stream.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Segment {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub avg_logprob: f32,
+    pub no_speech_prob: f32,
+    pub temperature: f32,
+    pub compression_ratio: f32,
+}
+
+/// Where a stream is: enough to resume it in a new process (see the resumability contract).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct StreamState {
+    /// Absolute sample index (16 kHz) of the next window's start.
+    pub seek_samples: u64,
+    /// Previous-text tokens for the next window's prompt (at most the last 223 are used).
+    pub prompt_tokens: Vec<u32>,
+    /// The language in use (detected on the first window, or given).
+    pub language: Option<String>,
+}
+
+/// Time spent and work done, for benchmarks.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Stats {
+    pub windows: u64,
+    pub encoder_seconds: f64,
+    pub decoder_seconds: f64,
+    pub mel_seconds: f64,
+    /// Tokens sampled (EOT included), over all temperature attempts.
+    pub tokens: u64,
+    pub decoder_calls: u64,
+}
+
+/// A loaded Whisper model (encoder + decoder IR compiled for one device).
+pub struct WhisperModel {
+    name: String,
+    dir: PathBuf,
+    tokenizer: tokenizers::Tokenizer,
+    special: SpecialTokens,
+    config: ModelConfig,
+    vocab_size: usize,
+    ov: ov::OvWhisper,
+    mel: mel::LogMel,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for WhisperModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperModel")
+            .field("name", &self.name)
+            .field("dir", &self.dir)
+            .field("device", &self.ov.device)
+            .finish()
+    }
+}
+
+impl WhisperModel {
+    /// Load a model folder (optimum-intel layout) and compile it for `cfg.device`.
+    pub fn load(dir: &Path, cfg: &EngineConfig) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::Model {
+                path: dir.to_path_buf(),
+                msg: format!(
+                    "no such model folder. Run tools/setup.sh to convert tiny.en and base, or \
+                     give a folder exported with `optimum-cli export openvino`. Model names are \
+                     looked up in: {}",
+                    runtime::model_search_dirs()
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        let config = ModelConfig::read(dir)?;
+        let gen = GenerationConfig::read(dir)?;
+        let tok_path = dir.join("tokenizer.json");
+        if !tok_path.is_file() {
+            return Err(Error::Model {
+                path: tok_path,
+                msg: "is missing; re-run tools/setup.sh (the converter writes it)".into(),
+            });
+        }
+        let tokenizer = tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| Error::Model {
+            path: tok_path.clone(),
+            msg: format!("cannot be parsed ({e}); re-run tools/setup.sh to rewrite it"),
+        })?;
+        let special = SpecialTokens::resolve(&tokenizer, &gen, &tok_path)?;
+        let vocab_size = if config.vocab_size > 0 {
+            config.vocab_size
+        } else {
+            tokenizer.get_vocab_size(true)
+        };
+        let cache_dir = cfg
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| runtime::arcwhisper_home().join("cache"));
+        let ov = ov::OvWhisper::load(
+            dir,
+            &cfg.device,
+            &cache_dir,
+            cfg.threads,
+            config.num_mel_bins,
+        )?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        Ok(Self {
+            name,
+            dir: dir.to_path_buf(),
+            tokenizer,
+            special,
+            mel: mel::LogMel::new(config.num_mel_bins),
+            config,
+            vocab_size,
+            ov,
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.special.multilingual
+    }
+
+    /// The model's name (its folder name, e.g. "tiny.en").
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The OpenVINO device the model was compiled for.
+    pub fn device(&self) -> &str {
+        &self.ov.device
+    }
+
+    /// Number of mel bins the encoder expects (80 or 128).
+    pub fn n_mels(&self) -> usize {
+        self.mel.n_mels()
+    }
+
+    /// Accumulated timing statistics since load (or the last `reset_stats`).
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn reset_stats(&mut self) {
+        self.stats = Stats::default();
+    }
+
+    /// Transcribe a whole recording (16 kHz mono). Same code path as [`Stream`].
+    pub fn transcribe(
+        &mut self,
+        audio_16k_mono: &[f32],
+        opts: &DecodeOptions,
+    ) -> Result<Vec<Segment>> {
+        let mut s = self.stream(opts.clone(), None);
+        let mut out = s.push(audio_16k_mono)?;
+        out.extend(s.finish()?);
+        Ok(out)
+    }
+
+    /// A streaming transcription; `resume` continues from a saved [`StreamState`] (feed it the
+    /// audio from `state.seek_samples` on).
+    pub fn stream(&mut self, opts: DecodeOptions, resume: Option<StreamState>) -> Stream<'_> {
+        Stream::new(self, opts, resume)
+    }
+
+    /// Text of tokens (timestamps and special tokens dropped).
+    pub fn decode_text(&self, tokens: &[u32]) -> Result<String> {
+        let text: Vec<u32> = tokens
+            .iter()
+            .copied()
+            .filter(|&t| t < self.special.eot)
+            .collect();
+        self.tokenizer
+            .decode(&text, true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    pub(crate) fn encode_text(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?
+            .get_ids()
+            .to_vec())
+    }
+
+    pub(crate) fn add_time(&mut self, which: u8, d: Duration) {
+        let s = d.as_secs_f64();
+        match which {
+            0 => self.stats.mel_seconds += s,
+            1 => self.stats.encoder_seconds += s,
+            _ => self.stats.decoder_seconds += s,
+        }
+    }
+}

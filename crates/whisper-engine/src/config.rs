@@ -1,0 +1,188 @@
+//! The model's own description: `config.json`, `generation_config.json`, `tokenizer.json`.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelConfig {
+    #[serde(default = "default_mels")]
+    pub num_mel_bins: usize,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub d_model: usize,
+    #[serde(default)]
+    pub vocab_size: usize,
+    #[serde(default = "default_max_target")]
+    pub max_target_positions: usize,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub decoder_layers: usize,
+}
+
+fn default_mels() -> usize {
+    80
+}
+fn default_max_target() -> usize {
+    448
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GenerationConfig {
+    #[serde(default)]
+    pub suppress_tokens: Vec<i64>,
+    #[serde(default)]
+    pub begin_suppress_tokens: Vec<i64>,
+    #[serde(default)]
+    pub lang_to_id: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub task_to_id: BTreeMap<String, u32>,
+    pub no_timestamps_token_id: Option<u32>,
+    pub is_multilingual: Option<bool>,
+    pub decoder_start_token_id: Option<u32>,
+    pub eos_token_id: Option<u32>,
+    #[allow(dead_code)]
+    pub max_length: Option<usize>,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Model {
+        path: path.to_path_buf(),
+        msg: format!(
+            "cannot read it ({e}); the model folder is incomplete: re-run tools/setup.sh \
+             (or the converter in tools/convert/) to write it again"
+        ),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Model {
+        path: path.to_path_buf(),
+        msg: format!("is not valid JSON for this file ({e}); re-run the converter to rewrite it"),
+    })
+}
+
+impl ModelConfig {
+    pub fn read(dir: &Path) -> Result<Self> {
+        read_json(&dir.join("config.json"))
+    }
+}
+
+impl GenerationConfig {
+    pub fn read(dir: &Path) -> Result<Self> {
+        read_json(&dir.join("generation_config.json"))
+    }
+}
+
+/// Token ids the decoder needs, resolved from the tokenizer and generation config.
+#[derive(Debug, Clone)]
+pub struct SpecialTokens {
+    pub sot: u32,
+    pub eot: u32,
+    pub sot_prev: u32,
+    pub sot_lm: Option<u32>,
+    pub no_speech: Option<u32>,
+    pub no_timestamps: u32,
+    pub transcribe: Option<u32>,
+    pub translate: Option<u32>,
+    /// First timestamp token (`<|0.00|>`) = no_timestamps + 1.
+    pub timestamp_begin: u32,
+    /// Language code -> token id (multilingual models).
+    pub languages: BTreeMap<String, u32>,
+    pub suppress: Vec<u32>,
+    pub begin_suppress: Vec<u32>,
+    pub multilingual: bool,
+}
+
+impl SpecialTokens {
+    pub fn resolve(
+        tok: &tokenizers::Tokenizer,
+        gen: &GenerationConfig,
+        path: &Path,
+    ) -> Result<Self> {
+        let id = |s: &str| tok.token_to_id(s);
+        let need = |s: &str| {
+            id(s).ok_or_else(|| Error::Model {
+                path: path.to_path_buf(),
+                msg: format!("tokenizer.json has no token {s}; is this a Whisper tokenizer?"),
+            })
+        };
+        let sot = match gen.decoder_start_token_id {
+            Some(v) => v,
+            None => need("<|startoftranscript|>")?,
+        };
+        let eot = match gen.eos_token_id {
+            Some(v) => v,
+            None => need("<|endoftext|>")?,
+        };
+        let no_timestamps = match gen.no_timestamps_token_id {
+            Some(v) => v,
+            None => need("<|notimestamps|>")?,
+        };
+        let mut languages = BTreeMap::new();
+        for (k, v) in &gen.lang_to_id {
+            let code = k
+                .trim_start_matches("<|")
+                .trim_end_matches("|>")
+                .to_string();
+            languages.insert(code, *v);
+        }
+        if languages.is_empty() {
+            for code in LANGUAGE_CODES {
+                if let Some(v) = id(&format!("<|{code}|>")) {
+                    languages.insert(code.to_string(), v);
+                }
+            }
+        }
+        let multilingual = gen
+            .is_multilingual
+            .unwrap_or_else(|| tok.get_vocab_size(true) >= 51865);
+        let task = |name: &str| {
+            gen.task_to_id
+                .get(name)
+                .copied()
+                .or_else(|| id(&format!("<|{name}|>")))
+        };
+        let to_u32 =
+            |v: &[i64]| -> Vec<u32> { v.iter().filter(|&&x| x >= 0).map(|&x| x as u32).collect() };
+        let begin_suppress = if gen.begin_suppress_tokens.is_empty() {
+            let mut v = Vec::new();
+            if let Some(sp) = tok
+                .encode(" ", false)
+                .ok()
+                .and_then(|e| e.get_ids().first().copied())
+            {
+                v.push(sp);
+            }
+            v.push(eot);
+            v
+        } else {
+            to_u32(&gen.begin_suppress_tokens)
+        };
+        Ok(Self {
+            sot,
+            eot,
+            sot_prev: need("<|startofprev|>")?,
+            sot_lm: id("<|startoflm|>"),
+            no_speech: id("<|nospeech|>").or_else(|| id("<|nocaptions|>")),
+            no_timestamps,
+            transcribe: task("transcribe"),
+            translate: task("translate"),
+            timestamp_begin: no_timestamps + 1,
+            languages,
+            suppress: to_u32(&gen.suppress_tokens),
+            begin_suppress,
+            multilingual,
+        })
+    }
+}
+
+/// Whisper's language codes (in token order), for detection on models whose generation config
+/// lacks `lang_to_id`.
+pub const LANGUAGE_CODES: &[&str] = &[
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it",
+    "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur",
+    "hr", "bg", "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn",
+    "et", "mk", "br", "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si",
+    "km", "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo",
+    "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln",
+    "ha", "ba", "jw", "su", "yue",
+];

@@ -1,0 +1,376 @@
+//! The OpenVINO side: compiling the encoder and decoder IR and running them.
+
+use crate::decode::Session;
+use crate::error::{Error, OvContext, Result};
+use openvino::{
+    CompiledModel, Core, DeviceType, ElementType, InferRequest, RwPropertyKey, Shape, Tensor,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const ENCODER_XML: &str = "openvino_encoder_model.xml";
+const DECODER_XML: &str = "openvino_decoder_model.xml";
+const DECODER_PAST_XML: &str = "openvino_decoder_with_past_model.xml";
+
+fn check_ir(dir: &Path, xml: &str) -> Result<(PathBuf, PathBuf)> {
+    let x = dir.join(xml);
+    let b = x.with_extension("bin");
+    for p in [&x, &b] {
+        if !p.is_file() {
+            return Err(Error::Model {
+                path: p.clone(),
+                msg: "is missing; the model folder is incomplete. Re-run tools/setup.sh (the \
+                      converter in tools/convert/) or re-export with `optimum-cli export openvino`"
+                    .into(),
+            });
+        }
+    }
+    Ok((x, b))
+}
+
+fn read_model(core: &mut Core, xml: &Path, bin: &Path) -> Result<openvino::Model> {
+    core.read_model_from_file(&xml.to_string_lossy(), &bin.to_string_lossy())
+        .map_err(|e| Error::Model {
+            path: xml.to_path_buf(),
+            msg: format!(
+                "OpenVINO cannot read this IR ({e}); the files are corrupt or truncated. \
+                 Delete the model folder and re-run tools/setup.sh"
+            ),
+        })
+}
+
+fn input_names(m: &CompiledModel) -> Result<Vec<String>> {
+    let n = m.get_input_size().ov(|| "model inputs".into())?;
+    (0..n)
+        .map(|i| {
+            m.get_input_by_index(i)
+                .and_then(|node| node.get_name())
+                .ov(|| "input name".into())
+        })
+        .collect()
+}
+
+fn output_names(m: &CompiledModel) -> Result<Vec<String>> {
+    let n = m.get_output_size().ov(|| "model outputs".into())?;
+    (0..n)
+        .map(|i| {
+            m.get_output_by_index(i)
+                .and_then(|node| node.get_name())
+                .ov(|| "output name".into())
+        })
+        .collect()
+}
+
+pub(crate) fn tensor_i64(values: &[i64], shape: &[i64]) -> Result<Tensor> {
+    let shape = Shape::new(shape).ov(|| "shape".into())?;
+    let mut t = Tensor::new(ElementType::I64, &shape).ov(|| "tensor".into())?;
+    t.get_data_mut::<i64>()
+        .ov(|| "tensor data".into())?
+        .copy_from_slice(values);
+    Ok(t)
+}
+
+enum DecoderKind {
+    /// One IR whose KV cache lives in OpenVINO state variables.
+    Stateful,
+    /// `openvino_decoder_model.xml` (first step) + `openvino_decoder_with_past_model.xml`.
+    Stateless { with_past: CompiledModel },
+}
+
+pub(crate) struct OvWhisper {
+    _core: Core,
+    encoder_req: InferRequest,
+    features: Tensor,
+    decoder: CompiledModel,
+    kind: DecoderKind,
+    decoder_inputs: Vec<String>,
+    #[allow(dead_code)]
+    pub n_mels: usize,
+    pub device: String,
+}
+
+// SAFETY: the OpenVINO objects are only used from the thread that owns the model (`&mut self`).
+unsafe impl Send for OvWhisper {}
+
+impl OvWhisper {
+    pub fn load(
+        dir: &Path,
+        device: &str,
+        cache_dir: &Path,
+        threads: Option<usize>,
+        n_mels: usize,
+    ) -> Result<Self> {
+        let (enc_xml, enc_bin) = check_ir(dir, ENCODER_XML)?;
+        let (dec_xml, dec_bin) = check_ir(dir, DECODER_XML)?;
+        crate::runtime::load_runtime()?;
+        let mut core = Core::new().map_err(|e| Error::Runtime(format!("{e}")))?;
+        let dev = DeviceType::from(device);
+        let _ = std::fs::create_dir_all(cache_dir);
+        core.set_property(&dev, &RwPropertyKey::CacheDir, &cache_dir.to_string_lossy())
+            .ov(|| format!("setting CACHE_DIR={} on {device}", cache_dir.display()))?;
+        let is_cpu = device == "CPU" || device.starts_with("CPU");
+        if is_cpu {
+            if let Some(n) = threads {
+                core.set_property(&dev, &RwPropertyKey::InferenceNumThreads, &n.to_string())
+                    .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
+            }
+        }
+        if let Ok(p) = std::env::var("ARCWHISPER_INFERENCE_PRECISION") {
+            if !p.is_empty() {
+                core.set_property(&dev, &RwPropertyKey::HintInferencePrecision, &p)
+                    .ov(|| format!("setting INFERENCE_PRECISION_HINT={p}"))?;
+            }
+        }
+        let enc_model = read_model(&mut core, &enc_xml, &enc_bin)?;
+        let mut encoder = core
+            .compile_model(&enc_model, DeviceType::from(device))
+            .ov(|| format!("compiling {} for {device}", enc_xml.display()))?;
+        let dec_model = read_model(&mut core, &dec_xml, &dec_bin)?;
+        let decoder = core
+            .compile_model(&dec_model, DeviceType::from(device))
+            .ov(|| format!("compiling {} for {device}", dec_xml.display()))?;
+        let decoder_inputs = input_names(&decoder)?;
+        let kind = if decoder_inputs.iter().any(|n| n == "beam_idx")
+            || !decoder_inputs
+                .iter()
+                .any(|n| n.starts_with("past_key_values"))
+                && !dir.join(DECODER_PAST_XML).is_file()
+        {
+            DecoderKind::Stateful
+        } else {
+            let (px, pb) = check_ir(dir, DECODER_PAST_XML)?;
+            let pm = read_model(&mut core, &px, &pb)?;
+            let with_past = core
+                .compile_model(&pm, DeviceType::from(device))
+                .ov(|| format!("compiling {} for {device}", px.display()))?;
+            DecoderKind::Stateless { with_past }
+        };
+        let encoder_req = encoder
+            .create_infer_request()
+            .ov(|| "creating the encoder request".into())?;
+        let shape =
+            Shape::new(&[1, n_mels as i64, crate::mel::N_FRAMES as i64]).ov(|| "shape".into())?;
+        let features = Tensor::new(ElementType::F32, &shape).ov(|| "tensor".into())?;
+        Ok(Self {
+            _core: core,
+            encoder_req,
+            features,
+            decoder,
+            kind,
+            decoder_inputs,
+            n_mels,
+            device: device.to_string(),
+        })
+    }
+
+    /// Run the encoder on `[n_mels, 3000]` features; returns `last_hidden_state` `[1,1500,d]`.
+    pub fn encode(&mut self, mel: &[f32]) -> Result<Tensor> {
+        self.features
+            .get_data_mut::<f32>()
+            .ov(|| "features".into())?
+            .copy_from_slice(mel);
+        self.encoder_req
+            .set_input_tensor(&self.features)
+            .ov(|| "setting input_features".into())?;
+        self.encoder_req
+            .infer()
+            .ov(|| "running the encoder".into())?;
+        self.encoder_req
+            .get_output_tensor()
+            .ov(|| "encoder output".into())
+    }
+
+    /// A fresh decoder session for one decoding attempt of one window.
+    pub fn session<'a>(&'a mut self, encoder_out: &'a Tensor) -> Result<OvSession<'a>> {
+        let mut req = self
+            .decoder
+            .create_infer_request()
+            .ov(|| "creating a decoder request".into())?;
+        req.set_tensor("encoder_hidden_states", encoder_out)
+            .ov(|| "setting encoder_hidden_states".into())?;
+        let has = |n: &str| self.decoder_inputs.iter().any(|x| x == n);
+        if has("beam_idx") {
+            let shape = Shape::new(&[1]).ov(|| "shape".into())?;
+            let mut b = Tensor::new(ElementType::I32, &shape).ov(|| "tensor".into())?;
+            b.get_data_mut::<i32>().ov(|| "beam_idx".into())?[0] = 0;
+            req.set_tensor("beam_idx", &b)
+                .ov(|| "setting beam_idx".into())?;
+        }
+        let stateless = match &mut self.kind {
+            DecoderKind::Stateful => None,
+            DecoderKind::Stateless { with_past } => {
+                let past_req = with_past
+                    .create_infer_request()
+                    .ov(|| "creating a decoder-with-past request".into())?;
+                let past_inputs = input_names(with_past)?;
+                let first_outputs = output_names(&self.decoder)?;
+                Some(StatelessState {
+                    past_req,
+                    past_inputs,
+                    first_outputs,
+                    encoder_kv: HashMap::new(),
+                })
+            }
+        };
+        Ok(OvSession {
+            req,
+            encoder_out,
+            has_cache_position: has("cache_position"),
+            has_attention_mask: has("attention_mask"),
+            pos: 0,
+            stateless,
+            first: true,
+        })
+    }
+}
+
+struct StatelessState {
+    past_req: InferRequest,
+    past_inputs: Vec<String>,
+    first_outputs: Vec<String>,
+    /// Cross-attention K/V from the first step, fed to every later step.
+    encoder_kv: HashMap<String, Tensor>,
+}
+
+pub(crate) struct OvSession<'a> {
+    req: InferRequest,
+    encoder_out: &'a Tensor,
+    has_cache_position: bool,
+    has_attention_mask: bool,
+    pos: i64,
+    stateless: Option<StatelessState>,
+    first: bool,
+}
+
+fn copy_rows(logits: &Tensor, rows: &[usize], out: &mut [Vec<f32>]) -> Result<()> {
+    let shape = logits.get_shape().ov(|| "logits shape".into())?;
+    let dims = shape.get_dimensions();
+    let vocab = *dims.last().unwrap_or(&0) as usize;
+    let t = if dims.len() >= 2 {
+        dims[dims.len() - 2] as usize
+    } else {
+        1
+    };
+    let data = logits.get_data::<f32>().ov(|| "logits".into())?;
+    for (k, &r) in rows.iter().enumerate() {
+        let r = r.min(t.saturating_sub(1));
+        let row = &data[r * vocab..(r + 1) * vocab];
+        out[k].clear();
+        out[k].extend_from_slice(row);
+    }
+    Ok(())
+}
+
+impl Session for OvSession<'_> {
+    fn forward(&mut self, tokens: &[u32], rows: &[usize], out: &mut [Vec<f32>]) -> Result<()> {
+        let n = tokens.len() as i64;
+        let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+        let input_ids = tensor_i64(&ids, &[1, n])?;
+        let positions: Vec<i64> = (self.pos..self.pos + n).collect();
+        let first = self.first;
+        self.first = false;
+        match &mut self.stateless {
+            None => {
+                self.req
+                    .set_tensor("input_ids", &input_ids)
+                    .ov(|| "setting input_ids".into())?;
+                if self.has_cache_position {
+                    let cp = tensor_i64(&positions, &[n])?;
+                    self.req
+                        .set_tensor("cache_position", &cp)
+                        .ov(|| "setting cache_position".into())?;
+                }
+                if self.has_attention_mask {
+                    let total = self.pos + n;
+                    let m = tensor_i64(&vec![1; total as usize], &[1, total])?;
+                    self.req
+                        .set_tensor("attention_mask", &m)
+                        .ov(|| "setting attention_mask".into())?;
+                }
+                self.req.infer().ov(|| "running the decoder".into())?;
+                let logits = self
+                    .req
+                    .get_tensor("logits")
+                    .ov(|| "decoder logits".into())?;
+                copy_rows(&logits, rows, out)?;
+            }
+            Some(st) => {
+                if first {
+                    self.req
+                        .set_tensor("input_ids", &input_ids)
+                        .ov(|| "setting input_ids".into())?;
+                    self.req.infer().ov(|| "running the decoder".into())?;
+                    let logits = self
+                        .req
+                        .get_tensor("logits")
+                        .ov(|| "decoder logits".into())?;
+                    copy_rows(&logits, rows, out)?;
+                    for name in &st.first_outputs {
+                        if let Some(rest) = name.strip_prefix("present") {
+                            let input = format!("past_key_values{rest}");
+                            if st.past_inputs.contains(&input) {
+                                let t =
+                                    self.req.get_tensor(name).ov(|| format!("output {name}"))?;
+                                st.past_req
+                                    .set_tensor(&input, &t)
+                                    .ov(|| format!("setting {input}"))?;
+                                if name.contains("encoder") {
+                                    st.encoder_kv.insert(input, t);
+                                }
+                            }
+                        }
+                    }
+                } else {
+                    st.past_req
+                        .set_tensor("input_ids", &input_ids)
+                        .ov(|| "setting input_ids".into())?;
+                    if st.past_inputs.iter().any(|x| x == "encoder_hidden_states") {
+                        st.past_req
+                            .set_tensor("encoder_hidden_states", self.encoder_out)
+                            .ov(|| "setting encoder_hidden_states".into())?;
+                    }
+                    if st.past_inputs.iter().any(|x| x == "cache_position") {
+                        let cp = tensor_i64(&positions, &[n])?;
+                        st.past_req
+                            .set_tensor("cache_position", &cp)
+                            .ov(|| "setting cache_position".into())?;
+                    }
+                    st.past_req
+                        .infer()
+                        .ov(|| "running the decoder with past".into())?;
+                    let logits = st
+                        .past_req
+                        .get_tensor("logits")
+                        .ov(|| "decoder logits".into())?;
+                    copy_rows(&logits, rows, out)?;
+                    // Feed this step's decoder self-attention K/V to the next step. Copy them
+                    // out first: the request owns its output buffers.
+                    let outs: Vec<String> = st
+                        .past_inputs
+                        .iter()
+                        .filter(|n| n.starts_with("past_key_values") && !n.contains("encoder"))
+                        .cloned()
+                        .collect();
+                    for input in outs {
+                        let oname = input.replacen("past_key_values", "present", 1);
+                        let t = st
+                            .past_req
+                            .get_tensor(&oname)
+                            .ov(|| format!("output {oname}"))?;
+                        let shape = t.get_shape().ov(|| "shape".into())?;
+                        let mut copy =
+                            Tensor::new(ElementType::F32, &shape).ov(|| "tensor".into())?;
+                        copy.get_raw_data_mut()
+                            .ov(|| "kv".into())?
+                            .copy_from_slice(t.get_raw_data().ov(|| "kv".into())?);
+                        st.past_req
+                            .set_tensor(&input, &copy)
+                            .ov(|| format!("setting {input}"))?;
+                    }
+                }
+            }
+        }
+        self.pos += n;
+        Ok(())
+    }
+}

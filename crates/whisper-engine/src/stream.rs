@@ -1,0 +1,461 @@
+//! Long-form transcription over 30 s windows, fed incrementally.
+//!
+//! The seeking follows faster-whisper's `generate_segments`: a window's tokens are split into
+//! segments at consecutive timestamp pairs; when the window ends with a single timestamp (no
+//! speech after it) the seek advances by the whole window, otherwise to the last timestamp.
+//! A window is decoded by `push` only when 30 s of audio beyond the seek point are buffered, so
+//! the result does not depend on how the audio was chunked.
+
+use crate::decode::{self, DecodeCounters, Rules, WindowResult};
+use crate::error::{Error, Result};
+use crate::mel::{HOP, N_FRAMES, N_SAMPLES};
+use crate::{DecodeOptions, Segment, StreamState, Task, WhisperModel};
+use std::time::Instant;
+
+/// Frames per timestamp step (0.02 s = 2 mel frames).
+const INPUT_STRIDE: u64 = 2;
+const TIME_PRECISION: f64 = 0.02;
+const TIME_PER_FRAME: f64 = HOP as f64 / 16000.0;
+const MAX_PROMPT_PREV: usize = 223;
+
+/// A streaming transcription bound to a model. See [`WhisperModel::stream`].
+pub struct Stream<'m> {
+    model: &'m mut WhisperModel,
+    opts: DecodeOptions,
+    /// Audio from `seek` on.
+    buf: Vec<f32>,
+    /// Absolute seek in mel frames (10 ms).
+    seek_frames: u64,
+    /// `all_tokens[prompt_reset_since..]`, trimmed to what a prompt can use.
+    prompt_tokens: Vec<u32>,
+    language: Option<String>,
+    suppress: Vec<u32>,
+    error: Option<String>,
+}
+
+impl std::fmt::Debug for Stream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("seek_frames", &self.seek_frames)
+            .field("buffered", &self.buf.len())
+            .field("language", &self.language)
+            .finish()
+    }
+}
+
+impl<'m> Stream<'m> {
+    pub(crate) fn new(
+        model: &'m mut WhisperModel,
+        opts: DecodeOptions,
+        resume: Option<StreamState>,
+    ) -> Self {
+        let mut error = None;
+        let (seek_frames, prompt_tokens, mut language) = match resume {
+            Some(st) => {
+                if st.seek_samples % HOP as u64 != 0 {
+                    error = Some(format!(
+                        "resume state seek_samples={} is not a multiple of {HOP}",
+                        st.seek_samples
+                    ));
+                }
+                (st.seek_samples / HOP as u64, st.prompt_tokens, st.language)
+            }
+            None => {
+                let mut toks = Vec::new();
+                if let Some(p) = &opts.initial_prompt {
+                    match model.encode_text(&format!(" {}", p.trim())) {
+                        Ok(t) => toks = t,
+                        Err(e) => error = Some(e.to_string()),
+                    }
+                }
+                (0, toks, opts.language.clone())
+            }
+        };
+        if !model.special.multilingual {
+            language = Some("en".into());
+        } else if let Some(l) = &language {
+            if !model.special.languages.contains_key(l) {
+                error = Some(format!(
+                    "unknown language '{l}' (known: {})",
+                    model
+                        .special
+                        .languages
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        let suppress = expand_suppress(model, &opts.suppress_tokens);
+        let mut prompt_tokens = prompt_tokens;
+        trim_prompt(&mut prompt_tokens);
+        Self {
+            model,
+            opts,
+            buf: Vec::new(),
+            seek_frames,
+            prompt_tokens,
+            language,
+            suppress,
+            error,
+        }
+    }
+
+    /// Add audio (16 kHz mono) and decode every window that has 30 s of audio beyond the seek
+    /// point. Returns the segments completed by this call.
+    pub fn push(&mut self, audio: &[f32]) -> Result<Vec<Segment>> {
+        if let Some(e) = &self.error {
+            return Err(Error::Options(e.clone()));
+        }
+        self.buf.extend_from_slice(audio);
+        let mut out = Vec::new();
+        while self.buf.len() >= N_SAMPLES {
+            self.window(&mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Decode what is left (the end of the stream).
+    pub fn finish(&mut self) -> Result<Vec<Segment>> {
+        if let Some(e) = &self.error {
+            return Err(Error::Options(e.clone()));
+        }
+        let mut out = Vec::new();
+        while self.buf.len() / HOP > 0 {
+            self.window(&mut out)?;
+        }
+        self.buf.clear();
+        Ok(out)
+    }
+
+    /// The state after the last returned segment.
+    pub fn state(&self) -> StreamState {
+        StreamState {
+            seek_samples: self.seek_frames * HOP as u64,
+            prompt_tokens: self.prompt_tokens.clone(),
+            language: self.language.clone(),
+        }
+    }
+
+    /// Samples buffered beyond the seek point (not yet decoded).
+    pub fn buffered_samples(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Decode the window at the seek point; advance the seek and drop the consumed audio.
+    fn window(&mut self, out: &mut Vec<Segment>) -> Result<()> {
+        let content = self.buf.len().min(N_SAMPLES);
+        let segment_size = (content / HOP).min(N_FRAMES) as u64;
+        let seek = self.seek_frames;
+        let time_offset = seek as f64 * TIME_PER_FRAME;
+        let segment_duration = segment_size as f64 * TIME_PER_FRAME;
+
+        let t0 = Instant::now();
+        let mel = self.model.mel.window(&self.buf[..content]);
+        self.model.add_time(0, t0.elapsed());
+        let t1 = Instant::now();
+        let enc = self.model.ov.encode(&mel)?;
+        self.model.add_time(1, t1.elapsed());
+        self.model.stats.windows += 1;
+
+        let sp = self.model.special.clone();
+        if sp.multilingual && self.language.is_none() {
+            let t = Instant::now();
+            let lang = detect_language(self.model, &enc)?;
+            self.model.add_time(2, t.elapsed());
+            self.language = Some(lang);
+        }
+
+        // Prompt: [<|startofprev|> prev...] <|startoftranscript|> [lang task] [<|notimestamps|>]
+        let mut prompt = Vec::new();
+        if !self.prompt_tokens.is_empty() {
+            prompt.push(sp.sot_prev);
+            let n = self.prompt_tokens.len();
+            prompt.extend_from_slice(&self.prompt_tokens[n.saturating_sub(MAX_PROMPT_PREV)..]);
+        }
+        let sot_index = prompt.len();
+        prompt.push(sp.sot);
+        if sp.multilingual {
+            let lang = self.language.as_deref().unwrap_or("en");
+            let lid = *sp
+                .languages
+                .get(lang)
+                .ok_or_else(|| Error::Options(format!("unknown language '{lang}'")))?;
+            prompt.push(lid);
+            let task = match self.opts.task {
+                Task::Transcribe => sp.transcribe,
+                Task::Translate => sp.translate,
+            };
+            if let Some(t) = task {
+                prompt.push(t);
+            }
+        }
+        if self.opts.without_timestamps {
+            prompt.push(sp.no_timestamps);
+        }
+        let max_length = self.model.config.max_target_positions.max(2);
+        let start_step = prompt.len() - 1;
+        let max_new = (max_length / 2)
+            .min(max_length.saturating_sub(start_step))
+            .max(1);
+        let max_initial_index =
+            (self.opts.max_initial_timestamp as f64 / TIME_PRECISION).round() as u32;
+        let ts_end = self.model.vocab_size.saturating_sub(1) as u32;
+        let rules = Rules {
+            suppress: self.suppress.clone(),
+            begin_suppress: sp.begin_suppress.clone(),
+            suppress_blank: self.opts.suppress_blank,
+            timestamps: !self.opts.without_timestamps,
+            eot: sp.eot,
+            no_timestamps: sp.no_timestamps,
+            ts_begin: sp.timestamp_begin,
+            max_initial_ts: (sp.timestamp_begin + max_initial_index).min(ts_end),
+        };
+
+        // Temperature fallback (generate_with_fallback).
+        let temps = if self.opts.temperatures.is_empty() {
+            vec![0.0]
+        } else {
+            self.opts.temperatures.clone()
+        };
+        let mut all: Vec<(WindowResult, f32, f32, String)> = Vec::new();
+        let mut below_cr: Vec<usize> = Vec::new();
+        let mut chosen: Option<usize> = None;
+        let mut final_temp = 0.0;
+        let seek_samples = seek * HOP as u64;
+        for (attempt, &temp) in temps.iter().enumerate() {
+            final_temp = temp;
+            let mut rng = decode::window_rng(self.opts.seed, seek_samples, attempt);
+            let mut counters = DecodeCounters::default();
+            let t = Instant::now();
+            let res = {
+                let mut session = self.model.ov.session(&enc)?;
+                decode::decode_window(
+                    &mut session,
+                    &prompt,
+                    sot_index,
+                    sp.no_speech,
+                    &rules,
+                    temp,
+                    max_new,
+                    &mut rng,
+                    &mut counters,
+                )?
+            };
+            self.model.add_time(2, t.elapsed());
+            self.model.stats.tokens += counters.tokens;
+            self.model.stats.decoder_calls += counters.forward_calls;
+            let avg = res.avg_logprob();
+            let text = self.model.decode_text(&res.tokens)?;
+            let cr = decode::compression_ratio(text.trim());
+            let idx = all.len();
+            all.push((res, avg, cr, text));
+            let mut needs_fallback = false;
+            if let Some(th) = self.opts.compression_ratio_threshold {
+                if cr > th {
+                    needs_fallback = true;
+                } else {
+                    below_cr.push(idx);
+                }
+            }
+            if let Some(lp) = self.opts.log_prob_threshold {
+                if avg < lp {
+                    needs_fallback = true;
+                }
+            }
+            if let (Some(ns), Some(lp)) =
+                (self.opts.no_speech_threshold, self.opts.log_prob_threshold)
+            {
+                if all[idx].0.no_speech_prob > ns && avg < lp {
+                    needs_fallback = false;
+                }
+            }
+            if !needs_fallback {
+                chosen = Some(idx);
+                break;
+            }
+        }
+        let chosen = match chosen {
+            Some(i) => i,
+            None => {
+                // All failed: the best average log-probability (below the ratio threshold if any).
+                let pool: Vec<usize> = if below_cr.is_empty() {
+                    (0..all.len()).collect()
+                } else {
+                    below_cr
+                };
+                let mut best = pool[0];
+                for &i in &pool[1..] {
+                    if all[i].1 > all[best].1 {
+                        best = i;
+                    }
+                }
+                best
+            }
+        };
+        // faster-whisper reports the last temperature tried (also when all attempts failed).
+        let temperature = final_temp;
+        let (result, avg_logprob, compression_ratio, _) = all.swap_remove(chosen);
+
+        // No-speech skip.
+        if let Some(ns) = self.opts.no_speech_threshold {
+            let mut skip = result.no_speech_prob > ns;
+            if let Some(lp) = self.opts.log_prob_threshold {
+                if avg_logprob > lp {
+                    skip = false;
+                }
+            }
+            if skip {
+                self.advance(seek + segment_size);
+                return Ok(());
+            }
+        }
+
+        let tokens = &result.tokens;
+        let tb = sp.timestamp_begin;
+        let single_timestamp_ending =
+            tokens.len() >= 2 && tokens[tokens.len() - 2] < tb && tokens[tokens.len() - 1] >= tb;
+        let consecutive: Vec<usize> = (1..tokens.len())
+            .filter(|&i| tokens[i] >= tb && tokens[i - 1] >= tb)
+            .collect();
+        let mut pieces: Vec<(f64, f64, Vec<u32>)> = Vec::new();
+        let mut new_seek;
+        if !consecutive.is_empty() {
+            let mut slices = consecutive.clone();
+            if single_timestamp_ending {
+                slices.push(tokens.len());
+            }
+            let mut last_slice = 0;
+            for &cur in &slices {
+                let sliced = &tokens[last_slice..cur];
+                let start_pos = sliced[0].saturating_sub(tb) as f64;
+                let end_pos = sliced[sliced.len() - 1].saturating_sub(tb) as f64;
+                pieces.push((
+                    time_offset + start_pos * TIME_PRECISION,
+                    time_offset + end_pos * TIME_PRECISION,
+                    sliced.to_vec(),
+                ));
+                last_slice = cur;
+            }
+            if single_timestamp_ending {
+                new_seek = seek + segment_size;
+            } else {
+                let last_ts_pos = tokens[last_slice - 1].saturating_sub(tb) as u64;
+                new_seek = seek + last_ts_pos * INPUT_STRIDE;
+            }
+        } else {
+            let mut duration = segment_duration;
+            if let Some(&last_ts) = tokens.iter().rev().find(|&&t| t >= tb) {
+                if last_ts != tb {
+                    duration = (last_ts - tb) as f64 * TIME_PRECISION;
+                }
+            }
+            pieces.push((time_offset, time_offset + duration, tokens.clone()));
+            new_seek = seek + segment_size;
+        }
+        if new_seek <= seek {
+            // Never stall on a degenerate window (e.g. "<|0.00|><|0.00|>").
+            new_seek = seek + segment_size.max(1);
+        }
+
+        let mut all_tokens_added: Vec<u32> = Vec::new();
+        for (start, end, toks) in pieces {
+            let text = self.model.decode_text(&toks)?;
+            if start == end || text.trim().is_empty() {
+                continue;
+            }
+            all_tokens_added.extend_from_slice(&toks);
+            out.push(Segment {
+                start,
+                end,
+                text,
+                tokens: toks,
+                avg_logprob,
+                no_speech_prob: result.no_speech_prob,
+                temperature,
+                compression_ratio,
+            });
+        }
+        self.prompt_tokens.extend_from_slice(&all_tokens_added);
+        if !self.opts.condition_on_previous_text
+            || temperature > self.opts.prompt_reset_on_temperature
+        {
+            self.prompt_tokens.clear();
+        }
+        trim_prompt(&mut self.prompt_tokens);
+        self.advance(new_seek);
+        Ok(())
+    }
+
+    fn advance(&mut self, new_seek: u64) {
+        let drop_frames = new_seek.saturating_sub(self.seek_frames) as usize;
+        let drop = (drop_frames * HOP).min(self.buf.len());
+        self.buf.drain(..drop);
+        self.seek_frames = new_seek;
+        if drop_frames * HOP > drop {
+            // The seek went past the buffered audio (a timestamp beyond the content at the end).
+            self.buf.clear();
+        }
+    }
+}
+
+fn trim_prompt(p: &mut Vec<u32>) {
+    if p.len() > MAX_PROMPT_PREV {
+        p.drain(..p.len() - MAX_PROMPT_PREV);
+    }
+}
+
+/// faster-whisper's `get_suppressed_tokens`: -1 expands to the model's list; the task and
+/// special tokens are always suppressed.
+fn expand_suppress(model: &WhisperModel, ids: &[i64]) -> Vec<u32> {
+    let sp = &model.special;
+    let mut out: Vec<u32> = Vec::new();
+    if ids.is_empty() {
+        return out;
+    }
+    for &i in ids {
+        if i >= 0 {
+            out.push(i as u32);
+        } else if i == -1 {
+            out.extend_from_slice(&sp.suppress);
+        }
+    }
+    out.extend(
+        [
+            Some(sp.sot),
+            Some(sp.sot_prev),
+            sp.sot_lm,
+            sp.no_speech,
+            sp.transcribe,
+            sp.translate,
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Most likely language token after `<|startoftranscript|>`.
+fn detect_language(model: &mut WhisperModel, enc: &openvino::Tensor) -> Result<String> {
+    use crate::decode::Session;
+    let sp = model.special.clone();
+    let mut session = model.ov.session(enc)?;
+    let mut rows = vec![Vec::new()];
+    session.forward(&[sp.sot], &[0], &mut rows)?;
+    let logits = &rows[0];
+    let mut best: Option<(&String, f32)> = None;
+    for (code, &id) in &sp.languages {
+        let v = logits
+            .get(id as usize)
+            .copied()
+            .unwrap_or(f32::NEG_INFINITY);
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((code, v));
+        }
+    }
+    best.map(|(c, _)| c.clone())
+        .ok_or_else(|| Error::Options("the model lists no languages to detect".into()))
+}
