@@ -88,11 +88,8 @@ pub fn resolve(entry: &str, dirs: &[PathBuf]) -> Result<FoundModel, String> {
         }
     }
     Err(format!(
-        "model {entry:?} is not installed (looked for {entry} and {entry}.en in {})",
-        dirs.iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        "model {entry:?} is not installed (looked for {entry} and {entry}.en in the model \
+         folders)"
     ))
 }
 
@@ -223,9 +220,8 @@ mod tests {
         assert_eq!(t.path, b.join("tiny.en").canonicalize().unwrap());
         assert_eq!(resolve("base", &dirs).unwrap().path, a.join("base").canonicalize().unwrap());
         let e = resolve("small", &dirs).unwrap_err();
-        assert!(e.contains("not installed") && e.contains(&a.display().to_string()), "{e}");
-        let e = resolve("medium", &dirs).unwrap_err();
-        assert!(e.contains(&b.display().to_string()), "{e}");
+        assert!(e.contains("not installed"), "{e}");
+        assert!(resolve("medium", &dirs).is_err());
         // Paths are used as given.
         let p = format!("{}/../b/base", a.display());
         assert_eq!(resolve(&p, &[]).unwrap().path, b.join("base").canonicalize().unwrap());
