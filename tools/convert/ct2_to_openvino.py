@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-CONVERTER_VERSION = "1.0.0"
+CONVERTER_VERSION = "1.1.0"
 N_FRAMES = 3000  # 30 s of 10 ms mel frames
 MARKER = "arcwhisper.json"
 
@@ -277,11 +277,11 @@ def build_decoder(m: Ct2Model, dims: Dims):
     cache_position = param("cache_position", [-1], np.int64)
     beam_idx = param("beam_idx", [-1], np.int32)
 
-    def variable(name, shape=(-1, H, -1, hd)):
+    def variable(name):
         info = VariableInfo()
         info.variable_id = name
         info.data_type = ov.Type.f32
-        info.data_shape = ov.PartialShape(list(shape))
+        info.data_shape = ov.PartialShape([-1, H, -1, hd])
         return Variable(info)
 
     batch = ops.gather(ops.shape_of(input_ids, "i64"), _i64([0]), _i64(0))
@@ -317,20 +317,19 @@ def build_decoder(m: Ct2Model, dims: Dims):
         # cross-attention; K/V computed from encoder_hidden_states only when the state is fresh
         h = _layer_norm(x, m, f"{p}/attention/layer_norm")
         q = _split_heads(_linear(h, m, f"{p}/attention/linear_0"), H, hd)
-        # K is kept pre-scaled and pre-transposed ([B, H, D, S]) so that a step does no work on it
-        # but one MatMul; the initializer runs only when the state is fresh.
+        # K is stored pre-scaled by 1/sqrt(D) (SDPA scale 1); the initializer runs only when the state
+        # is fresh. The SDPA keeps "encoder_attn" in its name: GenAI's word-timestamp mode looks for it.
         k_init = _split_heads(_linear(enc, m, f"{p}/attention/linear_1", slice(0, d)), H, hd)
-        k_init = ops.multiply(ops.transpose(k_init, _i64([0, 1, 3, 2])), _const(np.float32(hd ** -0.5)))
+        k_init = ops.multiply(k_init, _const(np.float32(hd ** -0.5)))
         v_init = _split_heads(_linear(enc, m, f"{p}/attention/linear_1", slice(d, 2 * d)), H, hd)
         ckv = []
-        for kind, init, shape in (("key", k_init, [-1, H, hd, -1]), ("value", v_init, [-1, H, -1, hd])):
-            var = variable(f"past_key_values.{i}.encoder.{kind}", shape)
+        for kind, init in (("key", k_init), ("value", v_init)):
+            var = variable(f"past_key_values.{i}.encoder.{kind}")
             cached = read_value(init, var)
             sinks.append(assign(cached, var))
             ckv.append(cached)
-        scores = ops.matmul(q, ckv[0], False, False)
-        probs = ops.softmax(scores, -1)
-        a = ops.matmul(probs, ckv[1], False, False, name=f"decoder.layers.{i}.encoder_attn.attention")
+        a = ops.scaled_dot_product_attention(q, ckv[0], ckv[1], None, _const(np.float32(1.0)),
+                                             name=f"decoder.layers.{i}.encoder_attn.sdpa")
         x = ops.add(x, _linear(_merge_heads(a, d), m, f"{p}/attention/linear_2"))
         x = _ffn(x, m, f"{p}/ffn")
 

@@ -4,6 +4,7 @@ folder has the layout GenAI (and optimum-intel) expect.
 
     python tools/convert/genai_transcribe.py ~/.local/share/arcwhisper/models/tiny.en speech.wav
     python tools/convert/genai_transcribe.py <model dir> <wav> --language en --timestamps
+    python tools/convert/genai_transcribe.py <model dir> <wav> --words
 
 The WAV must be 16 kHz mono (PCM 16/32-bit or float); convert others with
 `ffmpeg -i in.flac -ar 16000 -ac 1 out.wav`.
@@ -47,15 +48,19 @@ def read_wav(path: str | Path) -> np.ndarray:
 
 
 def transcribe(model_dir: str | Path, wav: str | Path, device: str = "CPU", language: str | None = None,
-               task: str = "transcribe", timestamps: bool = False, **properties):
+               task: str = "transcribe", timestamps: bool = False, words: bool = False, **properties):
     import openvino_genai
 
+    if words:
+        properties["word_timestamps"] = True
     pipe = openvino_genai.WhisperPipeline(str(model_dir), device, **properties)
     config = pipe.get_generation_config()
     config.max_new_tokens = 440
     if task != "transcribe" or config.is_multilingual:  # English-only models refuse any task
         config.task = task
     config.return_timestamps = timestamps
+    if words:
+        config.word_timestamps = True
     if language:
         config.language = f"<|{language}|>"
     return pipe.generate(read_wav(wav).tolist(), config)
@@ -69,9 +74,13 @@ def main(argv=None) -> int:
     ap.add_argument("--language", help="language code, e.g. en (multilingual models)")
     ap.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
     ap.add_argument("--timestamps", action="store_true", help="print segments with times")
+    ap.add_argument("--words", action="store_true", help="print words with times (GenAI word_timestamps)")
     a = ap.parse_args(argv)
-    result = transcribe(a.model_dir, a.wav, a.device, a.language, a.task, a.timestamps)
-    if a.timestamps and result.chunks:
+    result = transcribe(a.model_dir, a.wav, a.device, a.language, a.task, a.timestamps, a.words)
+    if a.words and result.words:
+        for w in result.words:
+            print(f"[{w.start_ts:7.2f} -> {w.end_ts:7.2f}] {w.word.strip()}")
+    elif a.timestamps and result.chunks:
         for c in result.chunks:
             print(f"[{c.start_ts:7.2f} -> {c.end_ts:7.2f}] {c.text.strip()}")
     else:

@@ -398,14 +398,30 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^a-z' ]", " ", text.lower())).strip()
 
 
-def test_genai_transcribes_jfk(tiny, tmp_path):
-    pytest.importorskip("openvino_genai")
-    import genai_transcribe
-    wav = tmp_path / "jfk.wav"
+@pytest.fixture(scope="session")
+def jfk_wav(tmp_path_factory):
+    wav = tmp_path_factory.mktemp("wav") / "jfk.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(JFK), "-ar", "16000", "-ac", "1", str(wav)],
                    check=True)
-    result = genai_transcribe.transcribe(tiny.ir, wav)
+    return wav
+
+
+def test_genai_transcribes_jfk(tiny, jfk_wav):
+    pytest.importorskip("openvino_genai")
+    import genai_transcribe
+    result = genai_transcribe.transcribe(tiny.ir, jfk_wav)
     text = _normalise(result.texts[0])
     print(f"\nGenAI: {text}")
     assert "ask not what your country can do for you" in text
     assert "ask what you can do for your country" in text
+
+
+def test_genai_word_timestamps(tiny, jfk_wav):
+    """GenAI's word-timestamp mode rewrites the cross-attention SDPA ops named *encoder_attn*."""
+    pytest.importorskip("openvino_genai")
+    import genai_transcribe
+    words = genai_transcribe.transcribe(tiny.ir, jfk_wav, words=True).words
+    text = [_normalise(w.word) for w in words]
+    assert "country" in text and "americans" in text
+    starts = [w.start_ts for w in words]
+    assert starts == sorted(starts) and 0 <= starts[0] and words[-1].end_ts <= 11.5
