@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One gst-launch-1.0 pipeline per device over one folder of scenes:
 #
-#   gst-launch-1.0 -m -e sceneckpt location=SCENES task=TASK ! arcwhisper device=DEV ! sceneckptsink
+#   gst-launch-1.0 -m -e sceneckpt location=SCENES task=TASK device-label=DEV \
+#       ! arcwhisper device=DEV ! sceneckptsink
 #
 # The pipelines share the folder through the claim files: whichever device is free takes the next
 # scene. Each pipeline logs to LOGS/<device>.log. While they run, this script shows scenes
@@ -132,7 +133,7 @@ trap stop_all INT TERM
 t_start=$(now_s)
 for d in "${devices[@]}"; do
     log="$logs/$(safe_name "$d").log"
-    args=(sceneckpt "location=$scenes" "task=$task")
+    args=(sceneckpt "location=$scenes" "task=$task" "device-label=$d")
     [ -z "$markers_dir" ] || args+=("markers-dir=$markers")
     args+=('!' arcwhisper "device=$d")
     [ -z "$model" ] || args+=("model=$model")
@@ -187,6 +188,8 @@ for d in "${devices[@]}"; do
         info "$(printf '%-10s %3s scenes this run (%s in all)  exit %s  log %s' "$d" "$((now - ${before[$d]}))" "$now" "${rc[$d]}" "$log")"
         grep -E 'ERROR|error' "$log" | tail -n 5 | sed 's/^/               /' >&2
     fi
+    # The worker's own account of where it runs (pid, mask, allowed CPUs, model).
+    grep -m1 -o 'worker-start .*' "$log" | sed 's/^/               /' >&2
 done
 all_done=$(done_count)
 info "scenes done: $all_done/$total, failed: $(failed_count)"
