@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
         ;;
     --fresh) fresh=1 ;;
     -h | --help)
-        sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        print_header "${BASH_SOURCE[0]}"
         exit 0
         ;;
     -*) die "unknown option: $1 (see --help)" ;;

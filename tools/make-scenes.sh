@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        print_header "${BASH_SOURCE[0]}"
         exit 0
         ;;
     -*) die "unknown option: $1" ;;

@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     --no-setup) setup=0 ;;
     --no-lint) lint=0 ;;
     -h | --help)
-        sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        print_header "${BASH_SOURCE[0]}"
         exit 0
         ;;
     *) die "unknown argument: $1 (see --help)" ;;
