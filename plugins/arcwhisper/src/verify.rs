@@ -45,7 +45,8 @@ pub fn intel_cards(drm_root: &Path) -> Vec<DrmCard> {
         let target = std::fs::canonicalize(&dev)
             .ok()
             .or_else(|| std::fs::read_link(&dev).ok());
-        let Some(pci) = target.and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        let Some(pci) =
+            target.and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         else {
             continue;
         };
@@ -123,10 +124,17 @@ pub fn verify_report(
                 return Err(format!(
                     "asked for CPUs {} but the worker may run on CPUs {}",
                     format_cpu_list(cpus),
-                    if got.is_empty() { "(none reported)".to_string() } else { format_cpu_list(&got) }
+                    if got.is_empty() {
+                        "(none reported)".to_string()
+                    } else {
+                        format_cpu_list(&got)
+                    }
                 ));
             }
-            format!("{asked}: allowed CPUs {} verified, {name}", format_cpu_list(&got))
+            format!(
+                "{asked}: allowed CPUs {} verified, {name}",
+                format_cpu_list(&got)
+            )
         }
         DeviceSpec::GpuIndex(n) => {
             let want = n.to_string();
@@ -215,7 +223,10 @@ pub fn dirs_near(plugin_file: &Path) -> Vec<PathBuf> {
         }
     };
     push(dir.to_path_buf());
-    if dir.file_name().is_some_and(|n| n == "deps" || n == "examples") {
+    if dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
         if let Some(p) = dir.parent() {
             push(p.to_path_buf());
         }
@@ -244,8 +255,7 @@ pub fn find_worker(
     path_env: Option<&str>,
 ) -> Result<PathBuf, String> {
     if let Some(p) = explicit.filter(|s| !s.is_empty()) {
-        return check_executable(Path::new(p))
-            .map_err(|e| format!("worker-path property: {e}"));
+        return check_executable(Path::new(p)).map_err(|e| format!("worker-path property: {e}"));
     }
     if let Some(p) = env.filter(|s| !s.is_empty()) {
         return check_executable(Path::new(p)).map_err(|e| format!("{WORKER_ENV}: {e}"));
@@ -284,7 +294,8 @@ mod tests {
     use std::fs;
 
     fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("arcwhisper-verify-{}-{name}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("arcwhisper-verify-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
@@ -328,7 +339,10 @@ mod tests {
         let drm = fake_drm(&["0000:03:00.0", "0000:07:00.0"]);
         let cards = intel_cards(&drm);
         assert_eq!(
-            cards.iter().map(|c| c.pci_address.as_str()).collect::<Vec<_>>(),
+            cards
+                .iter()
+                .map(|c| c.pci_address.as_str())
+                .collect::<Vec<_>>(),
             ["0000:03:00.0", "0000:07:00.0"]
         );
     }
@@ -341,7 +355,11 @@ mod tests {
         r.ze_affinity_mask = Some("1".into());
         r.pci_address = Some("0000:07:00.0".into());
         let v = verify_report(&spec, &r, &drm).unwrap();
-        assert!(v.summary.contains("ZE_AFFINITY_MASK=1 verified"), "{}", v.summary);
+        assert!(
+            v.summary.contains("ZE_AFFINITY_MASK=1 verified"),
+            "{}",
+            v.summary
+        );
         assert!(v.summary.contains("0000:07:00.0"), "{}", v.summary);
         // Short form without domain, upper case.
         r.pci_address = Some("07:00.0".into());
@@ -349,7 +367,10 @@ mod tests {
         // The worker landed on card 0: both sides named.
         r.pci_address = Some("0000:03:00.0".into());
         let e = verify_report(&spec, &r, &drm).unwrap_err();
-        assert!(e.contains("0000:07:00.0") && e.contains("0000:03:00.0"), "{e}");
+        assert!(
+            e.contains("0000:07:00.0") && e.contains("0000:03:00.0"),
+            "{e}"
+        );
         // Wrong mask (the old tile bug).
         r.ze_affinity_mask = Some("0.1".into());
         let e = verify_report(&spec, &r, &drm).unwrap_err();
@@ -359,7 +380,9 @@ mod tests {
         let mut r3 = report("GPU.3");
         r3.ze_affinity_mask = Some("3".into());
         r3.pci_address = Some("0000:03:00.0".into());
-        assert!(verify_report(&spec3, &r3, &drm).unwrap_err().contains("only 2 Intel card"));
+        assert!(verify_report(&spec3, &r3, &drm)
+            .unwrap_err()
+            .contains("only 2 Intel card"));
     }
 
     #[test]
@@ -415,10 +438,21 @@ mod tests {
         let ne = d.join("plain");
         fs::write(&ne, "x").unwrap();
         fs::set_permissions(&ne, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(check_executable(&ne).unwrap_err().contains("not executable"));
+        assert!(check_executable(&ne)
+            .unwrap_err()
+            .contains("not executable"));
         // Nothing anywhere: every place is listed.
-        let e = find_worker(None, None, Some(&d.join("lib/x.so")), Some("/nonexistent-bin")).unwrap_err();
-        assert!(e.contains("ARCWHISPER_WORKER") && e.contains("/nonexistent-bin/arcwhisper-worker"), "{e}");
+        let e = find_worker(
+            None,
+            None,
+            Some(&d.join("lib/x.so")),
+            Some("/nonexistent-bin"),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("ARCWHISPER_WORKER") && e.contains("/nonexistent-bin/arcwhisper-worker"),
+            "{e}"
+        );
         // PATH.
         let p = format!("/nonexistent-bin:{}", target.display());
         assert!(find_worker(None, None, None, Some(&p)).is_ok());

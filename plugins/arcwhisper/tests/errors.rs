@@ -29,7 +29,10 @@ fn error_of(props: &str) -> String {
 fn missing_model() {
     let e = error_of("model=no-such-model");
     assert!(e.contains("no-such-model"), "{e}");
-    assert!(e.contains("not installed") || e.contains("not found"), "{e}");
+    assert!(
+        e.contains("not installed") || e.contains("not found"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -50,7 +53,11 @@ fn corrupt_ir() {
     }
     let xml = dir.join("openvino_encoder_model.xml");
     std::fs::remove_file(&xml).unwrap();
-    std::fs::write(&xml, "<?xml version=\"1.0\"?>\n<net name=\"broken\" version=\"11\"><layers><layer id=\"0\"").unwrap();
+    std::fs::write(
+        &xml,
+        "<?xml version=\"1.0\"?>\n<net name=\"broken\" version=\"11\"><layers><layer id=\"0\"",
+    )
+    .unwrap();
     let e = error_of(&format!("model={}", dir.display()));
     assert!(e.contains("tiny-corrupt"), "{e}");
 }
@@ -85,9 +92,9 @@ fn worker_binary_not_found() {
 #[test]
 fn video_does_not_link() {
     init();
-    let err = gst::parse::launch("videotestsrc num-buffers=3 ! arcwhisper model=tiny.en ! fakesink")
-        .err()
-        .expect("videotestsrc ! arcwhisper must not link");
+    let err =
+        gst::parse::launch("videotestsrc num-buffers=3 ! arcwhisper model=tiny.en ! fakesink")
+            .expect_err("videotestsrc ! arcwhisper must not link");
     eprintln!("{err}");
     assert!(err.to_string().contains("could not link"), "{err}");
 }

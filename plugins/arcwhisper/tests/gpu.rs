@@ -12,7 +12,10 @@ use std::time::Duration;
 
 #[test]
 fn two_intel_cards_one_worker_each() {
-    if !gstarcwhisper::verify::has_intel_render_node(Path::new("/dev/dri"), Path::new("/sys/class/drm")) {
+    if !gstarcwhisper::verify::has_intel_render_node(
+        Path::new("/dev/dri"),
+        Path::new("/sys/class/drm"),
+    ) {
         println!("SKIPPED two_intel_cards_one_worker_each: no Intel GPU here (no /dev/dri/renderD* with vendor 0x8086)");
         return;
     }
@@ -41,7 +44,10 @@ fn two_intel_cards_one_worker_each() {
         .collect();
     eprintln!("{started:?}");
     for (name, card) in [("a", &cards[0]), ("b", &cards[1])] {
-        let v = p.by_name(name).unwrap().property::<String>("verified-device");
+        let v = p
+            .by_name(name)
+            .unwrap()
+            .property::<String>("verified-device");
         eprintln!("{name}: {v}");
         assert!(v.contains("verified"), "{v}");
         if v.contains("PCI") {
@@ -51,6 +57,10 @@ fn two_intel_cards_one_worker_each() {
     let _ = masks;
     for f in [&a, &b] {
         let srt = std::fs::read_to_string(f).unwrap();
-        assert!(words(&srt).contains("your country"), "{}: {srt}", f.display());
+        assert!(
+            words(&srt).contains("your country"),
+            "{}: {srt}",
+            f.display()
+        );
     }
 }

@@ -105,9 +105,21 @@ fn caps_eos_drain_and_timestamps_from_first_pts() {
         "{events:?}"
     );
     assert!(!texts.is_empty());
-    let all = words(&texts.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" "));
-    assert!(all.contains("ask not what your country can do for you"), "{all}");
-    assert_eq!(texts[0].pts, base, "first segment starts at the stream's first PTS");
+    let all = words(
+        &texts
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    assert!(
+        all.contains("ask not what your country can do for you"),
+        "{all}"
+    );
+    assert_eq!(
+        texts[0].pts, base,
+        "first segment starts at the stream's first PTS"
+    );
     let mut prev_end = base;
     for t in &texts {
         assert_eq!(t.text, t.text.trim(), "text is trimmed");
@@ -159,14 +171,23 @@ fn scene_end_drains_and_is_annotated() {
     let events = pull_events(&mut h);
     let ev = events
         .iter()
-        .find(|e| e.structure().is_some_and(|s| s.name() == "sceneckpt-scene-end"))
+        .find(|e| {
+            e.structure()
+                .is_some_and(|s| s.name() == "sceneckpt-scene-end")
+        })
         .expect("scene-end forwarded");
     let s = ev.structure().unwrap();
     assert_eq!(s.get::<String>("scene").unwrap(), "/scenes/a.mp4");
     assert_eq!(s.get::<String>("device").unwrap(), "CPU:0");
     assert_eq!(s.get::<String>("model").unwrap(), "tiny.en");
     assert_eq!(s.get::<i64>("worker-pid").unwrap(), pid);
-    let w1 = words(&first.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" "));
+    let w1 = words(
+        &first
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     assert!(w1.contains("fairest creatures"), "{w1}");
 
     let start = gst::Structure::builder("sceneckpt-scene-start")
@@ -181,8 +202,17 @@ fn scene_end_drains_and_is_annotated() {
     let second = pull_texts(&mut h);
     assert!(!second.is_empty());
     assert_eq!(second[0].pts, base);
-    let w2 = words(&second.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" "));
-    assert!(w2.contains("your country") && !w2.contains("fairest"), "{w2}");
+    let w2 = words(
+        &second
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    assert!(
+        w2.contains("your country") && !w2.contains("fairest"),
+        "{w2}"
+    );
 }
 
 /// FLUSH_START/STOP drop what was buffered: the text of the audio before the flush never
@@ -198,7 +228,16 @@ fn flush_drops_buffered_audio() {
     push_audio(&mut h, jfk(), gst::ClockTime::ZERO);
     assert!(h.push_event(gst::event::Eos::new()));
     let texts = pull_texts(&mut h);
-    let all = words(&texts.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" "));
+    let all = words(
+        &texts
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     assert!(all.contains("your country"), "{all}");
-    assert!(!all.contains("fairest") && !all.contains("creatures"), "{all}");
+    assert!(
+        !all.contains("fairest") && !all.contains("creatures"),
+        "{all}"
+    );
 }

@@ -31,7 +31,13 @@ fn jfk_to_srt_with_srtenc() {
     eprintln!("{srt}");
     let cues = parse_srt(&srt);
     assert!(!cues.is_empty(), "no cue in {srt:?}");
-    let all = words(&cues.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" "));
+    let all = words(
+        &cues
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     for phrase in [
         "my fellow americans",
         "ask not what your country can do for you",
@@ -53,7 +59,10 @@ fn jfk_to_srt_with_srtenc() {
     assert!(s.get::<u64>("memory-free").unwrap() > 0);
     let w = p.by_name("w").unwrap();
     assert_eq!(w.property::<String>("loaded-model"), "tiny.en");
-    assert_eq!(w.property::<i64>("worker-pid"), s.get::<i64>("pid").unwrap());
+    assert_eq!(
+        w.property::<i64>("worker-pid"),
+        s.get::<i64>("pid").unwrap()
+    );
     assert!(w.property::<String>("verified-device").starts_with("CPU"));
 }
 
@@ -68,7 +77,10 @@ fn jfk_to_webvtt() {
     let vtt = std::fs::read_to_string(&out).unwrap();
     assert!(vtt.starts_with("WEBVTT"), "{vtt}");
     assert!(vtt.contains("00:00:00.000 --> "), "{vtt}");
-    assert!(words(&vtt).contains("ask what you can do for your country"), "{vtt}");
+    assert!(
+        words(&vtt).contains("ask what you can do for your country"),
+        "{vtt}"
+    );
 }
 
 /// Two instances in one process, `CPU:0` and `CPU:1`: two workers whose allowed CPUs are
@@ -94,7 +106,10 @@ fn two_instances_pinned_to_cpu0_and_cpu1() {
     // READY->PAUSED starts the workers (synchronously in the element's state change).
     let _ = p.set_state(gst::State::Paused);
     let (ea, eb) = (p.by_name("a").unwrap(), p.by_name("b").unwrap());
-    let (pa, pb) = (ea.property::<i64>("worker-pid"), eb.property::<i64>("worker-pid"));
+    let (pa, pb) = (
+        ea.property::<i64>("worker-pid"),
+        eb.property::<i64>("worker-pid"),
+    );
     assert!(pa > 0 && pb > 0 && pa != pb, "pids {pa} {pb}");
     let (ca, cb) = (cpus_allowed(pa), cpus_allowed(pb));
     eprintln!("worker a pid {pa} Cpus_allowed_list {ca}; worker b pid {pb} Cpus_allowed_list {cb}");
@@ -102,14 +117,29 @@ fn two_instances_pinned_to_cpu0_and_cpu1() {
     assert_eq!(cb, "1");
     // The workers' own threads (OpenVINO's pool) too.
     for (pid, want) in [(pa, "0"), (pb, "1")] {
-        for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+        {
             let st = std::fs::read_to_string(t.path().join("status")).unwrap();
-            let l = st.lines().find(|l| l.starts_with("Cpus_allowed_list:")).unwrap();
-            assert_eq!(l.split_whitespace().nth(1).unwrap(), want, "thread {:?} of {pid}", t.path());
+            let l = st
+                .lines()
+                .find(|l| l.starts_with("Cpus_allowed_list:"))
+                .unwrap();
+            assert_eq!(
+                l.split_whitespace().nth(1).unwrap(),
+                want,
+                "thread {:?} of {pid}",
+                t.path()
+            );
         }
     }
-    assert!(ea.property::<String>("verified-device").contains("allowed CPUs 0 verified"));
-    assert!(eb.property::<String>("verified-device").contains("allowed CPUs 1 verified"));
+    assert!(ea
+        .property::<String>("verified-device")
+        .contains("allowed CPUs 0 verified"));
+    assert!(eb
+        .property::<String>("verified-device")
+        .contains("allowed CPUs 1 verified"));
     let o = run(&p, T);
     assert!(o.error.is_none(), "{:?}", o.error);
     let started = o.element("arcwhisper-worker-started");
@@ -122,8 +152,18 @@ fn two_instances_pinned_to_cpu0_and_cpu1() {
     for f in [&a, &b] {
         let srt = std::fs::read_to_string(f).unwrap();
         let cues = parse_srt(&srt);
-        let all = words(&cues.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" "));
-        assert!(all.contains("ask what you can do for your country"), "{}: {srt}", f.display());
+        let all = words(
+            &cues
+                .iter()
+                .map(|c| c.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        assert!(
+            all.contains("ask what you can do for your country"),
+            "{}: {srt}",
+            f.display()
+        );
     }
 }
 
@@ -157,7 +197,9 @@ fn memory_cap_moves_down_the_chain_with_a_warning() {
     let loaded = w.property::<String>("loaded-model");
     assert!(loaded.starts_with("tiny"), "loaded {loaded}");
     assert!(
-        o.warnings.iter().any(|w| w.contains("base") && w.contains("tiny")),
+        o.warnings
+            .iter()
+            .any(|w| w.contains("base") && w.contains("tiny")),
         "no downgrade warning: {:?}",
         o.warnings
     );
@@ -253,7 +295,10 @@ fn worker_killed_mid_clip_gives_identical_srt() {
     assert_eq!(r[0].get::<u32>("restarts-used").unwrap(), 1);
     assert!(!common::process_alive(before));
 
-    let (a, b) = (std::fs::read(&clean).unwrap(), std::fs::read(&killed).unwrap());
+    let (a, b) = (
+        std::fs::read(&clean).unwrap(),
+        std::fs::read(&killed).unwrap(),
+    );
     let srt = String::from_utf8_lossy(&a);
     eprintln!("{srt}");
     let cues = parse_srt(&srt);

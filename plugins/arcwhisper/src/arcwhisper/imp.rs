@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::Duration;
 use worker_protocol::{
-    DecodeSettings, DeviceReport, ErrorKind, ModelReport, Request, ResumeState, Response,
+    DecodeSettings, DeviceReport, ErrorKind, ModelReport, Request, Response, ResumeState,
     SegmentMsg, Task, PROTOCOL_VERSION,
 };
 
@@ -246,8 +246,12 @@ impl ArcWhisper {
             ErrorKind::Memory => {
                 gst::element_imp_error!(self, gst::ResourceError::NoSpaceLeft, ("{}", msg))
             }
-            ErrorKind::Input => gst::element_imp_error!(self, gst::StreamError::Format, ("{}", msg)),
-            ErrorKind::Runtime => gst::element_imp_error!(self, gst::LibraryError::Init, ("{}", msg)),
+            ErrorKind::Input => {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", msg))
+            }
+            ErrorKind::Runtime => {
+                gst::element_imp_error!(self, gst::LibraryError::Init, ("{}", msg))
+            }
             ErrorKind::Internal => {
                 gst::element_imp_error!(self, gst::LibraryError::Failed, ("{}", msg))
             }
@@ -285,7 +289,11 @@ impl ArcWhisper {
         }
         if settings.model_chain().is_empty() {
             return Err(fail(&|| {
-                gst::element_imp_error!(self, gst::ResourceError::Settings, ("the model property is empty"))
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Settings,
+                    ("the model property is empty")
+                )
             }));
         }
         let env = std::env::var(verify::WORKER_ENV).ok();
@@ -296,7 +304,9 @@ impl ArcWhisper {
             self.plugin_file().as_deref(),
             path_env.as_deref(),
         )
-        .map_err(|e| fail(&|| gst::element_imp_error!(self, gst::ResourceError::NotFound, ("{}", e))))?;
+        .map_err(|e| {
+            fail(&|| gst::element_imp_error!(self, gst::ResourceError::NotFound, ("{}", e)))
+        })?;
         gst::debug!(CAT, imp = self, "worker binary {}", bin.display());
 
         let mut st = self.lock_state();
@@ -310,7 +320,9 @@ impl ArcWhisper {
             let mut info = self.info.lock().unwrap();
             *info = Info::default();
         }
-        let w = self.spawn_worker(&st, None).map_err(|_| gst::StateChangeError)?;
+        let w = self
+            .spawn_worker(&st, None)
+            .map_err(|_| gst::StateChangeError)?;
         st.worker = Some(w);
         Ok(())
     }
@@ -321,7 +333,11 @@ impl ArcWhisper {
         let spec = st.spec.as_ref().expect("started");
         let bin = st.worker_bin.as_ref().expect("started");
         let mut proc = WorkerProcess::spawn(bin, spec).map_err(|e| {
-            gst::element_imp_error!(self, gst::ResourceError::OpenRead, ("device {}: {}", spec, e))
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::OpenRead,
+                ("device {}: {}", spec, e)
+            )
         })?;
         let start = Request::Start {
             protocol: PROTOCOL_VERSION,
@@ -337,7 +353,12 @@ impl ArcWhisper {
             gst::element_imp_error!(
                 self,
                 gst::LibraryError::Init,
-                ("the worker {} (pid {}) exited before it could be started: {}", bin.display(), proc.pid, how)
+                (
+                    "the worker {} (pid {}) exited before it could be started: {}",
+                    bin.display(),
+                    proc.pid,
+                    how
+                )
             );
             return Err(());
         }
@@ -354,7 +375,12 @@ impl ArcWhisper {
                 Event::Response(Response::Hello { pid, version }) => {
                     gst::debug!(CAT, imp = self, "worker hello pid={pid} version={version}");
                     if pid != proc.pid {
-                        gst::warning!(CAT, imp = self, "worker says pid {pid}, spawned pid {}", proc.pid);
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "worker says pid {pid}, spawned pid {}",
+                            proc.pid
+                        );
                     }
                 }
                 Event::Response(Response::Ready {
@@ -372,14 +398,24 @@ impl ArcWhisper {
                     return Err(());
                 }
                 Event::Response(other) => {
-                    gst::warning!(CAT, imp = self, "unexpected message before Ready: {other:?}");
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "unexpected message before Ready: {other:?}"
+                    );
                 }
                 Event::ReaderClosed(why) | Event::WriteFailed(why) => {
                     let how = describe_exit(proc.reap(Duration::from_secs(5)));
                     gst::element_imp_error!(
                         self,
                         gst::LibraryError::Init,
-                        ("the worker (pid {}, device {}) stopped during start-up: {} ({})", proc.pid, spec, how, why)
+                        (
+                            "the worker (pid {}, device {}) stopped during start-up: {} ({})",
+                            proc.pid,
+                            spec,
+                            how,
+                            why
+                        )
                     );
                     return Err(());
                 }
@@ -394,7 +430,11 @@ impl ArcWhisper {
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::Settings,
-                    ("device verification failed for worker pid {}: {}", proc.pid, e),
+                    (
+                        "device verification failed for worker pid {}: {}",
+                        proc.pid,
+                        e
+                    ),
                     ["worker report: {:?}", device]
                 );
                 return Err(());
@@ -468,7 +508,13 @@ impl ArcWhisper {
         let mut st = self.lock_state();
         if let Some(mut w) = st.worker.take() {
             let status = w.proc.shutdown(Duration::from_secs(3));
-            gst::debug!(CAT, imp = self, "worker pid {} stopped: {}", w.proc.pid, describe_exit(status));
+            gst::debug!(
+                CAT,
+                imp = self,
+                "worker pid {} stopped: {}",
+                w.proc.pid,
+                describe_exit(status)
+            );
         }
         st.stream = StreamTrack::default();
         st.last_end = None;
@@ -481,7 +527,10 @@ impl ArcWhisper {
     fn send_ctrl(&self, st: &mut State, req: Request) -> Result<(), gst::FlowError> {
         let is_drain = matches!(req, Request::Drain);
         let w = st.worker.as_ref().ok_or(gst::FlowError::Flushing)?;
-        match w.proc.send(Cmd::Control(req.clone()), &|| self.is_flushing()) {
+        match w
+            .proc
+            .send(Cmd::Control(req.clone()), &|| self.is_flushing())
+        {
             Ok(()) => {
                 if is_drain {
                     st.stream.drain_sent = true;
@@ -525,7 +574,11 @@ impl ArcWhisper {
         drop(old);
         st.deaths.push(format!("pid {old_pid} {how}"));
         let limit = st.settings.worker_restarts;
-        gst::warning!(CAT, imp = self, "worker pid {old_pid} died: {how} ({reason})");
+        gst::warning!(
+            CAT,
+            imp = self,
+            "worker pid {old_pid} died: {how} ({reason})"
+        );
         eprintln!("arcwhisper: worker pid {old_pid} died: {how} ({reason})");
         if st.restarts_used >= limit {
             gst::element_imp_error!(
@@ -711,7 +764,9 @@ impl ArcWhisper {
             .last_end
             .unwrap_or(st.stream.base_pts.unwrap_or(gst::ClockTime::ZERO));
         if until > from {
-            let ev = gst::event::Gap::builder(from).duration(until - from).build();
+            let ev = gst::event::Gap::builder(from)
+                .duration(until - from)
+                .build();
             st.last_end = Some(until);
             let _ = self.srcpad.push_event(ev);
         }
@@ -790,7 +845,11 @@ impl ArcWhisper {
                 if pts > expected + DISCONT_TOLERANCE {
                     let gap = (pts - expected).min(MAX_SILENCE_FILL);
                     let n = time_to_samples(gap) as usize;
-                    gst::debug!(CAT, imp = self, "timestamp jump of {gap}: {n} samples of silence");
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "timestamp jump of {gap}: {n} samples of silence"
+                    );
                     let len = st.stream.kept.len();
                     st.stream.kept.resize(len + n, 0.0);
                     st.stream.samples += n as u64;
@@ -878,7 +937,10 @@ impl ArcWhisper {
             // The element sends its own GAPs as decoding advances.
             EventView::Gap(_) => true,
             EventView::CustomDownstream(_) | EventView::CustomDownstreamSticky(_) => {
-                let name = event.structure().map(|s| s.name().to_string()).unwrap_or_default();
+                let name = event
+                    .structure()
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_default();
                 match name.as_str() {
                     "sceneckpt-scene-end" => {
                         if !self.drain_for_event(&name) {
@@ -940,7 +1002,11 @@ impl ArcWhisper {
             }
             let (live, min, max) = upstream.result();
             let ours = self.reported_latency();
-            gst::debug!(CAT, imp = self, "latency: upstream live={live} min={min} max={max:?}, ours {ours}");
+            gst::debug!(
+                CAT,
+                imp = self,
+                "latency: upstream live={live} min={min} max={max:?}, ours {ours}"
+            );
             q.set(live, min + ours, max.map(|m| m + ours));
             return true;
         }
@@ -981,16 +1047,28 @@ impl ObjectSubclass for ArcWhisper {
                 )
             })
             .event_function(|pad, parent, event| {
-                ArcWhisper::catch_panic_pad_function(parent, || false, |imp| imp.sink_event(pad, event))
+                ArcWhisper::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(pad, event),
+                )
             })
             .query_function(|pad, parent, query| {
-                ArcWhisper::catch_panic_pad_function(parent, || false, |imp| imp.sink_query(pad, query))
+                ArcWhisper::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_query(pad, query),
+                )
             })
             .build();
         let templ = klass.pad_template("src").unwrap();
         let srcpad = gst::Pad::builder_from_template(&templ)
             .query_function(|pad, parent, query| {
-                ArcWhisper::catch_panic_pad_function(parent, || false, |imp| imp.src_query(pad, query))
+                ArcWhisper::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.src_query(pad, query),
+                )
             })
             .build();
         ArcWhisper {

@@ -15,7 +15,10 @@ pub(crate) mod worker;
 pub enum ArcWhisperTask {
     #[enum_value(name = "Transcribe: text in the spoken language", nick = "transcribe")]
     Transcribe = 0,
-    #[enum_value(name = "Translate: English text (multilingual models)", nick = "translate")]
+    #[enum_value(
+        name = "Translate: English text (multilingual models)",
+        nick = "translate"
+    )]
     Translate = 1,
 }
 

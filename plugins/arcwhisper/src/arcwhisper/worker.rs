@@ -12,10 +12,13 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use worker_protocol::{read_frame, write_audio, write_control, Frame, FrameError, Request, Response};
+use worker_protocol::{
+    read_frame, write_audio, write_control, Frame, FrameError, Request, Response,
+};
 
 /// What the reader and writer threads report.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per message: boxing buys nothing
 pub enum Event {
     Response(Response),
     /// The worker's stdout ended (it exited or closed it) or carried garbage.
@@ -24,6 +27,7 @@ pub enum Event {
     WriteFailed(String),
 }
 
+#[allow(clippy::large_enum_variant)]
 pub enum Cmd {
     Control(Request),
     Audio(Vec<f32>),

@@ -30,7 +30,11 @@ pub fn init() {
 pub fn worker_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("ARCWHISPER_WORKER").filter(|v| !v.is_empty()) {
         let p = PathBuf::from(p);
-        assert!(p.is_file(), "ARCWHISPER_WORKER={} does not exist; {SETUP_HINT}", p.display());
+        assert!(
+            p.is_file(),
+            "ARCWHISPER_WORKER={} does not exist; {SETUP_HINT}",
+            p.display()
+        );
         return p;
     }
     let exe = std::env::current_exe().unwrap();
@@ -49,9 +53,7 @@ pub fn speech(rel: &str) -> PathBuf {
     let dir = std::env::var_os("ARCWHISPER_SPEECH_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech"));
     let p = dir.join(rel);
     assert!(p.is_file(), "speech clip {} is missing", p.display());
     p
@@ -92,7 +94,9 @@ fn error_text(err: &gst::message::Error) -> String {
     format!(
         "{} (from {}; debug: {})",
         err.error(),
-        err.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+        err.src()
+            .map(|s| s.path_string().to_string())
+            .unwrap_or_default(),
         err.debug().map(|d| d.to_string()).unwrap_or_default()
     )
 }
@@ -114,7 +118,7 @@ pub fn run_with(
         use gst::MessageView;
         match msg.view() {
             MessageView::Error(e) => {
-                out.error = Some(error_text(&e));
+                out.error = Some(error_text(e));
                 true
             }
             MessageView::Eos(_) => true,
@@ -150,7 +154,10 @@ pub fn run_with(
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        assert!(!left.is_zero(), "pipeline did not finish within {timeout:?}");
+        assert!(
+            !left.is_zero(),
+            "pipeline did not finish within {timeout:?}"
+        );
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(left.as_millis() as u64))
         else {
             continue;
@@ -184,7 +191,11 @@ fn parse_ts(s: &str) -> u64 {
     // 00:00:07,540
     let (hms, ms) = s.trim().split_once(',').expect("srt time");
     let mut parts = hms.split(':').map(|p| p.parse::<u64>().unwrap());
-    let (h, m, sec) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let (h, m, sec) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
     ((h * 60 + m) * 60 + sec) * 1000 + ms.parse::<u64>().unwrap()
 }
 
@@ -210,11 +221,16 @@ pub fn parse_srt(srt: &str) -> Vec<Cue> {
     }
     for (i, c) in cues.iter().enumerate() {
         assert_eq!(c.index as usize, i + 1, "cue numbering in\n{srt}");
-        assert!(c.start_ms <= c.end_ms, "cue {} ends before it starts in\n{srt}", c.index);
+        assert!(
+            c.start_ms <= c.end_ms,
+            "cue {} ends before it starts in\n{srt}",
+            c.index
+        );
         assert!(!c.text.trim().is_empty(), "empty cue {} in\n{srt}", c.index);
         if i > 0 {
             assert!(
-                c.start_ms >= cues[i - 1].start_ms && c.start_ms >= cues[i - 1].end_ms.min(c.start_ms),
+                c.start_ms >= cues[i - 1].start_ms
+                    && c.start_ms >= cues[i - 1].end_ms.min(c.start_ms),
                 "cue {} starts before cue {} in\n{srt}",
                 c.index,
                 i
@@ -228,7 +244,13 @@ pub fn parse_srt(srt: &str) -> Vec<Cue> {
 pub fn words(s: &str) -> String {
     s.to_lowercase()
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
