@@ -241,3 +241,31 @@ fn flush_drops_buffered_audio() {
         "{all}"
     );
 }
+
+/// With `latency` set, audio is not held undecoded longer than that: text comes out before
+/// EOS, in order, on the input's timeline.
+#[test]
+fn latency_bound_forces_early_text() {
+    let five = gst::ClockTime::from_seconds(5).nseconds();
+    let mut h = harness(&[("latency", &five)]);
+    let base = gst::ClockTime::from_seconds(3);
+    push_audio(&mut h, p001_head(), base);
+    let early = pull_texts(&mut h);
+    assert!(!early.is_empty(), "no text before EOS with latency=5s");
+    assert!(h.push_event(gst::event::Eos::new()));
+    let mut all = early;
+    all.extend(pull_texts(&mut h));
+    let mut prev = base;
+    for t in &all {
+        assert!(t.pts >= prev, "texts out of order");
+        prev = t.pts + t.dur;
+    }
+    assert!(prev <= base + gst::ClockTime::from_seconds(12));
+    let w = words(
+        &all.iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    assert!(w.contains("creatures"), "{w}");
+}

@@ -803,7 +803,12 @@ impl ArcWhisper {
         if st.worker.is_none() {
             return Ok(());
         }
+        let pid = st.worker.as_ref().map(|w| w.proc.pid);
         self.send_ctrl(st, Request::Flush)?;
+        if st.worker.as_ref().map(|w| w.proc.pid) != pid {
+            // The worker died and a fresh one (nothing buffered) replaced it.
+            return Ok(());
+        }
         self.pump(st, Some(Until::Flushed))
     }
 
