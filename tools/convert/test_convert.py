@@ -425,3 +425,22 @@ def test_genai_word_timestamps(tiny, jfk_wav):
     assert "country" in text and "americans" in text
     starts = [w.start_ts for w in words]
     assert starts == sorted(starts) and 0 <= starts[0] and words[-1].end_ts <= 11.5
+
+
+def test_genai_multiple_windows(tiny, tmp_path):
+    """> 30 s of speech: GenAI resets the decoder state per window, so the cross-attention K/V
+    must be recomputed for the second window (the last sentence is only in it)."""
+    pytest.importorskip("openvino_genai")
+    import genai_transcribe
+    clips = sorted((SPEECH / "ljspeech").glob("LJ001-000[1-8].wav"))
+    assert len(clips) == 8
+    lst = tmp_path / "list.txt"
+    lst.write_text("".join(f"file '{c}'\n" for c in clips))
+    wav = tmp_path / "long.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(lst), "-ar", "16000",
+                    "-ac", "1", str(wav)], check=True)
+    result = genai_transcribe.transcribe(tiny.ir, wav, timestamps=True)
+    text = _normalise(result.texts[0])
+    assert "printing in the only sense" in text
+    assert "has never been surpassed" in text
+    assert result.chunks[-1].end_ts > 45
