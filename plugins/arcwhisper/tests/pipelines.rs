@@ -289,6 +289,7 @@ fn worker_killed_mid_clip_gives_identical_srt() {
     assert_ne!(before, after, "worker pid did not change");
     let r = o.element("arcwhisper-worker-restarted");
     assert_eq!(r.len(), 1, "{:?}", o.elements);
+    eprintln!("{}", r[0]);
     assert_eq!(r[0].get::<i64>("old-pid").unwrap(), before);
     assert_eq!(r[0].get::<i64>("new-pid").unwrap(), after);
     assert_eq!(r[0].get::<i32>("signal").unwrap(), 9, "{}", r[0]);

@@ -184,6 +184,8 @@ pub struct ArcWhisper {
     state: Mutex<State>,
     info: Mutex<Info>,
     flushing: AtomicBool,
+    /// Set from PAUSED->READY until the next READY->PAUSED.
+    stopping: AtomicBool,
 }
 
 fn samples_to_time(n: u64) -> gst::ClockTime {
@@ -366,7 +368,14 @@ impl ArcWhisper {
         let (device, model, runtime) = loop {
             let ev = match proc.events.recv_timeout(Duration::from_millis(200)) {
                 Ok(ev) => ev,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.stopping.load(Ordering::SeqCst) {
+                        // PAUSED->READY while a restarted worker loads: give up quietly.
+                        proc.shutdown(Duration::from_millis(200));
+                        return Err(());
+                    }
+                    continue;
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     Event::ReaderClosed("reader thread gone".into())
                 }
@@ -602,9 +611,13 @@ impl ArcWhisper {
         } else {
             None
         };
-        let w = self
-            .spawn_worker(st, resume.clone())
-            .map_err(|_| gst::FlowError::Error)?;
+        let w = self.spawn_worker(st, resume.clone()).map_err(|_| {
+            if self.stopping.load(Ordering::SeqCst) {
+                gst::FlowError::Flushing
+            } else {
+                gst::FlowError::Error
+            }
+        })?;
         let new_pid = w.proc.pid;
         st.worker = Some(w);
         let seek = resume.as_ref().map_or(0, |r| r.seek_samples);
@@ -628,6 +641,7 @@ impl ArcWhisper {
             .field("restarts-used", st.restarts_used)
             .field("worker-restarts", limit)
             .field("resume-seek-samples", seek)
+            .field("drain-in-flight", st.stream.draining)
             .field("reason", reason)
             .build();
         let _ = self
@@ -1083,6 +1097,7 @@ impl ObjectSubclass for ArcWhisper {
             state: Mutex::new(State::default()),
             info: Mutex::new(Info::default()),
             flushing: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
         }
     }
 }
@@ -1295,11 +1310,13 @@ impl ElementImpl for ArcWhisper {
         match transition {
             gst::StateChange::ReadyToPaused => {
                 self.flushing.store(false, Ordering::SeqCst);
+                self.stopping.store(false, Ordering::SeqCst);
                 self.start()?;
             }
             gst::StateChange::PausedToReady => {
                 // Unblocks a streaming thread waiting on the worker.
                 self.flushing.store(true, Ordering::SeqCst);
+                self.stopping.store(true, Ordering::SeqCst);
             }
             _ => {}
         }
