@@ -613,6 +613,7 @@ fn is_memory_error(msg: &str) -> bool {
     .any(|k| m.contains(k))
 }
 
+#[allow(clippy::field_reassign_with_default)]
 fn decode_options(s: &DecodeSettings) -> DecodeOptions {
     let mut o = DecodeOptions::default();
     o.language = s.language.clone().filter(|l| !l.is_empty() && l != "auto");

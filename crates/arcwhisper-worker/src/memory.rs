@@ -56,7 +56,7 @@ pub fn cgroup_free(root: &Path, proc_self_cgroup: &str) -> Option<(PathBuf, u64)
     loop {
         let dir = root.join(&cur);
         if let Some(free) = cgroup_level_free(&dir) {
-            if best.as_ref().map_or(true, |(_, b)| free < *b) {
+            if best.as_ref().is_none_or(|(_, b)| free < *b) {
                 best = Some((dir, free));
             }
         }

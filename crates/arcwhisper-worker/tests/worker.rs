@@ -507,7 +507,10 @@ fn two_gpus_are_two_different_cards() {
                 reports.push(device);
             }
             Response::Error { kind: ErrorKind::Device, message } => {
-                println!(
+                // Straight to the stderr handle: the harness does not capture it, so the skip
+                // shows in every run.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "SKIPPED two_gpus_are_two_different_cards: GPU.{n} is not available here \
                      ({message})"
                 );

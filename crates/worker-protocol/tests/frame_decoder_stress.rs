@@ -114,7 +114,7 @@ fn decode_all(data: &[u8]) {
 #[test]
 fn random_and_mutated_frames_never_panic_or_overallocate() {
     let seeds = seeds();
-    let mut rng = Rng(0x5EED_0F_A4C_u64);
+    let mut rng = Rng(0x0005_EED0_FA4C_u64);
     let mut max_input = 0;
     for i in 0..100_000 {
         let data: Vec<u8> = match i % 4 {
