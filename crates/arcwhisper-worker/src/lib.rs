@@ -5,10 +5,12 @@
 //! - [`affinity`]: `sched_setaffinity` / `sched_getaffinity` (the element's `pre_exec` uses
 //!   [`affinity::CpuMask::apply`]).
 //! - [`memory`]: free host memory (MemAvailable, cgroup v2 limit).
+//! - [`levelzero`]: free GPU memory from Level Zero Sysman (`libze_loader.so.1` at run time).
 //! - [`models`]: model chain lookup and memory-need estimates.
 
 pub mod affinity;
 pub mod device;
+pub mod levelzero;
 pub mod memory;
 pub mod models;
 

@@ -377,17 +377,33 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
     let host = memory::host_free_memory()
         .map_err(|e| (ErrorKind::Internal, format!("reading /proc/meminfo: {e}")))?;
     let (memory_free, memory_source) = if spec.is_gpu() {
-        match prop("GPU_DEVICE_TOTAL_MEM_SIZE").and_then(|s| s.parse::<u64>().ok()) {
-            // OpenVINO reports the card's total memory, not what other processes use on it;
-            // one worker per card is the design, so the total is what this worker may use.
-            // The host side (IR read, compile) must fit too: take the smaller.
-            Some(total) if total <= host.free => (
-                total,
-                "GPU_DEVICE_TOTAL_MEM_SIZE (total; used memory not available from OpenVINO)"
-                    .to_string(),
+        // 1. Level Zero Sysman: free device-local memory of this card (by PCI address).
+        // 2. OpenVINO's GPU_DEVICE_TOTAL_MEM_SIZE: the card's total (OpenVINO does not report
+        //    what is used; one worker per card is the design, so the total is what this worker
+        //    may use).
+        // The host side (IR read, compile) must fit too: the smaller of device and host wins.
+        let l0 = arcwhisper_worker::levelzero::device_memory(pci_address.as_deref());
+        let ov_total = prop("GPU_DEVICE_TOTAL_MEM_SIZE").and_then(|s| s.parse::<u64>().ok());
+        let (dev_free, dev_src) = match (&l0, ov_total) {
+            (Ok(m), _) => (
+                Some(m.free),
+                format!("level-zero zesMemoryGetState free of {} at {}", m.size, m.pci_address),
             ),
-            Some(_) => (host.free, format!("host {} (below GPU_DEVICE_TOTAL_MEM_SIZE)", host.source)),
-            None => (host.free, format!("host {} (GPU_DEVICE_TOTAL_MEM_SIZE unavailable)", host.source)),
+            (Err(e), Some(total)) => (
+                Some(total),
+                format!(
+                    "GPU_DEVICE_TOTAL_MEM_SIZE (total; used memory not known: level-zero: {e})"
+                ),
+            ),
+            (Err(e), None) => (
+                None,
+                format!("GPU_DEVICE_TOTAL_MEM_SIZE unavailable; level-zero: {e}"),
+            ),
+        };
+        match dev_free {
+            Some(f) if f <= host.free => (f, dev_src),
+            Some(_) => (host.free, format!("host {} (below the GPU's: {dev_src})", host.source)),
+            None => (host.free, format!("host {} ({dev_src})", host.source)),
         }
     } else {
         (host.free, host.source.clone())
