@@ -368,7 +368,12 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
     };
     let full_name = prop("FULL_DEVICE_NAME").unwrap_or_default();
     let (uuid, pci_address) = if spec.is_gpu() {
-        (prop("DEVICE_UUID"), prop("DEVICE_PCI_INFO").map(|s| pci_from_ov(&s)))
+        let raw = prop("DEVICE_PCI_INFO");
+        let pci = raw.as_deref().and_then(pci_from_ov);
+        if raw.is_some() && pci.is_none() {
+            log(&format!("warning DEVICE_PCI_INFO {raw:?} not understood; no PCI address reported"));
+        }
+        (prop("DEVICE_UUID"), pci)
     } else {
         (None, None)
     };
@@ -578,8 +583,9 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
 }
 
 /// OpenVINO prints `DEVICE_PCI_INFO` as `{domain: 0 bus: 3 device: 0x0 function: 0}` (the exact
-/// punctuation varies by version); turn it into `0000:03:00.0` when the four numbers are there.
-fn pci_from_ov(s: &str) -> String {
+/// punctuation varies by version); turn it into `0000:03:00.0`. `None` when the four numbers
+/// are not all there (the element then skips its PCI check rather than compare garbage).
+fn pci_from_ov(s: &str) -> Option<String> {
     let num = |key: &str| -> Option<u32> {
         let i = s.find(key)? + key.len();
         let rest = s[i..].trim_start_matches([':', ' ', '=']);
@@ -593,8 +599,8 @@ fn pci_from_ov(s: &str) -> String {
         }
     };
     match (num("domain"), num("bus"), num("device"), num("function")) {
-        (Some(d), Some(b), Some(v), Some(f)) => format!("{d:04x}:{b:02x}:{v:02x}.{f:x}"),
-        _ => s.to_string(),
+        (Some(d), Some(b), Some(v), Some(f)) => Some(format!("{d:04x}:{b:02x}:{v:02x}.{f:x}")),
+        _ => None,
     }
 }
 
@@ -987,8 +993,8 @@ mod tests {
 
     #[test]
     fn pci_info_parsing() {
-        assert_eq!(pci_from_ov("{domain: 0 bus: 3 device: 0x0 function: 0}"), "0000:03:00.0");
-        assert_eq!(pci_from_ov("{domain: 0, bus: 28, device: 0x1f, function: 1}"), "0000:1c:1f.1");
-        assert_eq!(pci_from_ov("weird"), "weird");
+        assert_eq!(pci_from_ov("{domain: 0 bus: 3 device: 0x0 function: 0}").as_deref(), Some("0000:03:00.0"));
+        assert_eq!(pci_from_ov("{domain: 0, bus: 28, device: 0x1f, function: 1}").as_deref(), Some("0000:1c:1f.1"));
+        assert_eq!(pci_from_ov("weird"), None);
     }
 }
