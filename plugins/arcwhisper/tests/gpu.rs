@@ -10,18 +10,30 @@ use gst::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
+/// Printed straight to stderr (not through the test harness's capture) so that the skip shows.
+fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED two_intel_cards_one_worker_each: {why}"
+    );
+}
+
 #[test]
 fn two_intel_cards_one_worker_each() {
     if !gstarcwhisper::verify::has_intel_render_node(
         Path::new("/dev/dri"),
         Path::new("/sys/class/drm"),
     ) {
-        println!("SKIPPED two_intel_cards_one_worker_each: no Intel GPU here (no /dev/dri/renderD* with vendor 0x8086)");
+        skip("no Intel GPU here (no /dev/dri/renderD* with vendor 0x8086)");
         return;
     }
     let cards = gstarcwhisper::verify::intel_cards(Path::new("/sys/class/drm"));
     if cards.len() < 2 {
-        println!("SKIPPED two_intel_cards_one_worker_each: {} Intel card(s) here, the test needs 2: {cards:?}", cards.len());
+        skip(&format!(
+            "{} Intel card(s) here, the test needs 2: {cards:?}",
+            cards.len()
+        ));
         return;
     }
     init();
@@ -35,26 +47,33 @@ fn two_intel_cards_one_worker_each() {
         a.display(),
         b.display()
     ));
-    let o = run(&p, Duration::from_secs(600));
-    assert!(o.error.is_none(), "{:?}", o.error);
-    let started = o.element("arcwhisper-worker-started");
-    let masks: Vec<String> = started
-        .iter()
-        .map(|s| s.get::<String>("ze-affinity-mask").unwrap())
-        .collect();
-    eprintln!("{started:?}");
-    for (name, card) in [("a", &cards[0]), ("b", &cards[1])] {
-        let v = p
-            .by_name(name)
-            .unwrap()
-            .property::<String>("verified-device");
-        eprintln!("{name}: {v}");
-        assert!(v.contains("verified"), "{v}");
+    // READY->PAUSED starts both workers: look at each one's environment.
+    let _ = p.set_state(gst::State::Paused);
+    let mut pids = Vec::new();
+    for (name, mask, card) in [("a", "0", &cards[0]), ("b", "1", &cards[1])] {
+        let e = p.by_name(name).unwrap();
+        let pid = e.property::<i64>("worker-pid");
+        assert!(pid > 0, "{name}: no worker");
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let want = format!("ZE_AFFINITY_MASK={mask}");
+        assert!(
+            env.split(|b| *b == 0).any(|v| v == want.as_bytes()),
+            "{name}: worker {pid} has no {want} in its environment"
+        );
+        let v = e.property::<String>("verified-device");
+        eprintln!("{name}: worker {pid}: {v}");
+        assert!(
+            v.contains(&format!("ZE_AFFINITY_MASK={mask} verified")),
+            "{v}"
+        );
         if v.contains("PCI") {
             assert!(v.contains(&card.pci_address), "{v} vs {card:?}");
         }
+        pids.push(pid);
     }
-    let _ = masks;
+    assert_ne!(pids[0], pids[1]);
+    let o = run(&p, Duration::from_secs(600));
+    assert!(o.error.is_none(), "{:?}", o.error);
     for f in [&a, &b] {
         let srt = std::fs::read_to_string(f).unwrap();
         assert!(
