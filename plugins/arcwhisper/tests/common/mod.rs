@@ -23,7 +23,36 @@ pub fn init() {
         let w = worker_binary();
         // SAFETY: set once, before any worker is spawned by this process.
         unsafe { std::env::set_var("ARCWHISPER_WORKER", &w) };
+        warm_up();
     });
+}
+
+/// Starts one tiny.en worker before the tests run in parallel, so that OpenVINO's model cache
+/// holds the compiled blob: two workers compiling the same model into an empty cache at the
+/// same time can trip over each other's blob file. One retry covers a race with another process.
+fn warm_up() {
+    let _ = model_dir("tiny.en");
+    let mut last = String::new();
+    for _ in 0..2 {
+        let p = gst::parse::launch(
+            "audiotestsrc num-buffers=1 ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! arcwhisper model=tiny.en ! fakesink",
+        )
+        .unwrap();
+        let ok = p.set_state(gst::State::Paused).is_ok();
+        if !ok {
+            let bus = p.bus().unwrap();
+            while let Some(m) = bus.pop() {
+                if let gst::MessageView::Error(e) = m.view() {
+                    last = e.error().to_string();
+                }
+            }
+        }
+        p.set_state(gst::State::Null).unwrap();
+        if ok {
+            return;
+        }
+    }
+    panic!("the worker does not start with tiny.en: {last}; {SETUP_HINT}");
 }
 
 /// The worker binary in the target dir of this test binary (`target/<profile>/deps/..`).
