@@ -48,7 +48,17 @@ fn take_stdout() {
         eprintln!("arcwhisper-worker: cannot duplicate stdout: {}", std::io::Error::last_os_error());
         std::process::exit(7);
     }
-    unsafe { libc::dup2(2, 1) };
+    // SAFETY: as above. If stderr is closed, fd 1 goes to /dev/null instead: never the pipe.
+    if unsafe { libc::dup2(2, 1) } < 0 {
+        let null = c"/dev/null";
+        let nfd = unsafe { libc::open(null.as_ptr(), libc::O_WRONLY) };
+        if nfd < 0 || unsafe { libc::dup2(nfd, 1) } < 0 {
+            unsafe { libc::close(1) };
+        }
+        if nfd > 1 {
+            unsafe { libc::close(nfd) };
+        }
+    }
     // SAFETY: fd is a fresh descriptor owned by nobody else.
     let file = unsafe { File::from_raw_fd(fd) };
     let _ = OUT.set(Mutex::new(file));
