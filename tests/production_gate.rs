@@ -7,12 +7,9 @@ use std::time::{Duration, Instant};
 
 fn need_of(model: &str) -> u64 {
     let j = read_json(&model_dir(model).join("arcwhisper.json"));
-    for key in ["memory_need_bytes", "memory_need", "need_bytes"] {
-        if let Some(n) = j[key].as_u64() {
-            return n;
-        }
-    }
-    panic!("{model}/arcwhisper.json has no memory need: {j}");
+    j["memory_bytes"]["CPU"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{model}/arcwhisper.json has no memory_bytes.CPU: {j}"))
 }
 
 fn short_clips() -> Vec<PathBuf> {
@@ -46,8 +43,8 @@ fn determinism_same_folder_on_two_devices_gives_identical_srts() {
     let b = TempDir::new("det-b");
     three_scenes(a.path());
     copy_scenes(a.path(), b.path());
-    run_ok(&[&scene_pipeline(a.path(), "CPU:0", "tiny.en", "")[0]]);
-    run_ok(&[&scene_pipeline(b.path(), "CPU:1", "tiny.en", "")[0]]);
+    run_ok(&scene_pipeline(a.path(), "CPU:0", "tiny.en", ""));
+    run_ok(&scene_pipeline(b.path(), "CPU:1", "tiny.en", ""));
     let (oa, ob) = (outputs(a.path()), outputs(b.path()));
     assert_eq!(oa.len(), 3);
     assert_eq!(oa, ob, "byte-identical SRTs on CPU:0 and CPU:1");
@@ -67,7 +64,7 @@ fn memory_safety_walks_the_chain_down_and_refuses_below_every_model() {
         "sceneckpt location=\"{}\" ! arcwhisper model=base,tiny max-memory={cap} ! sceneckptsink",
         tmp.path().display()
     );
-    let out = run_ok(&[&line]);
+    let out = run_ok(&line);
     let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(log.to_lowercase().contains("warning"), "a downgrade warning on the bus:\n{log}");
     let m = read_json(&done_marker(tmp.path(), "jfk"));
@@ -81,7 +78,7 @@ fn memory_safety_walks_the_chain_down_and_refuses_below_every_model() {
         tmp2.path().display(),
         tiny / 2
     );
-    let out = gst_launch(&[&line]).output().unwrap();
+    let out = gst_launch(&line).output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "must fail:\n{log}");
     assert!(
@@ -107,7 +104,7 @@ fn worker_kill_9_at_random_moments_loses_nothing_and_keeps_its_pinning() {
     std::fs::remove_file(&long).unwrap();
     make_scene(&clip("ljspeech/LJ001-0005.wav"), &reference_dir.path().join("short_scene.mp4"));
     let t0 = Instant::now();
-    run_ok(&[&scene_pipeline(reference_dir.path(), "CPU:1", "tiny.en", "")[0]]);
+    run_ok(&scene_pipeline(reference_dir.path(), "CPU:1", "tiny.en", ""));
     let full = t0.elapsed();
     let want = outputs(reference_dir.path());
 
@@ -265,7 +262,7 @@ fn bad_and_awkward_inputs_each_end_clearly() {
     .unwrap();
 
     let line = scene_pipeline(d, "CPU", "tiny.en", "");
-    let out = run_ok(&[&line[0]]);
+    let out = run_ok(&line);
     let log = String::from_utf8_lossy(&out.stdout);
 
     assert_eq!(srt_text(&d.join("silence.srt")), "", "silence gives no words");
@@ -325,7 +322,7 @@ fn bad_models_and_devices_are_clear_errors_before_any_work() {
             tmp.path().display()
         );
         let t0 = Instant::now();
-        let out = gst_launch(&[&line]).output().unwrap();
+        let out = gst_launch(&line).output().unwrap();
         let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{props}: must fail:\n{log}");
         assert!(log.contains(must1) && log.contains(must2), "{props}: error must name {must1:?} and {must2:?}:\n{log}");
@@ -389,7 +386,7 @@ fn read_only_scene_folder_needs_markers_dir_and_works_with_it() {
         "sceneckpt location=\"{}\" ! arcwhisper model=tiny.en ! sceneckptsink",
         scenes.display()
     );
-    let out = gst_launch(&[&line]).output().unwrap();
+    let out = gst_launch(&line).output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "read-only folder without markers-dir must fail:\n{log}");
     assert!(log.contains("markers-dir") && log.contains(&*scenes.to_string_lossy()), "{log}");
@@ -401,7 +398,7 @@ fn read_only_scene_folder_needs_markers_dir_and_works_with_it() {
         marks.display(),
         marks.display()
     );
-    run_ok(&[&line]);
+    run_ok(&line);
     assert!(srt_text(&marks.join("ro.srt")).contains("modern"));
     assert!(done_marker(&marks, "ro").exists());
 }
@@ -424,7 +421,7 @@ fn disk_full_while_committing_leaves_no_marker_and_damages_nothing() {
         out_dir.display(),
         out_dir.display()
     );
-    run_ok(&[&line]);
+    run_ok(&line);
     let first = std::fs::read(out_dir.join("a_first.srt")).unwrap();
     let first_marker = std::fs::read(done_marker(&out_dir, "a_first")).unwrap();
     // Fill the disk, then a second scene must fail to commit.
@@ -434,7 +431,7 @@ fn disk_full_while_committing_leaves_no_marker_and_damages_nothing() {
     let chunk = vec![0u8; 4096];
     while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
     drop(f);
-    let out = gst_launch(&[&line]).output().unwrap();
+    let out = gst_launch(&line).output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a failed commit is an error:\n{log}");
     assert!(log.contains("b_second"), "the error names the file:\n{log}");
@@ -444,7 +441,7 @@ fn disk_full_while_committing_leaves_no_marker_and_damages_nothing() {
     assert_eq!(std::fs::read(done_marker(&out_dir, "a_first")).unwrap(), first_marker);
     // Room again: the rerun finishes the scene.
     std::fs::remove_file(&filler).unwrap();
-    run_ok(&[&line]);
+    run_ok(&line);
     assert!(srt_text(&out_dir.join("b_second.srt")).contains("printing"));
     assert!(leftovers(&out_dir).is_empty(), "{:?}", leftovers(&out_dir));
 }

@@ -57,7 +57,7 @@ fn folder_run_then_rerun_skips_every_scene_quickly() {
     let tmp = TempDir::new("rerun");
     let scenes = make_scenes(tmp.path(), 4);
     let line = scene_pipeline(tmp.path(), "CPU", "tiny.en", "");
-    run_ok(&[&line[0]]);
+    run_ok(&line);
     for (stem, c) in &scenes {
         assert_scene_done(tmp.path(), stem, c);
     }
@@ -67,7 +67,7 @@ fn folder_run_then_rerun_skips_every_scene_quickly() {
     assert_eq!(stats_before, 4);
 
     let t0 = Instant::now();
-    let out = run_ok(&[&line[0]]);
+    let out = run_ok(&line);
     let took = t0.elapsed();
     let log = String::from_utf8_lossy(&out.stdout);
     // Well under a second per scene, worker start included.
@@ -87,7 +87,7 @@ fn folder_run_then_rerun_skips_every_scene_quickly() {
     // A tampered output is redone, the others stay skipped.
     let victim = tmp.path().join(format!("{}.srt", scenes[1].0));
     std::fs::write(&victim, "1\n00:00:00,000 --> 00:00:01,000\ntampered\n\n").unwrap();
-    run_ok(&[&line[0]]);
+    run_ok(&line);
     assert_eq!(outputs(tmp.path()), before, "the tampered scene was redone identically");
     assert_eq!(stats(tmp.path()).len(), stats_before + 1);
 }
@@ -99,7 +99,7 @@ fn kill_9_of_the_pipeline_then_rerun_equals_an_undisturbed_run() {
     let scenes = make_scenes(reference_dir.path(), 5);
     let line = scene_pipeline(reference_dir.path(), "CPU", "tiny.en", "");
     let t0 = Instant::now();
-    run_ok(&[&line[0]]);
+    run_ok(&line);
     let full = t0.elapsed();
     let want = outputs(reference_dir.path());
     assert_eq!(want.len(), scenes.len());
@@ -137,7 +137,7 @@ fn kill_9_of_the_pipeline_then_rerun_equals_an_undisturbed_run() {
             }
         }
         let line = scene_pipeline(tmp.path(), "CPU", "tiny.en", "");
-        run_ok(&[&line[0]]);
+        run_ok(&line);
         assert_eq!(outputs(tmp.path()), want, "round {round}: killed at {at:?}");
         for (stem, _) in &scenes {
             let m = read_json(&done_marker(tmp.path(), stem));
@@ -188,7 +188,10 @@ fn two_pipelines_share_twenty_uneven_scenes_once_each_and_finish_together() {
         let scene = r["scene"].as_str().unwrap().to_string();
         *per_scene.entry(scene).or_default() += 1;
         let dev = r["device"].as_str().unwrap().to_string();
-        let (s, f) = (r["started"].as_f64().unwrap(), r["finished"].as_f64().unwrap());
+        let (s, f) = (
+            epoch_seconds(r["started"].as_str().unwrap()),
+            epoch_seconds(r["finished"].as_str().unwrap()),
+        );
         let e = spans.entry(dev).or_insert((f64::MAX, f64::MIN, 0));
         e.0 = e.0.min(s);
         e.1 = e.1.max(f);
@@ -220,7 +223,7 @@ fn a_corrupt_scene_among_good_ones_gets_a_failed_marker_and_the_rest_are_done() 
     std::fs::write(tmp.path().join("tape1_scene_0004_empty.mp4"), b"").unwrap();
     std::fs::write(tmp.path().join("tape1_scene_0005_text.mp4"), b"not a video, a note\n").unwrap();
     let line = scene_pipeline(tmp.path(), "CPU", "tiny.en", "");
-    run_ok(&[&line[0]]);
+    run_ok(&line);
     for (stem, c) in &good {
         assert_scene_done(tmp.path(), stem, c);
     }

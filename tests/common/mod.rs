@@ -112,41 +112,70 @@ pub fn concat_clips(clips: &[PathBuf], gap_s: f32, out: &Path) {
     assert!(cmd.status().expect("ffmpeg runs").success(), "concat failed");
 }
 
-/// `gst-launch-1.0 -e -m <args>` with the build's plugins, as a user runs it after set-up.
-pub fn gst_launch(args: &[&str]) -> Command {
+/// Splits a pipeline line into argv tokens as a shell would for `"..."` quoting (quotes
+/// removed), so that `gst-launch-1.0` sees exactly what a user's shell gives it.
+pub fn shell_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut in_quotes, mut has) = (false, false);
+    for c in line.chars() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                has = true;
+            }
+            c if c.is_whitespace() && !in_quotes => {
+                if has {
+                    out.push(std::mem::take(&mut cur));
+                    has = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                has = true;
+            }
+        }
+    }
+    if has {
+        out.push(cur);
+    }
+    out
+}
+
+/// `gst-launch-1.0 -e -m <line>` with the build's plugins, as a user runs it after set-up.
+pub fn gst_launch(line: &str) -> Command {
     let mut cmd = Command::new("gst-launch-1.0");
-    cmd.arg("-e").arg("-m").args(args);
+    cmd.arg("-e").arg("-m").args(shell_words(line));
     cmd.env("GST_PLUGIN_PATH", build_dir());
-    cmd.env_remove("GST_PLUGIN_SYSTEM_PATH");
     cmd.stdin(Stdio::null());
     cmd
 }
 
 /// Runs a pipeline to its end; panics with its output when it fails.
-pub fn run_ok(args: &[&str]) -> Output {
-    let out = gst_launch(args).output().expect("gst-launch-1.0 runs");
+pub fn run_ok(line: &str) -> Output {
+    let out = gst_launch(line).output().expect("gst-launch-1.0 runs");
     assert!(
         out.status.success(),
-        "pipeline failed: {args:?}\nstdout:\n{}\nstderr:\n{}",
+        "pipeline failed: {line}\nstdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     out
 }
 
-/// The standard per-card line: `sceneckpt ! arcwhisper ! sceneckptsink`.
-pub fn scene_pipeline(scenes: &Path, device: &str, model: &str, extra_src: &str) -> Vec<String> {
-    let line = format!(
+/// The standard per-card line: `sceneckpt ! arcwhisper ! sceneckptsink`. Paths in quotes may
+/// hold spaces and newlines, not double quotes.
+pub fn scene_pipeline(scenes: &Path, device: &str, model: &str, extra_src: &str) -> String {
+    format!(
         "sceneckpt location=\"{}\" task=subtitles {extra_src} ! arcwhisper device={device} model={model} ! sceneckptsink",
         scenes.display()
-    );
-    vec![line]
+    )
 }
 
 pub fn spawn_scene_pipeline(scenes: &Path, device: &str, model: &str, log: &Path) -> Child {
     let line = scene_pipeline(scenes, device, model, "");
     let logf = std::fs::File::create(log).unwrap();
-    gst_launch(&[&line[0]])
+    gst_launch(&line)
         .stdout(logf.try_clone().unwrap())
         .stderr(logf)
         .spawn()
@@ -355,4 +384,25 @@ impl Drop for TempDir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time as the stats and markers write it
+/// (`2026-11-21T16:41:36.621Z`).
+pub fn epoch_seconds(t: &str) -> f64 {
+    let (date, time) = t.trim_end_matches('Z').split_once('T').expect("date T time");
+    let mut d = date.split('-').map(|x| x.parse::<i64>().unwrap());
+    let (y, m, day) = (d.next().unwrap(), d.next().unwrap(), d.next().unwrap());
+    // Days from civil (proleptic Gregorian), Howard Hinnant's algorithm.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    let mut hms = time.split(':');
+    let h: f64 = hms.next().unwrap().parse().unwrap();
+    let mi: f64 = hms.next().unwrap().parse().unwrap();
+    let s: f64 = hms.next().unwrap().parse().unwrap();
+    days as f64 * 86400.0 + h * 3600.0 + mi * 60.0 + s
 }
