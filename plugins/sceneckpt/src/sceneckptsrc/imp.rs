@@ -106,6 +106,9 @@ pub struct SceneCkptSrc {
     settings: Mutex<Settings>,
     counters: Mutex<Counters>,
     state: Mutex<State>,
+    /// We sent the first segment ourselves: drop BaseSrc's duplicate (see `push_custom`).
+    /// Events sent before BaseSrc's first segment (see `push_custom`).
+    pre_events: Arc<Mutex<Vec<gst::Event>>>,
     flushing: AtomicBool,
 }
 
@@ -177,17 +180,34 @@ impl SceneCkptSrc {
         let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
     }
 
-    /// Push a custom event from the streaming thread. BaseSrc sends its segment only before the
-    /// first buffer; an event that comes first must not overtake it, so we send the (identical)
-    /// segment ourselves in that case.
+    /// Push a custom event downstream from the streaming thread, in order with the audio.
+    /// BaseSrc sends its segment only just before the first buffer (and its `send_event` queue
+    /// drops sticky custom events): events that come before it are queued and pushed by a
+    /// buffer probe right after that segment, before the first buffer.
     fn push_custom(&self, ev: gst::Event) {
         let pad = self.obj().static_pad("src").unwrap();
         if pad.sticky_event::<gst::event::Segment>(0).is_none() {
-            let seg = gst::FormattedSegment::<gst::ClockTime>::new();
-            let _ = pad.push_event(gst::event::Segment::new(&seg));
+            self.pre_events.lock().unwrap().push(ev);
+            return;
         }
         if !pad.push_event(ev) {
             gst::debug!(CAT, imp = self, "custom event not handled downstream");
+        }
+    }
+
+    /// At EOS without any buffer (every scene skipped or failed), BaseSrc sent no segment:
+    /// send it and the queued events ourselves.
+    fn flush_pre_events(&self) {
+        let evs = std::mem::take(&mut *self.pre_events.lock().unwrap());
+        if evs.is_empty() {
+            return;
+        }
+        let pad = self.obj().static_pad("src").unwrap();
+        if pad.sticky_event::<gst::event::Segment>(0).is_none() {
+            let _ = pad.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+        }
+        for e in evs {
+            let _ = pad.push_event(e);
         }
     }
 
@@ -309,6 +329,10 @@ impl SceneCkptSrc {
                     return Pulled::Error(m);
                 }
             }
+        }
+        // Every stream is exposed and none is audio.
+        if cur.no_more_pads.load(Ordering::SeqCst) && !cur.audio_linked.load(Ordering::SeqCst) {
+            return Pulled::Error("no audio track".into());
         }
         if cur.appsink.is_eos() {
             if !cur.audio_linked.load(Ordering::SeqCst) {
@@ -696,6 +720,18 @@ impl ObjectImpl for SceneCkptSrc {
         let obj = self.obj();
         obj.set_format(gst::Format::Time);
         obj.set_live(false);
+        // Events queued before BaseSrc's segment go out right after it, before the first buffer.
+        let pre = self.pre_events.clone();
+        obj.static_pad("src").unwrap().add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |pad, _info| {
+                let evs = std::mem::take(&mut *pre.lock().unwrap());
+                for ev in evs {
+                    let _ = pad.push_event(ev);
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
     }
 }
 
@@ -759,6 +795,7 @@ impl BaseSrcImpl for SceneCkptSrc {
             ..Default::default()
         };
         self.flushing.store(false, Ordering::SeqCst);
+        self.pre_events.lock().unwrap().clear();
         Ok(())
     }
 
@@ -800,6 +837,7 @@ impl PushSrcImpl for SceneCkptSrc {
             }
             if state.current.is_none() && !self.start_next_scene(&mut state)? {
                 Self::prune_claims(&mut state);
+                self.flush_pre_events();
                 self.post_progress(&state, None);
                 gst::info!(CAT, imp = self, "all scenes handled");
                 return Err(gst::FlowError::Eos);
