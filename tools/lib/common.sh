@@ -52,8 +52,8 @@ sha256_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 # The venv's python (after setup).
 venv_python() { printf '%s/bin/python\n' "$ARCWHISPER_VENV"; }
 
-# gst_env: the environment for gst-launch / gst-inspect against this checkout's release build.
-gst_plugin_dir() { printf '%s/target/release\n' "${CARGO_TARGET_DIR:-$ARCWHISPER_REPO/target}"; }
+# gst_plugin_dir: where this checkout's release build puts the plugins (for GST_PLUGIN_PATH).
+gst_plugin_dir() { printf '%s/release\n' "${CARGO_TARGET_DIR:-$ARCWHISPER_REPO/target}"; }
 
 # print_header FILE: the comment block at the top of FILE (after the #! line), as help text.
 print_header() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"; }
