@@ -235,7 +235,7 @@ pub fn svg_timeline(lines: &[StatsLine], r: &Report) -> String {
         r.balance, r.speedup
     );
     // Time axis with about 8 ticks at round minute steps.
-    let steps = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 240.0];
+    let steps = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 240.0];
     let step = steps.iter().cloned().find(|st| minutes / st <= 8.0).unwrap_or(480.0);
     let axis_y = top + n * lane_h + 8.0;
     let _ = writeln!(
@@ -313,7 +313,7 @@ pub fn svg_timeline(lines: &[StatsLine], r: &Report) -> String {
 }
 
 fn trim_num(v: f64) -> String {
-    let s = format!("{v:.2}");
+    let s = format!("{v:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s.is_empty() { "0".into() } else { s.to_string() }
 }
