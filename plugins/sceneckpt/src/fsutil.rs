@@ -138,7 +138,10 @@ pub fn open_read_nofollow(path: &Path) -> io::Result<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)?;
     if !f.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
     }
     Ok(f)
 }
@@ -188,7 +191,10 @@ pub fn create_temp_for(target: &Path) -> io::Result<(PathBuf, File)> {
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free temp name"))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free temp name",
+    ))
 }
 
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -217,7 +223,11 @@ impl std::fmt::Display for FileError {
 impl std::error::Error for FileError {}
 
 pub fn ferr<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FileError + 'a {
-    move |err| FileError { action, path: path.to_path_buf(), err }
+    move |err| FileError {
+        action,
+        path: path.to_path_buf(),
+        err,
+    }
 }
 
 /// Commit an already written and flushed temp file: fsync it, rename it over `target`, fsync
@@ -245,7 +255,11 @@ pub fn write_atomic(target: &Path, data: &[u8]) -> Result<(), FileError> {
     if let Err(e) = f.write_all(data) {
         drop(f);
         let _ = std::fs::remove_file(&tmp);
-        return Err(FileError { action: "writing", path: tmp, err: e });
+        return Err(FileError {
+            action: "writing",
+            path: tmp,
+            err: e,
+        });
     }
     commit_temp(&tmp, f, target)
 }
@@ -277,7 +291,11 @@ pub fn append_line(path: &Path, line: &str) -> Result<(), FileError> {
 /// Probe whether we can create files in `dir` (really tries: root ignores mode bits, and a
 /// read-only mount only shows itself on an attempt).
 pub fn dir_writable(dir: &Path) -> io::Result<()> {
-    let p = dir.join(format!(".sceneckpt-probe-{}-{:016x}", std::process::id(), random_u64()));
+    let p = dir.join(format!(
+        ".sceneckpt-probe-{}-{:016x}",
+        std::process::id(),
+        random_u64()
+    ));
     let f = create_exclusive(&p)?;
     drop(f);
     std::fs::remove_file(&p)
@@ -319,9 +337,20 @@ mod tests {
     fn rfc3339_roundtrip() {
         assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_700_000_000.5), "2023-11-14T22:13:20.500Z");
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.500Z"), Some(1_700_000_000.5));
-        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000.0));
-        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z").map(|t| rfc3339(t)).as_deref(), Some("2024-02-29T00:00:00.000Z"));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.500Z"),
+            Some(1_700_000_000.5)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000.0)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z")
+                .map(rfc3339)
+                .as_deref(),
+            Some("2024-02-29T00:00:00.000Z")
+        );
         assert_eq!(parse_rfc3339("nonsense"), None);
     }
 
@@ -339,7 +368,10 @@ mod tests {
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         assert!(std::fs::symlink_metadata(&target).unwrap().is_file());
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "no temp left: {names:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -67,7 +67,7 @@ pub struct ClaimInfo {
 /// Why a done marker does not make the scene done (logged; the scene is then redone).
 #[derive(Debug, PartialEq)]
 pub enum DoneState {
-    Done(DoneMarker),
+    Done(Box<DoneMarker>),
     Missing,
     Invalid(String),
 }
@@ -95,7 +95,7 @@ pub fn check_done(paths: &ScenePaths, task: &str) -> DoneState {
         return DoneState::Invalid("marker names another output".into());
     }
     match fsutil::sha256_file(&paths.output) {
-        Ok(h) if h == m.sha256 => DoneState::Done(m),
+        Ok(h) if h == m.sha256 => DoneState::Done(Box::new(m)),
         Ok(_) => DoneState::Invalid("output does not match the marker's sha256".into()),
         Err(e) => DoneState::Invalid(format!("output unreadable: {e}")),
     }
@@ -184,8 +184,12 @@ pub fn release_claim_path_if_ours(path: &Path) -> bool {
     if path.as_os_str().is_empty() {
         return false;
     }
-    let Ok(data) = fsutil::read_nofollow(path, 1 << 16) else { return false };
-    let Ok(c) = serde_json::from_slice::<ClaimInfo>(&data) else { return false };
+    let Ok(data) = fsutil::read_nofollow(path, 1 << 16) else {
+        return false;
+    };
+    let Ok(c) = serde_json::from_slice::<ClaimInfo>(&data) else {
+        return false;
+    };
     if c.pid == std::process::id() as i64 && c.host == fsutil::hostname() {
         std::fs::remove_file(path).is_ok()
     } else {
@@ -298,7 +302,12 @@ pub fn try_claim(
             let who = fsutil::read_nofollow(path, 1 << 16)
                 .ok()
                 .and_then(|d| serde_json::from_slice::<ClaimInfo>(&d).ok())
-                .map(|c| format!("claimed by pid {} on {} ({})", c.pid, c.host, c.device_label))
+                .map(|c| {
+                    format!(
+                        "claimed by pid {} on {} ({})",
+                        c.pid, c.host, c.device_label
+                    )
+                })
                 .unwrap_or_else(|| "claimed by another pipeline".into());
             return Ok(ClaimResult::Busy(who));
         }
@@ -307,7 +316,11 @@ pub fn try_claim(
     };
     // Take over: move the stale claim aside atomically, then verify it is the one we judged.
     let mut aside = path.as_os_str().to_os_string();
-    aside.push(format!(".stale-{}-{:016x}", std::process::id(), fsutil::random_u64()));
+    aside.push(format!(
+        ".stale-{}-{:016x}",
+        std::process::id(),
+        fsutil::random_u64()
+    ));
     let aside = PathBuf::from(aside);
     match std::fs::rename(path, &aside) {
         Ok(()) => {
@@ -317,7 +330,9 @@ pub fn try_claim(
                 // never overwrites) and leave the scene to them.
                 let _ = std::fs::hard_link(&aside, path);
                 let _ = std::fs::remove_file(&aside);
-                return Ok(ClaimResult::Busy("claim taken over by another pipeline".into()));
+                return Ok(ClaimResult::Busy(
+                    "claim taken over by another pipeline".into(),
+                ));
             }
             let _ = std::fs::remove_file(&aside);
         }
@@ -329,9 +344,9 @@ pub fn try_claim(
             c.took_over = Some(reason);
             Ok(ClaimResult::Claimed(c))
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            Ok(ClaimResult::Busy("claim taken over by another pipeline".into()))
-        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(ClaimResult::Busy(
+            "claim taken over by another pipeline".into(),
+        )),
         Err(e) => Err(e),
     }
 }
@@ -342,7 +357,9 @@ pub fn remove_stale_temps(target: &Path) {
     use std::os::unix::ffi::OsStrExt;
     let dir = target.parent().unwrap_or_else(|| Path::new("."));
     let prefix = fsutil::temp_prefix_for(target);
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let n = e.file_name();
         if n.as_bytes().starts_with(&prefix) {
@@ -416,14 +433,29 @@ mod tests {
         let path = d.join(".s.subtitles.claim");
         let stale = Duration::from_secs(60);
         let hb = Duration::from_millis(50);
-        let ClaimResult::Claimed(c) = try_claim(&path, &info(), stale, hb).unwrap() else { panic!() };
+        let ClaimResult::Claimed(c) = try_claim(&path, &info(), stale, hb).unwrap() else {
+            panic!()
+        };
         // Our own live pid: busy.
-        assert!(matches!(try_claim(&path, &info(), stale, hb).unwrap(), ClaimResult::Busy(_)));
+        assert!(matches!(
+            try_claim(&path, &info(), stale, hb).unwrap(),
+            ClaimResult::Busy(_)
+        ));
         // Heartbeat refreshes mtime.
         let old = std::time::SystemTime::now() - Duration::from_secs(3600);
-        File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        let age = std::fs::metadata(&path).unwrap().modified().unwrap().elapsed().unwrap();
+        let age = std::fs::metadata(&path)
+            .unwrap()
+            .modified()
+            .unwrap()
+            .elapsed()
+            .unwrap();
         assert!(age < Duration::from_secs(10), "heartbeat touched the claim");
         c.release();
         assert!(!path.exists());
@@ -432,7 +464,9 @@ mod tests {
         let mut dead = info();
         dead.pid = 0x7fff_fff0;
         std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();
-        let ClaimResult::Claimed(c) = try_claim(&path, &info(), stale, hb).unwrap() else { panic!() };
+        let ClaimResult::Claimed(c) = try_claim(&path, &info(), stale, hb).unwrap() else {
+            panic!()
+        };
         assert!(c.took_over.as_deref().unwrap().contains("gone"));
         c.release();
 
@@ -440,16 +474,28 @@ mod tests {
         let mut other = info();
         other.host = "elsewhere".into();
         std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
-        assert!(matches!(try_claim(&path, &info(), stale, hb).unwrap(), ClaimResult::Busy(_)));
-        File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
-        let ClaimResult::Claimed(c) = try_claim(&path, &info(), stale, hb).unwrap() else { panic!() };
+        assert!(matches!(
+            try_claim(&path, &info(), stale, hb).unwrap(),
+            ClaimResult::Busy(_)
+        ));
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let ClaimResult::Claimed(c) = try_claim(&path, &info(), stale, hb).unwrap() else {
+            panic!()
+        };
         c.release();
 
         // A symlink planted at the claim path is never followed.
         let victim = d.join("victim");
         std::fs::write(&victim, b"precious").unwrap();
         std::os::unix::fs::symlink(&victim, &path).unwrap();
-        let ClaimResult::Claimed(c) = try_claim(&path, &info(), stale, hb).unwrap() else { panic!() };
+        let ClaimResult::Claimed(c) = try_claim(&path, &info(), stale, hb).unwrap() else {
+            panic!()
+        };
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         c.release();
         std::fs::remove_dir_all(&d).unwrap();

@@ -17,7 +17,9 @@ pub fn has_scene_extension(name: &OsStr) -> bool {
     match b.iter().rposition(|&c| c == b'.') {
         Some(i) if i > 0 => {
             let ext = &b[i + 1..];
-            SCENE_EXTENSIONS.iter().any(|e| e.as_bytes().eq_ignore_ascii_case(ext))
+            SCENE_EXTENSIONS
+                .iter()
+                .any(|e| e.as_bytes().eq_ignore_ascii_case(ext))
         }
         _ => false,
     }
@@ -134,7 +136,15 @@ pub fn list_scenes(location: &Path) -> io::Result<Vec<PathBuf>> {
     let loc_bytes = location.as_os_str().as_bytes();
     let (dir, pattern): (PathBuf, Option<Vec<u8>>) = match location.file_name() {
         Some(last) if is_glob(last.as_bytes()) && !location.is_dir() => (
-            location.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            location
+                .parent()
+                .map(|p| {
+                    if p.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        p
+                    }
+                })
                 .unwrap_or(Path::new("."))
                 .to_path_buf(),
             Some(last.as_bytes().to_vec()),
@@ -148,7 +158,10 @@ pub fn list_scenes(location: &Path) -> io::Result<Vec<PathBuf>> {
         }
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("{} is not a folder, a file or a glob that matches", location.display()),
+            format!(
+                "{} is not a folder, a file or a glob that matches",
+                location.display()
+            ),
         ));
     }
     let mut out = Vec::new();
@@ -170,7 +183,10 @@ pub fn list_scenes(location: &Path) -> io::Result<Vec<PathBuf>> {
         }
     }
     out.sort_by(|a, b| {
-        a.file_name().unwrap_or_default().as_bytes().cmp(b.file_name().unwrap_or_default().as_bytes())
+        a.file_name()
+            .unwrap_or_default()
+            .as_bytes()
+            .cmp(b.file_name().unwrap_or_default().as_bytes())
     });
     Ok(out)
 }
@@ -205,7 +221,15 @@ impl ScenePaths {
         output_dir: Option<&Path>,
         output_ext: &str,
     ) -> Self {
-        let dir = scene.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        let dir = scene
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."));
         let stem = stem_of(scene);
         let markers_dir = markers_dir.unwrap_or(dir).to_path_buf();
@@ -246,7 +270,13 @@ mod tests {
         assert_eq!(p.done, Path::new("/s/.tape 1.subtitles.done"));
         assert_eq!(p.failed, Path::new("/s/.tape 1.subtitles.failed"));
         assert_eq!(p.output, Path::new("/s/tape 1.srt"));
-        let p = ScenePaths::new(Path::new("/s/x.mp4"), "t", Some(Path::new("/m")), Some(Path::new("/o")), "vtt");
+        let p = ScenePaths::new(
+            Path::new("/s/x.mp4"),
+            "t",
+            Some(Path::new("/m")),
+            Some(Path::new("/o")),
+            "vtt",
+        );
         assert_eq!(p.done, Path::new("/m/.x.t.done"));
         assert_eq!(p.output, Path::new("/o/x.vtt"));
     }
@@ -270,7 +300,11 @@ mod tests {
             std::fs::write(d.join(n), b"x").unwrap();
         }
         std::fs::create_dir(d.join("dir.mp4")).unwrap();
-        let l: Vec<_> = list_scenes(&d).unwrap().iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        let l: Vec<_> = list_scenes(&d)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
         assert_eq!(l, ["Z.wav", "a.MKV", "b.mp4"]);
         let l = list_scenes(&d.join("*.mp4")).unwrap();
         assert_eq!(l.len(), 1);

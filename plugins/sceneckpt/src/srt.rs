@@ -53,6 +53,9 @@ mod tests {
             "1\n00:00:00,500 --> 00:00:02,000\n Hello\nwörld\n\n"
         );
         assert!(format_cue(2, 0, 1, " \n ").is_none());
-        assert_eq!(format_cue(3, 5, 1, "x").unwrap(), "3\n00:00:00,000 --> 00:00:00,000\nx\n\n");
+        assert_eq!(
+            format_cue(3, 5, 1, "x").unwrap(),
+            "3\n00:00:00,000 --> 00:00:00,000\nx\n\n"
+        );
     }
 }

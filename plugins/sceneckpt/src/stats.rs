@@ -112,7 +112,9 @@ pub fn summarize(lines: &[StatsLine]) -> Report {
     let mut end = f64::NEG_INFINITY;
     let mut total_wall = 0.0;
     for s in lines {
-        let (Some(a), Some(b)) = (s.start_unix(), s.finish_unix()) else { continue };
+        let (Some(a), Some(b)) = (s.start_unix(), s.finish_unix()) else {
+            continue;
+        };
         let e = by.entry(device_name(s)).or_insert_with(|| {
             (
                 DeviceSummary {
@@ -156,7 +158,11 @@ pub fn summarize(lines: &[StatsLine]) -> Report {
     let overall = if end > start { end - start } else { 0.0 };
     Report {
         balance: if max > 0.0 { min / max } else { 0.0 },
-        speedup: if overall > 0.0 { total_wall / overall } else { 0.0 },
+        speedup: if overall > 0.0 {
+            total_wall / overall
+        } else {
+            0.0
+        },
         total_wall_seconds: total_wall,
         overall_span: overall,
         start: if start.is_finite() { start } else { 0.0 },
@@ -235,8 +241,15 @@ pub fn svg_timeline(lines: &[StatsLine], r: &Report) -> String {
         r.balance, r.speedup
     );
     // Time axis with about 8 ticks at round minute steps.
-    let steps = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 240.0];
-    let step = steps.iter().cloned().find(|st| minutes / st <= 8.0).unwrap_or(480.0);
+    let steps = [
+        0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0,
+        240.0,
+    ];
+    let step = steps
+        .iter()
+        .cloned()
+        .find(|st| minutes / st <= 8.0)
+        .unwrap_or(480.0);
     let axis_y = top + n * lane_h + 8.0;
     let _ = writeln!(
         s,
@@ -261,7 +274,9 @@ pub fn svg_timeline(lines: &[StatsLine], r: &Report) -> String {
         left + plot_w / 2.0,
         axis_y + 38.0
     );
-    let palette = ["#4e79a7", "#59a14f", "#f28e2b", "#76b7b2", "#edc948", "#b07aa1"];
+    let palette = [
+        "#4e79a7", "#59a14f", "#f28e2b", "#76b7b2", "#edc948", "#b07aa1",
+    ];
     for (i, d) in r.devices.iter().enumerate() {
         let y = top + i as f64 * lane_h;
         let _ = writeln!(
@@ -272,9 +287,15 @@ pub fn svg_timeline(lines: &[StatsLine], r: &Report) -> String {
             xml_escape(&d.device)
         );
         for l in lines.iter().filter(|l| device_name(l) == d.device) {
-            let (Some(a), Some(b)) = (l.start_unix(), l.finish_unix()) else { continue };
+            let (Some(a), Some(b)) = (l.start_unix(), l.finish_unix()) else {
+                continue;
+            };
             let (x0, x1) = (x(a), x(b).max(x(a) + 1.0));
-            let fill = if l.result == "done" { palette[i % palette.len()] } else { "#e15759" };
+            let fill = if l.result == "done" {
+                palette[i % palette.len()]
+            } else {
+                "#e15759"
+            };
             let label = xml_escape(&l.stem());
             let _ = writeln!(
                 s,
@@ -303,7 +324,11 @@ pub fn svg_timeline(lines: &[StatsLine], r: &Report) -> String {
                     y + lane_h / 2.0 + 3.0,
                     (x0 + x1) / 2.0,
                     y + lane_h / 2.0,
-                    if (x1 - x0) >= 10.0 { label.chars().take(6).collect::<String>() } else { String::new() }
+                    if (x1 - x0) >= 10.0 {
+                        label.chars().take(6).collect::<String>()
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }
@@ -315,7 +340,11 @@ pub fn svg_timeline(lines: &[StatsLine], r: &Report) -> String {
 fn trim_num(v: f64) -> String {
     let s = format!("{v:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() { "0".into() } else { s.to_string() }
+    if s.is_empty() {
+        "0".into()
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,13 @@ mod common;
 use gst::prelude::*;
 use gstsceneckpt::fsutil;
 
-fn scene_start(dir: &std::path::Path, stem: &str, index: u32, base_pts: u64, claim: &str) -> gst::Event {
+fn scene_start(
+    dir: &std::path::Path,
+    stem: &str,
+    index: u32,
+    base_pts: u64,
+    claim: &str,
+) -> gst::Event {
     gst::event::CustomDownstreamSticky::new(
         gst::Structure::builder("sceneckpt-scene-start")
             .field("scene", dir.join(format!("{stem}.mkv")).to_str().unwrap())
@@ -51,18 +57,33 @@ fn sink_formats_srt_per_scene_and_commits_marker_stats_and_claim() {
     let claim = dir.join(".b.subtitles.claim");
     std::fs::write(
         &claim,
-        format!(r#"{{"pid":{},"host":"{}"}}"#, std::process::id(), fsutil::hostname()),
+        format!(
+            r#"{{"pid":{},"host":"{}"}}"#,
+            std::process::id(),
+            fsutil::hostname()
+        ),
     )
     .unwrap();
     let mut h = gst_check::Harness::new("sceneckptsink");
-    h.set_src_caps(gst::Caps::builder("text/x-raw").field("format", "utf8").build());
+    h.set_src_caps(
+        gst::Caps::builder("text/x-raw")
+            .field("format", "utf8")
+            .build(),
+    );
     h.play();
     assert!(h.push_event(scene_start(&dir, "a", 0, 0, "")));
     h.push(text(" Hello there.", 500, 1500)).unwrap();
-    h.push(text("Second cue,\nwith two lines", 2000, 1234)).unwrap();
+    h.push(text("Second cue,\nwith two lines", 2000, 1234))
+        .unwrap();
     assert!(h.push_event(scene_end(&dir, "a", 0)));
     // The second scene starts 60 s into the stream: its times are relative to that.
-    assert!(h.push_event(scene_start(&dir, "b", 1, 60_000_000_000, claim.to_str().unwrap())));
+    assert!(h.push_event(scene_start(
+        &dir,
+        "b",
+        1,
+        60_000_000_000,
+        claim.to_str().unwrap()
+    )));
     h.push(text("Ünïcödé ✓", 60_250, 3_750_000)).unwrap();
     assert!(h.push_event(scene_end(&dir, "b", 1)));
     // A third scene that never ends: its temp file is discarded at EOS.
@@ -78,18 +99,29 @@ fn sink_formats_srt_per_scene_and_commits_marker_stats_and_claim() {
         std::fs::read_to_string(dir.join("b.srt")).unwrap(),
         "1\n00:00:00,250 --> 01:02:30,250\nÜnïcödé ✓\n\n"
     );
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(".b.subtitles.done")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(".b.subtitles.done")).unwrap()).unwrap();
     assert_eq!(m["device"], "GPU.1");
     assert_eq!(m["model"], "base");
     assert_eq!(m["worker-pid"], 4384);
-    assert_eq!(m["sha256"], fsutil::sha256_file(&dir.join("b.srt")).unwrap());
+    assert_eq!(
+        m["sha256"],
+        fsutil::sha256_file(&dir.join("b.srt")).unwrap()
+    );
     assert!(!claim.exists(), "claim removed after commit");
     assert!(!dir.join("c.srt").exists() && !dir.join(".c.subtitles.done").exists());
     let names = common::names(&dir);
     assert!(!names.iter().any(|n| n.contains(".tmp-")), "{names:?}");
     let stats = common::stats_lines(&dir);
     assert_eq!(stats.len(), 2);
-    assert_eq!((stats[1].device.as_str(), stats[1].worker_pid, stats[1].audio_seconds), ("GPU.1", 4384, 5.0));
+    assert_eq!(
+        (
+            stats[1].device.as_str(),
+            stats[1].worker_pid,
+            stats[1].audio_seconds
+        ),
+        ("GPU.1", 4384, 5.0)
+    );
 }
 
 #[test]
@@ -97,7 +129,11 @@ fn sink_discards_temp_on_scene_failed() {
     common::init();
     let dir = common::tmpdir("harness-failed");
     let mut h = gst_check::Harness::new("sceneckptsink");
-    h.set_src_caps(gst::Caps::builder("text/x-raw").field("format", "utf8").build());
+    h.set_src_caps(
+        gst::Caps::builder("text/x-raw")
+            .field("format", "utf8")
+            .build(),
+    );
     h.play();
     assert!(h.push_event(scene_start(&dir, "x", 0, 0, "")));
     h.push(text("partial", 0, 1000)).unwrap();
@@ -118,7 +154,9 @@ fn source_outputs_f32_16k_mono_with_continuous_pts() {
     common::put(&dir, "s1.mkv", "a.mkv");
     common::put(&dir, "s2.webm", "b.webm");
     let mut h = gst_check::Harness::new("sceneckpt");
-    h.element().unwrap().set_property("location", dir.to_str().unwrap());
+    h.element()
+        .unwrap()
+        .set_property("location", dir.to_str().unwrap());
     h.element().unwrap().set_property("claim", false);
     h.play();
     let mut next = 0u64;
@@ -143,5 +181,8 @@ fn source_outputs_f32_16k_mono_with_continuous_pts() {
     assert_eq!(caps.to_string(), "audio/x-raw, format=(string)F32LE, rate=(int)16000, channels=(int)1, layout=(string)interleaved");
     assert_eq!(scene_starts.len(), 2);
     assert_eq!(scene_starts[0], 0);
-    assert!(scene_starts[1] > 1_000_000_000, "second scene starts where the first ended");
+    assert!(
+        scene_starts[1] > 1_000_000_000,
+        "second scene starts where the first ended"
+    );
 }

@@ -7,7 +7,10 @@ use gstsceneckpt::stats::{self, StatsLine, STATS_FILE};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Summarise arcwhisper-stats.jsonl: per-device table, balance, speed-up, SVG timeline")]
+#[command(
+    version,
+    about = "Summarise arcwhisper-stats.jsonl: per-device table, balance, speed-up, SVG timeline"
+)]
 struct Args {
     /// Stats files, or folders containing arcwhisper-stats.jsonl
     #[arg(required = true)]
@@ -25,7 +28,11 @@ fn main() {
     let mut lines: Vec<StatsLine> = Vec::new();
     let mut bad = 0;
     for p in &args.inputs {
-        let file = if p.is_dir() { p.join(STATS_FILE) } else { p.clone() };
+        let file = if p.is_dir() {
+            p.join(STATS_FILE)
+        } else {
+            p.clone()
+        };
         match std::fs::read_to_string(&file) {
             Ok(t) => {
                 let (l, b) = stats::parse_lines(&t);

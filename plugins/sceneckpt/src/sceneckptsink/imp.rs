@@ -24,7 +24,11 @@ use crate::srt;
 use crate::stats::{StatsLine, STATS_FILE};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("sceneckptsink", gst::DebugColorFlags::empty(), Some("Atomic scene output sink"))
+    gst::DebugCategory::new(
+        "sceneckptsink",
+        gst::DebugColorFlags::empty(),
+        Some("Atomic scene output sink"),
+    )
 });
 
 #[derive(Debug, Clone)]
@@ -81,8 +85,14 @@ impl SceneCkptSink {
     fn open_scene(&self, s: &gst::StructureRef) -> Result<Scene, String> {
         let get = |k: &str| s.get::<String>(k).map_err(|e| format!("{k}: {e}"));
         let output = PathBuf::from(get("output")?);
-        let (tmp, file) = fsutil::create_temp_for(&output)
-            .map_err(|e| FileError { action: "creating a temp file for", path: output.clone(), err: e }.to_string())?;
+        let (tmp, file) = fsutil::create_temp_for(&output).map_err(|e| {
+            FileError {
+                action: "creating a temp file for",
+                path: output.clone(),
+                err: e,
+            }
+            .to_string()
+        })?;
         Ok(Scene {
             scene: get("scene")?,
             task: get("task")?,
@@ -90,7 +100,9 @@ impl SceneCkptSink {
             claim: s.get::<String>("claim").unwrap_or_default(),
             base_pts: s.get::<u64>("base-pts").unwrap_or(0),
             device_label: s.get::<String>("device-label").unwrap_or_default(),
-            started_unix: s.get::<f64>("started-unix").unwrap_or_else(|_| fsutil::now_unix()),
+            started_unix: s
+                .get::<f64>("started-unix")
+                .unwrap_or_else(|_| fsutil::now_unix()),
             output,
             tmp,
             file: Some(file),
@@ -101,7 +113,11 @@ impl SceneCkptSink {
 
     fn write(scene: &mut Scene, data: &[u8]) -> Result<(), FileError> {
         let f = scene.file.as_mut().expect("open");
-        f.write_all(data).map_err(|err| FileError { action: "writing", path: scene.tmp.clone(), err })?;
+        f.write_all(data).map_err(|err| FileError {
+            action: "writing",
+            path: scene.tmp.clone(),
+            err,
+        })?;
         scene.hasher.update(data);
         Ok(())
     }
@@ -161,7 +177,10 @@ impl SceneCkptSink {
         fsutil::write_atomic(&paths.done, json.as_bytes())?;
         let _ = markers::remove_if_exists(&paths.failed);
         markers::release_claim_path_if_ours(std::path::Path::new(&scene.claim));
-        let audio = end.get::<u64>("audio-duration").map(|ns| ns as f64 / 1e9).unwrap_or(0.0);
+        let audio = end
+            .get::<u64>("audio-duration")
+            .map(|ns| ns as f64 / 1e9)
+            .unwrap_or(0.0);
         let wall = (finished - scene.started_unix).max(0.0);
         if self.settings.lock().unwrap().stats {
             let line = StatsLine {
@@ -203,7 +222,13 @@ impl SceneCkptSink {
         match s.name().as_str() {
             events::SCENE_START => {
                 if let Some(old) = state.scene.take() {
-                    gst::warning!(CAT, imp = self, "scene {} started without the end of {}", s.get::<String>("scene").unwrap_or_default(), old.scene);
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "scene {} started without the end of {}",
+                        s.get::<String>("scene").unwrap_or_default(),
+                        old.scene
+                    );
                     discard(old);
                 }
                 match self.open_scene(s) {
@@ -228,7 +253,8 @@ impl SceneCkptSink {
                 };
                 drop(state);
                 // Keep what the failure path needs: commit consumes the scene.
-                let (claim, tmp, name) = (scene.claim.clone(), scene.tmp.clone(), scene.scene.clone());
+                let (claim, tmp, name) =
+                    (scene.claim.clone(), scene.tmp.clone(), scene.scene.clone());
                 match self.commit(scene, s) {
                     Ok(()) => true,
                     Err(e) => {
@@ -306,8 +332,13 @@ impl ElementImpl for SceneCkptSink {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &gst::Caps::new_any())
-                .unwrap()]
+            vec![gst::PadTemplate::new(
+                "sink",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Always,
+                &gst::Caps::new_any(),
+            )
+            .unwrap()]
         });
         T.as_ref()
     }
@@ -329,7 +360,10 @@ impl BaseSinkImpl for SceneCkptSink {
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let text = caps
             .structure(0)
-            .map(|s| s.name() == "text/x-raw" && s.get::<&str>("format").map(|f| f == "utf8").unwrap_or(true))
+            .map(|s| {
+                s.name() == "text/x-raw"
+                    && s.get::<&str>("format").map(|f| f == "utf8").unwrap_or(true)
+            })
             .unwrap_or(false);
         self.state.lock().unwrap().text = text;
         Ok(())
@@ -346,7 +380,12 @@ impl BaseSinkImpl for SceneCkptSink {
             }
             gst::EventView::Eos(_) => {
                 if let Some(sc) = self.state.lock().unwrap().scene.take() {
-                    gst::info!(CAT, imp = self, "EOS inside scene {}: discarding its temp file", sc.scene);
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "EOS inside scene {}: discarding its temp file",
+                        sc.scene
+                    );
                     discard(sc);
                 }
             }
@@ -364,8 +403,14 @@ impl BaseSinkImpl for SceneCkptSink {
         };
         let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
         let r = if text {
-            let start = buffer.pts().map(|p| p.nseconds().saturating_sub(scene.base_pts)).unwrap_or(0);
-            let dur = buffer.duration().map(|d| d.nseconds()).unwrap_or(gst::ClockTime::SECOND.nseconds());
+            let start = buffer
+                .pts()
+                .map(|p| p.nseconds().saturating_sub(scene.base_pts))
+                .unwrap_or(0);
+            let dur = buffer
+                .duration()
+                .map(|d| d.nseconds())
+                .unwrap_or(gst::ClockTime::SECOND.nseconds());
             let txt = String::from_utf8_lossy(&map);
             match srt::format_cue(scene.cues + 1, start, start + dur, &txt) {
                 Some(cue) => {

@@ -9,5 +9,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "sceneckptsink", gst::Rank::NONE, SceneCkptSink::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "sceneckptsink",
+        gst::Rank::NONE,
+        SceneCkptSink::static_type(),
+    )
 }

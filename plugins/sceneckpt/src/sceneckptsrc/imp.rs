@@ -24,7 +24,11 @@ use crate::scenes::{self, ScenePaths};
 use crate::stats::{StatsLine, STATS_FILE};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("sceneckpt", gst::DebugColorFlags::empty(), Some("Checkpointed scene source"))
+    gst::DebugCategory::new(
+        "sceneckpt",
+        gst::DebugColorFlags::empty(),
+        Some("Checkpointed scene source"),
+    )
 });
 
 const RATE: u64 = 16_000;
@@ -120,7 +124,10 @@ impl ObjectSubclass for SceneCkptSrc {
 }
 
 fn samples_to_ns(s: u64) -> u64 {
-    gst::ClockTime::SECOND.nseconds().mul_div_floor(s, RATE).unwrap_or(0)
+    gst::ClockTime::SECOND
+        .nseconds()
+        .mul_div_floor(s, RATE)
+        .unwrap_or(0)
 }
 
 trait MulDiv {
@@ -140,7 +147,13 @@ enum Pulled {
 }
 
 impl SceneCkptSrc {
-    fn post_scene_msg(&self, paths: &ScenePaths, index: usize, state: &str, extra: Option<(&str, String)>) {
+    fn post_scene_msg(
+        &self,
+        paths: &ScenePaths,
+        index: usize,
+        state: &str,
+        extra: Option<(&str, String)>,
+    ) {
         let mut s = gst::Structure::builder(events::MSG_SCENE)
             .field("scene", fsutil::path_str(&paths.scene))
             .field("stem", paths.stem.to_string_lossy().as_ref())
@@ -155,7 +168,10 @@ impl SceneCkptSrc {
 
     fn post_progress(&self, state: &State, current: Option<&str>) {
         let c = self.counters.lock().unwrap().clone();
-        let elapsed = state.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
+        let elapsed = state
+            .started
+            .map(|s| s.elapsed().as_secs_f64())
+            .unwrap_or(0.0);
         let finished = c.done + c.skipped + c.failed + c.in_progress;
         let remaining = c.total.saturating_sub(finished) as f64;
         // ETA: mean wall time per audio second so far x mean audio per scene x scenes left.
@@ -204,7 +220,9 @@ impl SceneCkptSrc {
         }
         let pad = self.obj().static_pad("src").unwrap();
         if pad.sticky_event::<gst::event::Segment>(0).is_none() {
-            let _ = pad.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+            let _ = pad.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+                gst::ClockTime,
+            >::new()));
         }
         for e in evs {
             let _ = pad.push_event(e);
@@ -216,13 +234,19 @@ impl SceneCkptSrc {
             if let Err(e) = std::fs::create_dir_all(dir) {
                 return Err(gst::error_msg!(
                     gst::ResourceError::OpenWrite,
-                    ["{} folder {} cannot be created: {}", what, dir.display(), e]
+                    ("{} folder {} cannot be created: {}", what, dir.display(), e)
                 ));
             }
             fsutil::dir_writable(dir).map_err(|e| {
                 gst::error_msg!(
                     gst::ResourceError::OpenWrite,
-                    ["{} folder {} is not writable ({}){}", what, dir.display(), e, hint]
+                    (
+                        "{} folder {} is not writable ({}){}",
+                        what,
+                        dir.display(),
+                        e,
+                        hint
+                    )
                 )
             })
         };
@@ -236,7 +260,11 @@ impl SceneCkptSrc {
         }
         match &s.output_dir {
             Some(o) => probe(o, "output", "")?,
-            None => probe(scene_dir, "scene", "; set output-dir (and markers-dir) to a writable folder")?,
+            None => probe(
+                scene_dir,
+                "scene",
+                "; set output-dir (and markers-dir) to a writable folder",
+            )?,
         }
         Ok(())
     }
@@ -244,9 +272,19 @@ impl SceneCkptSrc {
     fn build_decoder(
         &self,
         scene: &Path,
-    ) -> Result<(gst::Pipeline, gst_app::AppSink, Arc<AtomicBool>, Arc<AtomicBool>), String> {
+    ) -> Result<
+        (
+            gst::Pipeline,
+            gst_app::AppSink,
+            Arc<AtomicBool>,
+            Arc<AtomicBool>,
+        ),
+        String,
+    > {
         let mk = |f: &str| {
-            gst::ElementFactory::make(f).build().map_err(|e| format!("cannot create {f}: {e}"))
+            gst::ElementFactory::make(f)
+                .build()
+                .map_err(|e| format!("cannot create {f}: {e}"))
         };
         let pipeline = gst::Pipeline::new();
         let src = mk("filesrc")?;
@@ -270,15 +308,25 @@ impl SceneCkptSrc {
             .add_many([&src, &decode, &convert, &resample, appsink.upcast_ref()])
             .map_err(|e| e.to_string())?;
         src.link(&decode).map_err(|e| e.to_string())?;
-        gst::Element::link_many([&convert, &resample, appsink.upcast_ref()]).map_err(|e| e.to_string())?;
+        gst::Element::link_many([&convert, &resample, appsink.upcast_ref()])
+            .map_err(|e| e.to_string())?;
 
         // Do not decode video: expose video streams undecoded (they stay unlinked).
         if let Some(enum_type) = glib::Type::from_name("GstAutoplugSelectResult") {
             decode.connect("autoplug-select", false, move |args| {
                 let factory = args[3].get::<gst::ElementFactory>().ok();
-                let klass = factory.as_ref().map(|f| f.klass().to_string()).unwrap_or_default();
+                let klass = factory
+                    .as_ref()
+                    .map(|f| f.klass().to_string())
+                    .unwrap_or_default();
                 // GST_AUTOPLUG_SELECT_TRY = 0, GST_AUTOPLUG_SELECT_EXPOSE = 1
-                let v = if klass.contains("Decoder") && (klass.contains("Video") || klass.contains("Image")) { 1 } else { 0 };
+                let v = if klass.contains("Decoder")
+                    && (klass.contains("Video") || klass.contains("Image"))
+                {
+                    1
+                } else {
+                    0
+                };
                 glib::EnumClass::with_type(enum_type).and_then(|c| c.to_value(v))
             });
         }
@@ -288,7 +336,10 @@ impl SceneCkptSrc {
         let conv_weak = convert.downgrade();
         decode.connect_pad_added(move |_, pad| {
             let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-            let is_audio = caps.structure(0).map(|s| s.name().starts_with("audio/")).unwrap_or(false);
+            let is_audio = caps
+                .structure(0)
+                .map(|s| s.name().starts_with("audio/"))
+                .unwrap_or(false);
             if !is_audio || linked.load(Ordering::SeqCst) {
                 return;
             }
@@ -306,7 +357,10 @@ impl SceneCkptSrc {
 
     fn pull(&self, cur: &mut Current, timeout: Duration) -> Pulled {
         let t0 = Instant::now();
-        if let Some(sample) = cur.appsink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
+        if let Some(sample) = cur
+            .appsink
+            .try_pull_sample(gst::ClockTime::from_mseconds(50))
+        {
             cur.waiting = Duration::ZERO;
             if let Some(buf) = sample.buffer_owned() {
                 return Pulled::Buffer(buf);
@@ -316,7 +370,9 @@ impl SceneCkptSrc {
         if let Some(bus) = cur.pipeline.bus() {
             if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
                 if let gst::MessageView::Error(e) = msg.view() {
-                    if cur.no_more_pads.load(Ordering::SeqCst) && !cur.audio_linked.load(Ordering::SeqCst) {
+                    if cur.no_more_pads.load(Ordering::SeqCst)
+                        && !cur.audio_linked.load(Ordering::SeqCst)
+                    {
                         return Pulled::Error("no audio track".into());
                     }
                     let mut m = e.error().to_string();
@@ -373,7 +429,13 @@ impl SceneCkptSrc {
     fn fail_scene(&self, state: &mut State, mut cur: Current, error: String) {
         let s = state.settings.clone().unwrap();
         let _ = cur.pipeline.set_state(gst::State::Null);
-        gst::warning!(CAT, imp = self, "scene {} failed: {}", cur.paths.scene.display(), error);
+        gst::warning!(
+            CAT,
+            imp = self,
+            "scene {} failed: {}",
+            cur.paths.scene.display(),
+            error
+        );
         if let Err(e) = markers::write_failed(&cur.paths, &s.task, &error) {
             gst::warning!(CAT, imp = self, "cannot write failed marker: {}", e);
         }
@@ -390,7 +452,12 @@ impl SceneCkptSrc {
             gst::StreamError::Decode,
             ("scene {} failed: {}", cur.paths.scene.display(), error)
         );
-        self.post_scene_msg(&cur.paths, cur.index, "failed", Some(("error", error.clone())));
+        self.post_scene_msg(
+            &cur.paths,
+            cur.index,
+            "failed",
+            Some(("error", error.clone())),
+        );
         self.push_custom(
             gst::event::CustomDownstream::builder(
                 gst::Structure::builder(events::SCENE_FAILED)
@@ -414,7 +481,11 @@ impl SceneCkptSrc {
             c.audio_done += cur.samples as f64 / RATE as f64;
             c.wall_done += cur.started.elapsed().as_secs_f64();
         }
-        let claim_path = cur.claim.as_ref().map(|c| fsutil::path_str(&c.path)).unwrap_or_default();
+        let claim_path = cur
+            .claim
+            .as_ref()
+            .map(|c| fsutil::path_str(&c.path))
+            .unwrap_or_default();
         if let Some(c) = cur.claim.take() {
             state.pending_claims.push(c);
         }
@@ -484,10 +555,21 @@ impl SceneCkptSrc {
                     scene: fsutil::path_str(&scene),
                     task: s.task.clone(),
                 };
-                match markers::try_claim(&paths.claim, &info, Duration::from_secs(s.stale_seconds as u64), HEARTBEAT) {
+                match markers::try_claim(
+                    &paths.claim,
+                    &info,
+                    Duration::from_secs(s.stale_seconds as u64),
+                    HEARTBEAT,
+                ) {
                     Ok(ClaimResult::Claimed(c)) => {
                         if let Some(why) = &c.took_over {
-                            gst::info!(CAT, imp = self, "took over stale claim {} ({})", paths.claim.display(), why);
+                            gst::info!(
+                                CAT,
+                                imp = self,
+                                "took over stale claim {} ({})",
+                                paths.claim.display(),
+                                why
+                            );
                         }
                         // Someone may have finished it between our check and our claim.
                         if let DoneState::Done(_) = markers::check_done(&paths, &s.task) {
@@ -500,7 +582,13 @@ impl SceneCkptSrc {
                         claim = Some(c);
                     }
                     Ok(ClaimResult::Busy(who)) => {
-                        gst::info!(CAT, imp = self, "scene {} in progress elsewhere: {}", scene.display(), who);
+                        gst::info!(
+                            CAT,
+                            imp = self,
+                            "scene {} in progress elsewhere: {}",
+                            scene.display(),
+                            who
+                        );
                         self.counters.lock().unwrap().in_progress += 1;
                         self.post_progress(state, None);
                         continue;
@@ -545,7 +633,11 @@ impl SceneCkptSrc {
                 started: Instant::now(),
                 waiting: Duration::ZERO,
             };
-            let claim_path = cur.claim.as_ref().map(|c| fsutil::path_str(&c.path)).unwrap_or_default();
+            let claim_path = cur
+                .claim
+                .as_ref()
+                .map(|c| fsutil::path_str(&c.path))
+                .unwrap_or_default();
             let total = state.scenes.len() as u32;
             self.push_custom(
                 gst::event::CustomDownstreamSticky::builder(
@@ -663,20 +755,32 @@ impl ObjectImpl for SceneCkptSrc {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
         let path = |v: &glib::Value| -> Option<PathBuf> {
-            v.get::<Option<String>>().ok().flatten().filter(|s| !s.is_empty()).map(PathBuf::from)
+            v.get::<Option<String>>()
+                .ok()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
         };
         match pspec.name() {
             "location" => s.location = path(value),
             "task" => {
-                s.task = value.get::<Option<String>>().unwrap().unwrap_or_else(|| "subtitles".into())
+                s.task = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| "subtitles".into())
             }
             "markers-dir" => s.markers_dir = path(value),
             "output-dir" => s.output_dir = path(value),
             "output-extension" => {
-                s.output_extension = value.get::<Option<String>>().unwrap().unwrap_or_else(|| "srt".into())
+                s.output_extension = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| "srt".into())
             }
             "claim" => s.claim = value.get().unwrap(),
-            "device-label" => s.device_label = value.get::<Option<String>>().unwrap().unwrap_or_default(),
+            "device-label" => {
+                s.device_label = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
             "stale-seconds" => s.stale_seconds = value.get().unwrap(),
             "decode-timeout" => s.decode_timeout = value.get().unwrap(),
             _ => unimplemented!(),
@@ -686,7 +790,8 @@ impl ObjectImpl for SceneCkptSrc {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let p = |o: &Option<PathBuf>| o.as_ref().map(|p| fsutil::path_str(p)).to_value();
         match pspec.name() {
-            "scenes-total" | "scenes-done" | "scenes-skipped" | "scenes-failed" | "scenes-in-progress" => {
+            "scenes-total" | "scenes-done" | "scenes-skipped" | "scenes-failed"
+            | "scenes-in-progress" => {
                 let c = self.counters.lock().unwrap();
                 match pspec.name() {
                     "scenes-total" => c.total,
@@ -758,7 +863,13 @@ impl ElementImpl for SceneCkptSrc {
                 .field("channels", 1i32)
                 .field("layout", "interleaved")
                 .build();
-            vec![gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap()]
+            vec![gst::PadTemplate::new(
+                "src",
+                gst::PadDirection::Src,
+                gst::PadPresence::Always,
+                &caps,
+            )
+            .unwrap()]
         });
         T.as_ref()
     }
@@ -768,24 +879,47 @@ impl BaseSrcImpl for SceneCkptSrc {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings.lock().unwrap().clone();
         let Some(location) = s.location.clone() else {
-            return Err(gst::error_msg!(gst::ResourceError::NotFound, ["no location set"]));
+            return Err(gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("no location set")
+            ));
         };
         if s.task.is_empty() || s.task.contains('/') {
-            return Err(gst::error_msg!(gst::LibraryError::Settings, ["invalid task {:?}", s.task]));
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("invalid task {:?}", s.task)
+            ));
         }
         let list = scenes::list_scenes(&location).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::NotFound, ["cannot list scenes in {}: {}", location.display(), e])
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("cannot list scenes in {}: {}", location.display(), e)
+            )
         })?;
         let scene_dir = if location.is_dir() {
             location.clone()
         } else {
             list.first()
                 .and_then(|p| p.parent().map(Path::to_path_buf))
-                .unwrap_or_else(|| location.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into()))
+                .unwrap_or_else(|| {
+                    location
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| ".".into())
+                })
         };
         self.check_writable(&s, &scene_dir)?;
-        gst::info!(CAT, imp = self, "{} scenes in {}", list.len(), location.display());
-        *self.counters.lock().unwrap() = Counters { total: list.len() as u32, ..Default::default() };
+        gst::info!(
+            CAT,
+            imp = self,
+            "{} scenes in {}",
+            list.len(),
+            location.display()
+        );
+        *self.counters.lock().unwrap() = Counters {
+            total: list.len() as u32,
+            ..Default::default()
+        };
         let mut st = self.state.lock().unwrap();
         *st = State {
             settings: Some(s),
@@ -829,7 +963,10 @@ impl BaseSrcImpl for SceneCkptSrc {
 }
 
 impl PushSrcImpl for SceneCkptSrc {
-    fn create(&self, _buffer: Option<&mut gst::BufferRef>) -> Result<CreateSuccess, gst::FlowError> {
+    fn create(
+        &self,
+        _buffer: Option<&mut gst::BufferRef>,
+    ) -> Result<CreateSuccess, gst::FlowError> {
         let mut state = self.state.lock().unwrap();
         loop {
             if self.flushing.load(Ordering::SeqCst) {
@@ -842,7 +979,8 @@ impl PushSrcImpl for SceneCkptSrc {
                 gst::info!(CAT, imp = self, "all scenes handled");
                 return Err(gst::FlowError::Eos);
             }
-            let timeout = Duration::from_secs(state.settings.as_ref().unwrap().decode_timeout as u64);
+            let timeout =
+                Duration::from_secs(state.settings.as_ref().unwrap().decode_timeout as u64);
             let pulled = self.pull(state.current.as_mut().unwrap(), timeout);
             match pulled {
                 Pulled::Timeout => continue,
@@ -859,7 +997,9 @@ impl PushSrcImpl for SceneCkptSrc {
                         let b = buf.make_mut();
                         let pts = samples_to_ns(start);
                         b.set_pts(gst::ClockTime::from_nseconds(pts));
-                        b.set_duration(gst::ClockTime::from_nseconds(samples_to_ns(start + n) - pts));
+                        b.set_duration(gst::ClockTime::from_nseconds(
+                            samples_to_ns(start + n) - pts,
+                        ));
                         b.set_offset(start);
                         b.set_offset_end(start + n);
                         if first {

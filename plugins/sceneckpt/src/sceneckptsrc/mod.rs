@@ -9,5 +9,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "sceneckpt", gst::Rank::NONE, SceneCkptSrc::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "sceneckpt",
+        gst::Rank::NONE,
+        SceneCkptSrc::static_type(),
+    )
 }

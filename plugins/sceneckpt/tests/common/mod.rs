@@ -36,7 +36,11 @@ pub fn init() {
 
 pub fn tmpdir(tag: &str) -> PathBuf {
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sceneckpt-tests");
-    let d = base.join(format!("{tag}-{}-{:08x}", std::process::id(), gstsceneckpt::fsutil::random_u64() as u32));
+    let d = base.join(format!(
+        "{tag}-{}-{:08x}",
+        std::process::id(),
+        gstsceneckpt::fsutil::random_u64() as u32
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -183,9 +187,19 @@ pub fn stats_lines(markers: &Path) -> Vec<gstsceneckpt::stats::StatsLine> {
 
 /// Spawn this test binary as a child process running one pipeline (see `child_pipeline` in
 /// tests/pipeline.rs): the way to test kill -9 and two processes on one folder.
-pub fn spawn_child(location: &Path, device_label: &str, realtime_factor: f64) -> std::process::Child {
+pub fn spawn_child(
+    location: &Path,
+    device_label: &str,
+    realtime_factor: f64,
+) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_pipeline", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_pipeline",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("SCENECKPT_CHILD_LOCATION", location)
         .env("SCENECKPT_CHILD_DEVICE", device_label)
         .env("SCENECKPT_CHILD_RTF", realtime_factor.to_string())
@@ -239,19 +253,21 @@ pub mod test_text {
 
         fn event(&self, ev: gst::Event) -> bool {
             let name = match ev.structure() {
-                Some(s) if ev.type_() == gst::EventType::CustomDownstream || ev.type_() == gst::EventType::CustomDownstreamSticky => {
+                Some(s)
+                    if ev.type_() == gst::EventType::CustomDownstream
+                        || ev.type_() == gst::EventType::CustomDownstreamSticky =>
+                {
                     s.name().to_string()
                 }
                 _ => ev.type_().name().to_string(),
             };
             self.st.lock().unwrap().log.push(name.clone());
-            match ev.view() {
-                gst::EventView::Caps(_) => {
-                    return self.srcpad.push_event(gst::event::Caps::new(
-                        &gst::Caps::builder("text/x-raw").field("format", "utf8").build(),
-                    ));
-                }
-                _ => {}
+            if let gst::EventView::Caps(_) = ev.view() {
+                return self.srcpad.push_event(gst::event::Caps::new(
+                    &gst::Caps::builder("text/x-raw")
+                        .field("format", "utf8")
+                        .build(),
+                ));
             }
             let s = ev.structure().map(|s| s.to_owned());
             match name.as_str() {
@@ -304,17 +320,27 @@ pub mod test_text {
         fn with_class(klass: &Self::Class) -> Self {
             let sinkpad = gst::Pad::builder_from_template(&klass.pad_template("sink").unwrap())
                 .chain_function(|pad, parent, buf| {
-                    TestText::catch_panic_pad_function(parent, || Err(gst::FlowError::Error), |t| {
-                        let _ = pad;
-                        t.chain(buf)
-                    })
+                    TestText::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::FlowError::Error),
+                        |t| {
+                            let _ = pad;
+                            t.chain(buf)
+                        },
+                    )
                 })
                 .event_function(|_pad, parent, ev| {
                     TestText::catch_panic_pad_function(parent, || false, |t| t.event(ev))
                 })
                 .build();
-            let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").unwrap()).build();
-            TestText { sinkpad, srcpad, st: Mutex::new(St::default()), rtf: Mutex::new(0.0) }
+            let srcpad =
+                gst::Pad::builder_from_template(&klass.pad_template("src").unwrap()).build();
+            TestText {
+                sinkpad,
+                srcpad,
+                st: Mutex::new(St::default()),
+                rtf: Mutex::new(0.0),
+            }
         }
     }
 
@@ -328,8 +354,13 @@ pub mod test_text {
         fn properties() -> &'static [glib::ParamSpec] {
             static P: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
                 vec![
-                    glib::ParamSpecDouble::builder("realtime-factor").minimum(0.0).maximum(100.0).build(),
-                    glib::ParamSpecBoxed::builder::<Vec<String>>("event-log").read_only().build(),
+                    glib::ParamSpecDouble::builder("realtime-factor")
+                        .minimum(0.0)
+                        .maximum(100.0)
+                        .build(),
+                    glib::ParamSpecBoxed::builder::<Vec<String>>("event-log")
+                        .read_only()
+                        .build(),
                 ]
             });
             P.as_ref()
@@ -364,12 +395,20 @@ pub mod test_text {
         fn pad_templates() -> &'static [gst::PadTemplate] {
             static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
                 vec![
-                    gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &gst::Caps::new_any()).unwrap(),
+                    gst::PadTemplate::new(
+                        "sink",
+                        gst::PadDirection::Sink,
+                        gst::PadPresence::Always,
+                        &gst::Caps::new_any(),
+                    )
+                    .unwrap(),
                     gst::PadTemplate::new(
                         "src",
                         gst::PadDirection::Src,
                         gst::PadPresence::Always,
-                        &gst::Caps::builder("text/x-raw").field("format", "utf8").build(),
+                        &gst::Caps::builder("text/x-raw")
+                            .field("format", "utf8")
+                            .build(),
                     )
                     .unwrap(),
                 ]
@@ -383,6 +422,12 @@ pub mod test_text {
     }
 
     pub fn register() {
-        gst::Element::register(None, "sceneckpttesttext", gst::Rank::NONE, TestTextElem::static_type()).unwrap();
+        gst::Element::register(
+            None,
+            "sceneckpttesttext",
+            gst::Rank::NONE,
+            TestTextElem::static_type(),
+        )
+        .unwrap();
     }
 }
