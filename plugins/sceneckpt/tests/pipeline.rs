@@ -595,3 +595,52 @@ fn two_processes_on_one_folder_share_the_scenes() {
         .iter()
         .any(|x| x.ends_with(".claim") || x.contains(".tmp-")));
 }
+
+#[test]
+fn live_claims_are_left_alone_and_globs_select_scenes() {
+    let d = tmpdir("busy");
+    put(&d, "s1.mkv", "s1.mkv");
+    put(&d, "s2.webm", "s2.webm");
+    put(&d, "s3.mkv", "s3.mkv");
+    // A live claim (this very process, fresh heartbeat) on s2: another pipeline is on it.
+    std::fs::write(
+        d.join(".s2.subtitles.claim"),
+        format!(
+            r#"{{"pid":{},"host":"{}","device-label":"GPU.7"}}"#,
+            std::process::id(),
+            fsutil::hostname()
+        ),
+    )
+    .unwrap();
+    let r = run(&[loc(&d), ("device-label", v("GPU.0"))], 0.0);
+    assert_eq!(r.error, None);
+    assert_eq!(r.count("done"), 2);
+    assert!(!d.join("s2.srt").exists());
+    let last = r.progress.last().unwrap();
+    assert_eq!(last.get::<u32>("in-progress-elsewhere").unwrap(), 1);
+    assert_eq!(last.get::<u32>("total").unwrap(), 3);
+    assert!(
+        d.join(".s2.subtitles.claim").exists(),
+        "a live claim is not touched"
+    );
+    // The same claim gone stale (old heartbeat) is taken over.
+    let old = std::time::SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(d.join(".s2.subtitles.claim"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let r = run(&[loc(&d), ("stale-seconds", v(60u32))], 0.0);
+    assert_eq!((r.count("done"), r.count("skipped")), (1, 2));
+    assert!(d.join("s2.srt").exists() && !d.join(".s2.subtitles.claim").exists());
+
+    // A glob picks its matches only.
+    let g = tmpdir("glob");
+    put(&g, "s1.mkv", "tape1_a.mkv");
+    put(&g, "s2.webm", "tape2_b.webm");
+    let r = run(&[("location", v(g.join("tape1_*").to_str().unwrap()))], 0.0);
+    assert_eq!(r.error, None);
+    assert_eq!(r.count("done"), 1);
+    assert!(g.join("tape1_a.srt").exists() && !g.join("tape2_b.srt").exists());
+}

@@ -608,6 +608,28 @@ impl SceneCkptSrc {
             }
             let base_pts = samples_to_ns(state.samples);
             let started_unix = fsutil::now_unix();
+            // The events and markers carry paths as UTF-8 strings: a name that is not UTF-8
+            // would be written under another name and redone forever. Say so instead.
+            if scene.to_str().is_none()
+                || paths.output.to_str().is_none()
+                || paths.markers_dir.to_str().is_none()
+            {
+                let msg = "file name is not valid UTF-8: rename it".to_string();
+                gst::warning!(CAT, imp = self, "{}: {}", scene.display(), msg);
+                let _ = markers::write_failed(&paths, &s.task, &msg);
+                if let Some(c) = claim {
+                    c.release();
+                }
+                self.counters.lock().unwrap().failed += 1;
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::NotFound,
+                    ("scene {} failed: {}", scene.display(), msg)
+                );
+                self.post_scene_msg(&paths, index, "failed", Some(("error", msg)));
+                self.post_progress(state, None);
+                continue;
+            }
             let built = self.build_decoder(&scene);
             let (pipeline, appsink, audio_linked, no_more_pads) = match built {
                 Ok(b) => b,
