@@ -644,3 +644,53 @@ fn live_claims_are_left_alone_and_globs_select_scenes() {
     assert_eq!(r.count("done"), 1);
     assert!(g.join("tape1_a.srt").exists() && !g.join("tape2_b.srt").exists());
 }
+
+#[test]
+fn claim_of_a_peer_that_dies_mid_run_is_taken_over_by_a_running_pipeline() {
+    let d = tmpdir("peerdies");
+    put(&d, "s1.mkv", "a.mkv");
+    put(&d, "s2.webm", "b.webm");
+    put(&d, "s3.mkv", "c.mkv");
+    // A "peer pipeline" holding b: a live process that dies while we are busy with c.
+    let mut peer = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    std::fs::write(
+        d.join(".b.subtitles.claim"),
+        format!(
+            r#"{{"pid":{},"host":"{}","device-label":"GPU.1"}}"#,
+            peer.id(),
+            fsutil::hostname()
+        ),
+    )
+    .unwrap();
+    let pid = peer.id() as i32;
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        peer.wait().unwrap();
+    });
+    // ~1 s of wall time per audio second: a takes ~1.1 s, c ~1.9 s.
+    let r = run(&[loc(&d)], 1.0);
+    killer.join().unwrap();
+    assert_eq!(r.error, None);
+    let order: Vec<&str> = r
+        .scenes
+        .iter()
+        .filter(|(_, s)| s == "started")
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(order, ["a", "c", "b"], "b revisited after the first pass");
+    assert_eq!(r.count("done"), 3);
+    assert_eq!(
+        r.progress
+            .last()
+            .unwrap()
+            .get::<u32>("in-progress-elsewhere")
+            .unwrap(),
+        0
+    );
+    assert!(d.join(".b.subtitles.done").exists() && !d.join(".b.subtitles.claim").exists());
+}

@@ -95,6 +95,11 @@ struct State {
     settings: Option<Settings>,
     scenes: Vec<PathBuf>,
     next: usize,
+    /// Scenes found claimed by others in the first pass: looked at once more at the end, so a
+    /// claim left by a pipeline that died meanwhile is taken over by one still running.
+    busy: Vec<usize>,
+    revisit: std::collections::VecDeque<usize>,
+    second_pass: bool,
     current: Option<Current>,
     /// Samples pushed so far (the running PTS is derived from it).
     samples: u64,
@@ -518,12 +523,29 @@ impl SceneCkptSrc {
     fn start_next_scene(&self, state: &mut State) -> Result<bool, gst::FlowError> {
         let s = state.settings.clone().unwrap();
         Self::prune_claims(state);
-        while state.next < state.scenes.len() {
+        loop {
             if self.flushing.load(Ordering::SeqCst) {
                 return Err(gst::FlowError::Flushing);
             }
-            let index = state.next;
-            state.next += 1;
+            let (index, revisiting) = if state.next < state.scenes.len() {
+                state.next += 1;
+                (state.next - 1, false)
+            } else if let Some(i) = state.revisit.pop_front() {
+                (i, true)
+            } else if !state.second_pass && !state.busy.is_empty() {
+                state.second_pass = true;
+                state.revisit = state.busy.drain(..).collect();
+                continue;
+            } else {
+                break;
+            };
+            // A revisited scene no longer counts as in progress elsewhere once we settle it.
+            let settle = |this: &Self| {
+                if revisiting {
+                    let mut c = this.counters.lock().unwrap();
+                    c.in_progress = c.in_progress.saturating_sub(1);
+                }
+            };
             let scene = state.scenes[index].clone();
             let paths = ScenePaths::new(
                 &scene,
@@ -534,6 +556,7 @@ impl SceneCkptSrc {
             );
             match markers::check_done(&paths, &s.task) {
                 DoneState::Done(_) => {
+                    settle(self);
                     self.counters.lock().unwrap().skipped += 1;
                     gst::info!(CAT, imp = self, "skipping done scene {}", scene.display());
                     self.post_scene_msg(&paths, index, "skipped", None);
@@ -562,6 +585,7 @@ impl SceneCkptSrc {
                     HEARTBEAT,
                 ) {
                     Ok(ClaimResult::Claimed(c)) => {
+                        settle(self);
                         if let Some(why) = &c.took_over {
                             gst::info!(
                                 CAT,
@@ -589,8 +613,11 @@ impl SceneCkptSrc {
                             scene.display(),
                             who
                         );
-                        self.counters.lock().unwrap().in_progress += 1;
-                        self.post_progress(state, None);
+                        if !revisiting {
+                            self.counters.lock().unwrap().in_progress += 1;
+                            state.busy.push(index);
+                            self.post_progress(state, None);
+                        }
                         continue;
                     }
                     Err(e) => {
