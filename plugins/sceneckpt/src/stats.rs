@@ -307,31 +307,35 @@ pub fn svg_timeline(lines: &[StatsLine], r: &Report) -> String {
                 x1 - x0,
                 lane_h - 12.0
             );
-            // Label inside the bar when it fits (about 6.5 px per character at 11 px).
-            let fits = (x1 - x0) > 6.5 * label.chars().count() as f64 + 6.0;
-            if fits {
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{:.1}" y="{:.1}" font-size="11" fill="white" text-anchor="middle">{label}</text></g>"#,
-                    (x0 + x1) / 2.0,
-                    y + lane_h / 2.0 + 4.0
-                );
+            // Label inside the bar: the whole stem when it fits, else its end (where scene
+            // numbers are), else nothing (the tooltip has it).
+            let stem: Vec<char> = l.stem().chars().collect();
+            let fit = (((x1 - x0) - 6.0) / 6.5).floor().max(0.0) as usize;
+            let shown: String = if stem.len() <= fit {
+                stem.iter().collect()
+            } else if fit >= 3 {
+                std::iter::once('…')
+                    .chain(stem[stem.len() - (fit - 1)..].iter().cloned())
+                    .collect()
             } else {
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{:.1}" y="{:.1}" font-size="9" fill="white" text-anchor="middle" transform="rotate(-90 {:.1} {:.1})">{}</text></g>"#,
-                    (x0 + x1) / 2.0,
-                    y + lane_h / 2.0 + 3.0,
-                    (x0 + x1) / 2.0,
-                    y + lane_h / 2.0,
-                    if (x1 - x0) >= 10.0 {
-                        label.chars().take(6).collect::<String>()
-                    } else {
-                        String::new()
-                    }
-                );
-            }
+                String::new()
+            };
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" font-size="11" fill="white" text-anchor="middle">{}</text></g>"#,
+                (x0 + x1) / 2.0,
+                y + lane_h / 2.0 + 4.0,
+                xml_escape(&shown)
+            );
         }
+    }
+    if lines.iter().any(|l| l.result != "done") {
+        let _ = writeln!(
+            s,
+            r##"<rect x="{:.1}" y="14" width="12" height="12" fill="#e15759"/><text x="{:.1}" y="24" font-size="12">failed scene</text>"##,
+            left + plot_w - 95.0,
+            left + plot_w - 78.0
+        );
     }
     s.push_str("</svg>\n");
     s
