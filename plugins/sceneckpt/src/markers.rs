@@ -56,6 +56,9 @@ pub struct ClaimInfo {
     pub host: String,
     #[serde(default, rename = "device-label")]
     pub device_label: String,
+    /// Same as `device-label` (the name docs/ARCHITECTURE.md gives it).
+    #[serde(default)]
+    pub device: String,
     #[serde(default)]
     pub started: String,
     #[serde(default)]
@@ -387,6 +390,7 @@ mod tests {
             pid: std::process::id() as i64,
             host: fsutil::hostname(),
             device_label: "GPU.0".into(),
+            device: "GPU.0".into(),
             started: fsutil::rfc3339(fsutil::now_unix()),
             scene: "s.mp4".into(),
             task: "subtitles".into(),

@@ -25,6 +25,30 @@ fn child_pipeline() {
     let Ok(location) = std::env::var("SCENECKPT_CHILD_LOCATION") else {
         return;
     };
+    if let Ok(limit) = std::env::var("SCENECKPT_CHILD_FSIZE") {
+        // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
+        let lim = libc::rlimit {
+            rlim_cur: limit.parse().unwrap(),
+            rlim_max: limit.parse().unwrap(),
+        };
+        // SAFETY: plain setrlimit/signal calls on this process.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+        }
+        let out = std::env::var("SCENECKPT_CHILD_OUTPUT").unwrap();
+        init();
+        // Raw audio bytes as the output: large enough to cross the limit.
+        let p = gst::parse::launch(&format!(
+            "sceneckpt location=\"{location}\" output-dir=\"{out}\" markers-dir=\"{out}\" ! sceneckptsink"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let r = run_pipeline(&p, None);
+        println!("CHILD error={:?} done={}", r.error, r.count("done"));
+        return;
+    }
     let device = std::env::var("SCENECKPT_CHILD_DEVICE").unwrap_or_default();
     let rtf: f64 = std::env::var("SCENECKPT_CHILD_RTF")
         .unwrap()
@@ -563,8 +587,12 @@ fn two_processes_on_one_folder_share_the_scenes() {
     let sb = String::from_utf8_lossy(&ob.stdout);
     println!(
         "{}\n{}",
-        sa.lines().find(|l| l.starts_with("CHILD")).unwrap_or(""),
-        sb.lines().find(|l| l.starts_with("CHILD")).unwrap_or("")
+        sa.lines()
+            .find(|l| l.contains("CHILD error="))
+            .unwrap_or(""),
+        sb.lines()
+            .find(|l| l.contains("CHILD error="))
+            .unwrap_or("")
     );
     assert!(
         sa.contains("CHILD error=None") && sb.contains("CHILD error=None"),
@@ -693,4 +721,49 @@ fn claim_of_a_peer_that_dies_mid_run_is_taken_over_by_a_running_pipeline() {
         0
     );
     assert!(d.join(".b.subtitles.done").exists() && !d.join(".b.subtitles.claim").exists());
+}
+
+#[test]
+fn file_size_limit_behaves_like_a_full_disk() {
+    let d = tmpdir("fsize");
+    put(&d, "s1.mkv", "s1.mkv");
+    put(&d, "s3.mkv", "s3.mkv");
+    let out = tmpdir("fsize-out");
+    // An earlier, finished output of s3 that must survive.
+    std::fs::write(out.join("s3.srt"), "earlier").unwrap();
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_pipeline",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SCENECKPT_CHILD_LOCATION", &d)
+        .env("SCENECKPT_CHILD_OUTPUT", &out)
+        .env("SCENECKPT_CHILD_FSIZE", "40000")
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&child.stdout);
+    let line = so
+        .lines()
+        .find(|l| l.contains("CHILD error="))
+        .unwrap_or_else(|| panic!("{so}"));
+    println!("{line}");
+    // s1 is 1.1 s of audio = 70 kB of F32: past the 40 kB limit.
+    assert!(
+        line.contains("File too large") && line.contains(".s1.srt.tmp-"),
+        "{line}"
+    );
+    assert!(!out.join(".s1.subtitles.done").exists());
+    assert!(!out.join(".s1.subtitles.claim").exists(), "claim released");
+    assert_eq!(
+        std::fs::read_to_string(out.join("s3.srt")).unwrap(),
+        "earlier"
+    );
+    assert!(
+        names(&out).iter().all(|n| !n.contains(".tmp-")),
+        "{:?}",
+        names(&out)
+    );
 }

@@ -574,6 +574,7 @@ impl SceneCkptSrc {
                     pid: std::process::id() as i64,
                     host: fsutil::hostname(),
                     device_label: s.device_label.clone(),
+                    device: s.device_label.clone(),
                     started: fsutil::rfc3339(fsutil::now_unix()),
                     scene: fsutil::path_str(&scene),
                     task: s.task.clone(),
