@@ -159,9 +159,11 @@ fn latency_query() {
 #[test]
 fn scene_end_drains_and_is_annotated() {
     let mut h = harness(&[("device", &"CPU:0")]);
+    // The worker starts with the first audio, not before.
+    assert_eq!(h.element().unwrap().property::<i64>("worker-pid"), 0);
+    push_audio(&mut h, p001_head(), gst::ClockTime::ZERO);
     let pid = h.element().unwrap().property::<i64>("worker-pid");
     assert!(pid > 0);
-    push_audio(&mut h, p001_head(), gst::ClockTime::ZERO);
     let end = gst::Structure::builder("sceneckpt-scene-end")
         .field("scene", "/scenes/a.mp4")
         .field("index", 0u32)

@@ -103,13 +103,20 @@ fn two_instances_pinned_to_cpu0_and_cpu1() {
         a.display(),
         b.display()
     ));
-    // READY->PAUSED starts the workers (synchronously in the element's state change).
+    // Prerolling brings the first audio, which starts each worker.
     let _ = p.set_state(gst::State::Paused);
     let (ea, eb) = (p.by_name("a").unwrap(), p.by_name("b").unwrap());
-    let (pa, pb) = (
-        ea.property::<i64>("worker-pid"),
-        eb.property::<i64>("worker-pid"),
-    );
+    let t0 = std::time::Instant::now();
+    let (pa, pb) = loop {
+        let (pa, pb) = (
+            ea.property::<i64>("worker-pid"),
+            eb.property::<i64>("worker-pid"),
+        );
+        if (pa > 0 && pb > 0) || t0.elapsed() > std::time::Duration::from_secs(60) {
+            break (pa, pb);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(pa > 0 && pb > 0 && pa != pb, "pids {pa} {pb}");
     let (ca, cb) = (cpus_allowed(pa), cpus_allowed(pb));
     eprintln!("worker a pid {pa} Cpus_allowed_list {ca}; worker b pid {pb} Cpus_allowed_list {cb}");

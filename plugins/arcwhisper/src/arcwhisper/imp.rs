@@ -76,6 +76,7 @@ struct Settings {
     initial_prompt: Option<String>,
     no_speech_threshold: f32,
     latency: u64,
+    preload: bool,
 }
 
 impl Default for Settings {
@@ -92,6 +93,7 @@ impl Default for Settings {
             initial_prompt: None,
             no_speech_threshold: DEFAULT_NO_SPEECH,
             latency: 0,
+            preload: false,
         }
     }
 }
@@ -322,10 +324,14 @@ impl ArcWhisper {
             let mut info = self.info.lock().unwrap();
             *info = Info::default();
         }
-        let w = self
-            .spawn_worker(&st, None)
-            .map_err(|_| gst::StateChangeError)?;
-        st.worker = Some(w);
+        // By default the worker starts with the first audio: a pipeline whose scenes are all
+        // done (a rerun) or a card that finds no scene left never loads a model.
+        if st.settings.preload {
+            let w = self
+                .spawn_worker(&st, None)
+                .map_err(|_| gst::StateChangeError)?;
+            st.worker = Some(w);
+        }
         Ok(())
     }
 
@@ -839,7 +845,13 @@ impl ArcWhisper {
         }
         let mut st = self.lock_state();
         if st.worker.is_none() {
-            return Err(gst::FlowError::Flushing);
+            if st.worker_bin.is_none() {
+                return Err(gst::FlowError::Flushing);
+            }
+            let w = self
+                .spawn_worker(&st, None)
+                .map_err(|_| gst::FlowError::Error)?;
+            st.worker = Some(w);
         }
         let map = buffer.map_readable().map_err(|_| {
             gst::element_imp_error!(self, gst::CoreError::Failed, ("cannot map buffer"));
@@ -1146,6 +1158,12 @@ impl ObjectImpl for ArcWhisper {
                     .default_value(DEFAULT_RESTARTS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("preload")
+                    .nick("Preload")
+                    .blurb("Start the worker and load the model when going to PAUSED instead of at the first audio (live pipelines that must not wait for the model; by default a pipeline with nothing to transcribe never loads one)")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("worker-path")
                     .nick("Worker path")
                     .blurb("The arcwhisper-worker binary; default: $ARCWHISPER_WORKER, beside the plugin file, the cargo target dir next to it, then PATH")
@@ -1214,6 +1232,7 @@ impl ObjectImpl for ArcWhisper {
             "cache-dir" => s.cache_dir = opt(value.get().unwrap()),
             "worker-restarts" => s.worker_restarts = value.get().unwrap(),
             "worker-path" => s.worker_path = opt(value.get().unwrap()),
+            "preload" => s.preload = value.get().unwrap(),
             "initial-prompt" => s.initial_prompt = opt(value.get().unwrap()),
             "no-speech-threshold" => s.no_speech_threshold = value.get().unwrap(),
             "latency" => {
@@ -1238,6 +1257,7 @@ impl ObjectImpl for ArcWhisper {
             "cache-dir" => s.cache_dir.to_value(),
             "worker-restarts" => s.worker_restarts.to_value(),
             "worker-path" => s.worker_path.to_value(),
+            "preload" => s.preload.to_value(),
             "initial-prompt" => s.initial_prompt.to_value(),
             "no-speech-threshold" => s.no_speech_threshold.to_value(),
             "latency" => s.latency.to_value(),
