@@ -115,16 +115,25 @@ impl OvWhisper {
                     .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
             }
         }
-        if let Ok(p) = std::env::var("ARCWHISPER_INFERENCE_PRECISION") {
-            if !p.is_empty() {
+        let precision = |which: &str| -> Option<String> {
+            std::env::var(format!("ARCWHISPER_{which}_PRECISION"))
+                .ok()
+                .or_else(|| std::env::var("ARCWHISPER_INFERENCE_PRECISION").ok())
+                .filter(|v| !v.is_empty())
+        };
+        let set_precision = |core: &mut Core, which: &str| -> Result<()> {
+            if let Some(p) = precision(which) {
                 core.set_property(&dev, &RwPropertyKey::HintInferencePrecision, &p)
                     .ov(|| format!("setting INFERENCE_PRECISION_HINT={p}"))?;
             }
-        }
+            Ok(())
+        };
+        set_precision(&mut core, "ENCODER")?;
         let enc_model = read_model(&mut core, &enc_xml, &enc_bin)?;
         let mut encoder = core
             .compile_model(&enc_model, DeviceType::from(device))
             .ov(|| format!("compiling {} for {device}", enc_xml.display()))?;
+        set_precision(&mut core, "DECODER")?;
         let dec_model = read_model(&mut core, &dec_xml, &dec_bin)?;
         let decoder = core
             .compile_model(&dec_model, DeviceType::from(device))

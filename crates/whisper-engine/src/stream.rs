@@ -17,6 +17,10 @@ const INPUT_STRIDE: u64 = 2;
 const TIME_PRECISION: f64 = 0.02;
 const TIME_PER_FRAME: f64 = HOP as f64 / 16000.0;
 const MAX_PROMPT_PREV: usize = 223;
+/// A window whose audio never exceeds this peak (-60 dBFS) is silence: skipped without decoding.
+/// Whisper (and faster-whisper) hallucinate " you" on digital silence with a high average
+/// log-probability, which the no-speech rule does not catch.
+pub const SILENCE_PEAK: f32 = 1e-3;
 
 /// A streaming transcription bound to a model. See [`WhisperModel::stream`].
 pub struct Stream<'m> {
@@ -150,6 +154,14 @@ impl<'m> Stream<'m> {
         let seek = self.seek_frames;
         let time_offset = seek as f64 * TIME_PER_FRAME;
         let segment_duration = segment_size as f64 * TIME_PER_FRAME;
+
+        let peak = self.buf[..content]
+            .iter()
+            .fold(0f32, |m, &x| m.max(x.abs()));
+        if peak < SILENCE_PEAK {
+            self.advance(seek + segment_size.max(1));
+            return Ok(());
+        }
 
         let t0 = Instant::now();
         let mel = self.model.mel.window(&self.buf[..content]);

@@ -66,6 +66,9 @@ struct Args {
     /// Print timing statistics as JSON to stderr
     #[arg(long)]
     json: bool,
+    /// Before the timed run, transcribe the first 5 s once (benchmarks: steady-state timing)
+    #[arg(long)]
+    warmup: bool,
 }
 
 fn read_audio(path: &Path) -> Result<Vec<f32>> {
@@ -202,6 +205,15 @@ fn run() -> Result<()> {
     };
     if args.no_fallback {
         opts.temperatures = vec![0.0];
+    }
+    if args.warmup {
+        let n = audio.len().min(16000 * 5);
+        let w = DecodeOptions {
+            temperatures: vec![0.0],
+            ..opts.clone()
+        };
+        model.transcribe(&audio[..n], &w)?;
+        model.reset_stats();
     }
     let t0 = Instant::now();
     let mut stream = model.stream(opts, None);

@@ -1,0 +1,115 @@
+//! Helpers for the engine's integration tests (real models, real audio).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use whisper_engine::{EngineConfig, WhisperModel};
+
+pub const SPEECH: &str = "/work/shared/speech";
+
+pub fn speech_dir() -> PathBuf {
+    std::env::var_os("ARCWHISPER_SPEECH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(SPEECH))
+}
+
+/// The model folder, or a failing test that says how to get it (CI always has the models).
+pub fn model_dir(name: &str) -> PathBuf {
+    match whisper_engine::find_model(name) {
+        Ok(p) => p,
+        Err(e) => panic!(
+            "model '{name}' is not installed: {e}\nRun tools/setup.sh (it converts tiny.en and base \
+             into $ARCWHISPER_HOME/models) and re-run the tests."
+        ),
+    }
+}
+
+pub fn load(name: &str) -> WhisperModel {
+    let dir = model_dir(name);
+    let cfg = EngineConfig {
+        threads: Some(2),
+        ..EngineConfig::default()
+    };
+    WhisperModel::load(&dir, &cfg).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+}
+
+/// Decode any audio file to 16 kHz mono f32 with ffmpeg.
+pub fn decode_audio(path: &Path) -> Vec<f32> {
+    assert!(path.is_file(), "missing test audio {}", path.display());
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-ar", "16000", "-ac", "1", "-f", "f32le", "-"])
+        .output()
+        .expect("ffmpeg must be installed for the tests (apt-get install ffmpeg)");
+    assert!(
+        out.status.success(),
+        "ffmpeg failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// The English clips listed in MANIFEST.tsv (file, transcript).
+pub fn english_clips() -> Vec<(PathBuf, String)> {
+    let dir = speech_dir();
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
+    manifest
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            if cols.len() < 6 || cols[0].contains("picovoice") {
+                return None;
+            }
+            Some((dir.join(cols[0]), cols[5].to_string()))
+        })
+        .collect()
+}
+
+/// About `min_seconds` of English speech: the shared clips, 1 s of silence between them,
+/// repeated as needed.
+pub fn long_audio(min_seconds: f64) -> Vec<f32> {
+    let clips: Vec<Vec<f32>> = english_clips()
+        .iter()
+        .map(|(p, _)| decode_audio(p))
+        .collect();
+    let mut out = Vec::new();
+    'outer: loop {
+        for c in &clips {
+            out.extend_from_slice(c);
+            out.extend(std::iter::repeat_n(0.0f32, 16000));
+            if out.len() as f64 / 16000.0 >= min_seconds {
+                break 'outer;
+            }
+        }
+    }
+    out
+}
+
+pub fn text_of(segs: &[whisper_engine::Segment]) -> String {
+    segs.iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+/// Seeded white noise in [-amp, amp].
+pub fn white_noise(n: usize, amp: f32, seed: u64) -> Vec<f32> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (x >> 40) as f32 / (1u64 << 24) as f32;
+            (u * 2.0 - 1.0) * amp
+        })
+        .collect()
+}
