@@ -367,8 +367,8 @@ impl Session for OvSession<'_> {
                             .get_tensor(&oname)
                             .ov(|| format!("output {oname}"))?;
                         let shape = t.get_shape().ov(|| "shape".into())?;
-                        let mut copy =
-                            Tensor::new(ElementType::F32, &shape).ov(|| "tensor".into())?;
+                        let et = t.get_element_type().ov(|| "kv type".into())?;
+                        let mut copy = Tensor::new(et, &shape).ov(|| "tensor".into())?;
                         copy.get_raw_data_mut()
                             .ov(|| "kv".into())?
                             .copy_from_slice(t.get_raw_data().ov(|| "kv".into())?);

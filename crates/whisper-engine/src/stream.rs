@@ -112,10 +112,18 @@ impl<'m> Stream<'m> {
         if let Some(e) = &self.error {
             return Err(Error::Options(e.clone()));
         }
-        self.buf.extend_from_slice(audio);
+        // Buffer at most one window: long pushes are consumed window by window.
         let mut out = Vec::new();
-        while self.buf.len() >= N_SAMPLES {
-            self.window(&mut out)?;
+        let mut rest = audio;
+        loop {
+            let take = N_SAMPLES.saturating_sub(self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() >= N_SAMPLES {
+                self.window(&mut out)?;
+            } else if rest.is_empty() {
+                break;
+            }
         }
         Ok(out)
     }

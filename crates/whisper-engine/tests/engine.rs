@@ -151,10 +151,7 @@ fn long_form_stream_and_resume() {
         let mut st = m.stream(opts(), None);
         for chunk in audio.chunks(16000 * 7 + 123) {
             streamed.extend(st.push(chunk).unwrap());
-            assert!(
-                st.buffered_samples() < 480_000 + 16000 * 8,
-                "audio not dropped"
-            );
+            assert!(st.buffered_samples() < 480_000, "audio not dropped");
         }
         streamed.extend(st.finish().unwrap());
     }
