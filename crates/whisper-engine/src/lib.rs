@@ -323,3 +323,13 @@ impl WhisperModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn model_is_send() {
+        fn is_send<T: Send>() {}
+        is_send::<super::WhisperModel>();
+        is_send::<super::StreamState>();
+    }
+}

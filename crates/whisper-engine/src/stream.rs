@@ -62,7 +62,8 @@ impl<'m> Stream<'m> {
                         st.seek_samples
                     ));
                 }
-                (st.seek_samples / HOP as u64, st.prompt_tokens, st.language)
+                let lang = st.language.or_else(|| opts.language.clone());
+                (st.seek_samples / HOP as u64, st.prompt_tokens, lang)
             }
             None => {
                 let mut toks = Vec::new();

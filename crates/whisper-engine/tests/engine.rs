@@ -115,7 +115,9 @@ fn check_timeline(segs: &[Segment], duration: f64) {
     }
     for s in segs {
         assert!(s.end > s.start, "{s:?}");
-        assert!(s.end <= duration + 0.5, "{s:?} beyond {duration}");
+        // The last window's closing timestamp may overshoot the content a little (Whisper does
+        // not clamp it; neither does faster-whisper).
+        assert!(s.start < duration && s.end <= duration + 2.0, "{s:?} beyond {duration}");
     }
 }
 
