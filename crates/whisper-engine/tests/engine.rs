@@ -117,7 +117,10 @@ fn check_timeline(segs: &[Segment], duration: f64) {
         assert!(s.end > s.start, "{s:?}");
         // The last window's closing timestamp may overshoot the content a little (Whisper does
         // not clamp it; neither does faster-whisper).
-        assert!(s.start < duration && s.end <= duration + 2.0, "{s:?} beyond {duration}");
+        assert!(
+            s.start < duration && s.end <= duration + 2.0,
+            "{s:?} beyond {duration}"
+        );
     }
 }
 
