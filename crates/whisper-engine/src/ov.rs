@@ -233,6 +233,7 @@ impl OvWhisper {
             pos: 0,
             stateless,
             first: true,
+            step_tensors: None,
         })
     }
 }
@@ -253,6 +254,8 @@ pub(crate) struct OvSession<'a> {
     pos: i64,
     stateless: Option<StatelessState>,
     first: bool,
+    /// `input_ids` [1,1] and `cache_position` [1] reused by every one-token step (stateful).
+    step_tensors: Option<(Tensor, Tensor)>,
 }
 
 fn copy_rows(logits: &Tensor, rows: &[usize], out: &mut [Vec<f32>]) -> Result<()> {
@@ -278,12 +281,38 @@ impl Session for OvSession<'_> {
     fn forward(&mut self, tokens: &[u32], rows: &[usize], out: &mut [Vec<f32>]) -> Result<()> {
         let n = tokens.len() as i64;
         let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
-        let input_ids = tensor_i64(&ids, &[1, n])?;
         let positions: Vec<i64> = (self.pos..self.pos + n).collect();
         let first = self.first;
         self.first = false;
         match &mut self.stateless {
+            None if n == 1 && !self.has_attention_mask => {
+                // One-token step: write into the tensors already bound to the request.
+                if self.step_tensors.is_none() {
+                    let ids = tensor_i64(&ids, &[1, 1])?;
+                    let cp = tensor_i64(&positions, &[1])?;
+                    self.req
+                        .set_tensor("input_ids", &ids)
+                        .ov(|| "setting input_ids".into())?;
+                    if self.has_cache_position {
+                        self.req
+                            .set_tensor("cache_position", &cp)
+                            .ov(|| "setting cache_position".into())?;
+                    }
+                    self.step_tensors = Some((ids, cp));
+                } else if let Some((ids_t, cp_t)) = &mut self.step_tensors {
+                    ids_t.get_data_mut::<i64>().ov(|| "input_ids".into())?[0] = ids[0];
+                    cp_t.get_data_mut::<i64>().ov(|| "cache_position".into())?[0] = positions[0];
+                }
+                self.req.infer().ov(|| "running the decoder".into())?;
+                let logits = self
+                    .req
+                    .get_tensor("logits")
+                    .ov(|| "decoder logits".into())?;
+                copy_rows(&logits, rows, out)?;
+            }
             None => {
+                self.step_tensors = None;
+                let input_ids = tensor_i64(&ids, &[1, n])?;
                 self.req
                     .set_tensor("input_ids", &input_ids)
                     .ov(|| "setting input_ids".into())?;
@@ -308,6 +337,7 @@ impl Session for OvSession<'_> {
                 copy_rows(&logits, rows, out)?;
             }
             Some(st) => {
+                let input_ids = tensor_i64(&ids, &[1, n])?;
                 if first {
                     self.req
                         .set_tensor("input_ids", &input_ids)
