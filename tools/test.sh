@@ -10,7 +10,7 @@
 #
 # Usage: tools/test.sh [--no-setup] [--no-lint] [-h|--help]
 # Environment: ARCWHISPER_SPEECH_DIR (default <repo>/../shared/speech), ARCWHISPER_HOME,
-#   ARCWHISPER_TEST_TIMEOUT (seconds per step, default 2400)
+#   ARCWHISPER_TEST_TIMEOUT (seconds per step, default 1800)
 set -uo pipefail
 
 # shellcheck source=tools/lib/common.sh
@@ -33,7 +33,7 @@ done
 
 cd "$ARCWHISPER_REPO" || exit 1
 t_all=$(now_s)
-step_timeout="${ARCWHISPER_TEST_TIMEOUT:-2400}"
+step_timeout="${ARCWHISPER_TEST_TIMEOUT:-1800}"
 
 if [ "$setup" -eq 1 ]; then
     if ! "$ARCWHISPER_REPO/tools/setup.sh"; then
