@@ -3,7 +3,7 @@
 # when nothing is), then every step below even when an earlier one fails, prints a summary and
 # exits non-zero if any step failed:
 #   build    cargo build --release --workspace --bins   (the tests start the worker binary)
-#   cargo    cargo test --release --workspace           (release: real inference in debug is slow)
+#   cargo    cargo test --release --workspace --no-fail-fast  (release: inference in debug is slow)
 #   pytest   pytest tools/convert tools/bench           (the venv's python)
 #   fmt      cargo fmt --all --check
 #   clippy   cargo clippy --workspace --all-targets -- -D warnings
@@ -73,7 +73,7 @@ run() {
 }
 
 if run build cargo build --release --workspace --bins; then
-    run cargo cargo test --release --workspace
+    run cargo cargo test --release --workspace --no-fail-fast
 else
     results+=("cargo   FAILED (not run: the build failed)")
     failed=1
