@@ -100,14 +100,49 @@ impl OvWhisper {
         threads: Option<usize>,
         n_mels: usize,
     ) -> Result<Self> {
+        // Two processes compiling the same model into one cache folder race inside OpenVINO
+        // (one fails with "filesystem error: cannot set permissions ... .blob"), which is what
+        // two per-card pipelines do on a first run. Compile one at a time per cache folder (the
+        // second then loads the first's blob, which is faster anyway), and if the cache still
+        // fails, compile without it rather than fail the worker.
+        let _ = std::fs::create_dir_all(cache_dir);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(cache_dir.join(".compile.lock"))
+            .ok();
+        if let Some(l) = &lock {
+            let _ = l.lock();
+        }
+        match Self::load_with_cache(dir, device, Some(cache_dir), threads, n_mels) {
+            Err(e) if is_cache_failure(&e, cache_dir) => {
+                eprintln!(
+                    "whisper-engine: the OpenVINO cache {} failed ({e}); compiling without it",
+                    cache_dir.display()
+                );
+                Self::load_with_cache(dir, device, None, threads, n_mels)
+            }
+            other => other,
+        }
+    }
+
+    fn load_with_cache(
+        dir: &Path,
+        device: &str,
+        cache_dir: Option<&Path>,
+        threads: Option<usize>,
+        n_mels: usize,
+    ) -> Result<Self> {
         let (enc_xml, enc_bin) = check_ir(dir, ENCODER_XML)?;
         let (dec_xml, dec_bin) = check_ir(dir, DECODER_XML)?;
         crate::runtime::load_runtime()?;
         let mut core = Core::new().map_err(|e| Error::Runtime(format!("{e}")))?;
         let dev = DeviceType::from(device);
-        let _ = std::fs::create_dir_all(cache_dir);
-        core.set_property(&dev, &RwPropertyKey::CacheDir, &cache_dir.to_string_lossy())
-            .ov(|| format!("setting CACHE_DIR={} on {device}", cache_dir.display()))?;
+        if let Some(cache_dir) = cache_dir {
+            core.set_property(&dev, &RwPropertyKey::CacheDir, &cache_dir.to_string_lossy())
+                .ov(|| format!("setting CACHE_DIR={} on {device}", cache_dir.display()))?;
+        }
         let is_cpu = device == "CPU" || device.starts_with("CPU");
         if is_cpu {
             if let Some(n) = threads {
@@ -415,5 +450,30 @@ impl Session for OvSession<'_> {
         }
         self.pos += n;
         Ok(())
+    }
+}
+
+/// Whether a load failed in OpenVINO's model cache rather than in the model itself.
+fn is_cache_failure(e: &Error, cache_dir: &Path) -> bool {
+    let msg = e.to_string();
+    matches!(e, Error::OpenVino { .. })
+        && (msg.contains("filesystem error") || msg.contains(&*cache_dir.to_string_lossy()))
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn cache_failures_are_told_from_model_failures() {
+        let cache = Path::new("/home/u/.local/share/arcwhisper/cache");
+        let model = Error::Model {
+            path: "/m".into(),
+            msg: "filesystem error".into(),
+        };
+        assert!(
+            !is_cache_failure(&model, cache),
+            "a model error is never retried"
+        );
     }
 }

@@ -232,3 +232,64 @@ fn language_detection_and_translate_with_base() {
         );
     }
 }
+
+/// Two per-card workers on a first run compile the same model into one empty OpenVINO cache at
+/// the same moment; both must load (OpenVINO alone races on the cache blob).
+#[test]
+fn two_processes_share_an_empty_model_cache() {
+    let cache = std::env::temp_dir().join(format!("arcwhisper-cache-race-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let wav =
+        std::env::temp_dir().join(format!("arcwhisper-cache-race-{}.wav", std::process::id()));
+    let audio = common::decode_audio(&common::speech_dir().join("pocketsphinx_cards/001.wav"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+    for s in &audio {
+        w.write_sample(*s).unwrap();
+    }
+    w.finalize().unwrap();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_arcwhisper-transcribe"))
+            .arg(&wav)
+            .args([
+                "--model",
+                "tiny.en",
+                "--threads",
+                "1",
+                "--format",
+                "txt",
+                "--cache-dir",
+            ])
+            .arg(&cache)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for (name, child) in [("first", a), ("second", b)] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name} process failed with a shared empty cache: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(text.contains("clubs"), "{name}: {text}");
+    }
+    assert!(
+        std::fs::read_dir(&cache).unwrap().any(|e| e
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "blob")),
+        "the cache was filled"
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+    let _ = std::fs::remove_file(&wav);
+}
