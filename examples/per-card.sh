@@ -125,7 +125,7 @@ done_before=$(done_count)
 step "$total scenes in $scenes, $done_before already done; task '$task'; devices: ${devices[*]}"
 # shellcheck disable=SC2317  # called by the trap
 stop_all() {
-    warn "interrupted: sending EOS to the pipelines (claims are released; rerun to resume)"
+    warn "interrupted: EOS sent, the pipelines finish their current scene and stop (rerun to resume)"
     for d in "${devices[@]}"; do kill -INT "${pid[$d]}" 2>/dev/null || true; done
 }
 trap stop_all INT TERM
@@ -189,7 +189,8 @@ for d in "${devices[@]}"; do
         grep -E 'ERROR|error' "$log" | tail -n 5 | sed 's/^/               /' >&2
     fi
     # The worker's own account of where it runs (pid, mask, allowed CPUs, model).
-    grep -m1 -o 'worker-start .*' "$log" | sed 's/^/               /' >&2
+    { grep -m1 -o 'arcwhisper: worker-start .*' "$log" || grep -m1 -o 'worker-start .*' "$log"; } |
+        sed 's/^arcwhisper: //; s/^/               /' >&2
 done
 all_done=$(done_count)
 info "scenes done: $all_done/$total, failed: $(failed_count)"
