@@ -16,7 +16,9 @@ fn need_of(model: &str) -> u64 {
 }
 
 fn short_clips() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = (1..=5).map(|i| clip(&format!("pocketsphinx_cards/{i:03}.wav"))).collect();
+    let mut v: Vec<PathBuf> = (1..=5)
+        .map(|i| clip(&format!("pocketsphinx_cards/{i:03}.wav")))
+        .collect();
     v.push(clip("ljspeech/LJ001-0002.wav"));
     v.push(clip("ljspeech/LJ001-0008.wav"));
     v.push(clip("ljspeech/LJ001-0013.wav"));
@@ -35,7 +37,10 @@ fn copy_scenes(from: &Path, to: &Path) {
 
 fn three_scenes(dir: &Path) {
     make_scene(&clip("jfk/jfk.flac"), &dir.join("a_jfk.mp4"));
-    make_scene(&clip("ljspeech/LJ001-0001.wav"), &dir.join("b_printing.mp4"));
+    make_scene(
+        &clip("ljspeech/LJ001-0001.wav"),
+        &dir.join("b_printing.mp4"),
+    );
     make_scene(&clip("ljspeech/LJ001-0009.wav"), &dir.join("c_types.mp4"));
 }
 
@@ -68,8 +73,12 @@ fn memory_safety_walks_the_chain_down_and_refuses_below_every_model() {
         tmp.path().display()
     );
     let out = run_ok(&line);
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(log.to_lowercase().contains("warning"), "a downgrade warning on the bus:\n{log}");
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.to_lowercase().contains("warning"),
+        "a downgrade warning on the bus:\n{log}"
+    );
     let m = read_json(&done_marker(tmp.path(), "jfk"));
     assert_eq!(m["model"], "tiny.en", "{m}");
 
@@ -81,8 +90,9 @@ fn memory_safety_walks_the_chain_down_and_refuses_below_every_model() {
         tmp2.path().display(),
         tiny / 2
     );
-    let out = gst_launch(&line).output().unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let out = run(&line);
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "must fail:\n{log}");
     assert!(
         log.contains("max-memory") || log.to_lowercase().contains("memory"),
@@ -105,9 +115,17 @@ fn worker_kill_9_at_random_moments_loses_nothing_and_keeps_its_pinning() {
     );
     make_scene(&long, &reference_dir.path().join("long_scene.mp4"));
     std::fs::remove_file(&long).unwrap();
-    make_scene(&clip("ljspeech/LJ001-0005.wav"), &reference_dir.path().join("short_scene.mp4"));
+    make_scene(
+        &clip("ljspeech/LJ001-0005.wav"),
+        &reference_dir.path().join("short_scene.mp4"),
+    );
     let t0 = Instant::now();
-    run_ok(&scene_pipeline(reference_dir.path(), "CPU:1", "tiny.en", ""));
+    run_ok(&scene_pipeline(
+        reference_dir.path(),
+        "CPU:1",
+        "tiny.en",
+        "",
+    ));
     let full = t0.elapsed();
     let want = outputs(reference_dir.path());
 
@@ -139,11 +157,21 @@ fn worker_kill_9_at_random_moments_loses_nothing_and_keeps_its_pinning() {
         }
         let st = wait_with_timeout(&mut child, Duration::from_secs(300));
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(st.success(), "round {round}: pipeline failed after worker kill:\n{text}");
+        assert!(
+            st.success(),
+            "round {round}: pipeline failed after worker kill:\n{text}"
+        );
         if !workers.is_empty() && checked {
-            assert!(text.contains("arcwhisper-worker-restarted"), "restart on the bus:\n{text}");
+            assert!(
+                text.contains("arcwhisper-worker-restarted"),
+                "restart on the bus:\n{text}"
+            );
         }
-        assert_eq!(outputs(tmp.path()), want, "round {round}: worker killed at {at:?}");
+        assert_eq!(
+            outputs(tmp.path()),
+            want,
+            "round {round}: worker killed at {at:?}"
+        );
         eprintln!("round {round}: worker(s) {workers:?} killed at {at:?}; output identical");
     }
 }
@@ -169,7 +197,9 @@ fn leaks_two_hundred_short_scenes_memory_fds_threads_stay_flat() {
             rss_kib(pid).unwrap_or(0),
             worker.and_then(rss_kib).unwrap_or(0),
             fd_count(pid),
-            proc_field(pid, "Threads:").and_then(|t| t.parse::<u64>().ok()).unwrap_or(0),
+            proc_field(pid, "Threads:")
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0),
             worker.map(fd_count).unwrap_or(0),
         );
         eprintln!("{label}: pipeline rss {} KiB, worker rss {} KiB, pipeline fds {}, threads {}, worker fds {}", s.0, s.1, s.2, s.3, s.4);
@@ -177,13 +207,21 @@ fn leaks_two_hundred_short_scenes_memory_fds_threads_stay_flat() {
     };
     let t0 = Instant::now();
     while stats(tmp.path()).len() < 20 {
-        assert!(child.try_wait().unwrap().is_none(), "ended early: {}", std::fs::read_to_string(&log).unwrap());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended early: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
         assert!(t0.elapsed() < Duration::from_secs(300));
         std::thread::sleep(Duration::from_millis(100));
     }
     let first = sample("after 20 scenes");
     while stats(tmp.path()).len() < 199 {
-        assert!(child.try_wait().unwrap().is_none(), "ended early: {}", std::fs::read_to_string(&log).unwrap());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended early: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
         assert!(t0.elapsed() < Duration::from_secs(1200));
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -197,11 +235,26 @@ fn leaks_two_hundred_short_scenes_memory_fds_threads_stay_flat() {
         100.0 * growth(first.0, last.0),
         100.0 * growth(first.1, last.1)
     );
-    assert!(growth(first.0, last.0) < 0.10, "pipeline RSS grew {first:?} -> {last:?}");
-    assert!(growth(first.1, last.1) < 0.10, "worker RSS grew {first:?} -> {last:?}");
-    assert!(last.2 <= first.2 + 2, "pipeline fds accumulate {first:?} -> {last:?}");
-    assert!(last.3 <= first.3 + 2, "threads accumulate {first:?} -> {last:?}");
-    assert!(last.4 <= first.4 + 2, "worker fds accumulate {first:?} -> {last:?}");
+    assert!(
+        growth(first.0, last.0) < 0.10,
+        "pipeline RSS grew {first:?} -> {last:?}"
+    );
+    assert!(
+        growth(first.1, last.1) < 0.10,
+        "worker RSS grew {first:?} -> {last:?}"
+    );
+    assert!(
+        last.2 <= first.2 + 2,
+        "pipeline fds accumulate {first:?} -> {last:?}"
+    );
+    assert!(
+        last.3 <= first.3 + 2,
+        "threads accumulate {first:?} -> {last:?}"
+    );
+    assert!(
+        last.4 <= first.4 + 2,
+        "worker fds accumulate {first:?} -> {last:?}"
+    );
 }
 
 /// One scene per awkward input; each either transcribes or gets a `.failed` marker naming the
@@ -213,7 +266,28 @@ fn bad_and_awkward_inputs_each_end_clearly() {
     let d = tmp.path();
     // Pure silence: no words invented.
     let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=16000:cl=mono",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10",
+            "-t",
+            "20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ])
         .arg(d.join("silence.mp4"))
         .status()
         .unwrap();
@@ -235,7 +309,22 @@ fn bad_and_awkward_inputs_each_end_clearly() {
     }
     // A file with no audio track.
     let st = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
         .arg(d.join("no_audio.mp4"))
         .status()
         .unwrap();
@@ -260,7 +349,10 @@ fn bad_and_awkward_inputs_each_end_clearly() {
     };
     std::fs::write(
         d.join(".claimed.subtitles.claim"),
-        format!("{{\"pid\":{dead},\"host\":\"{}\",\"device\":\"CPU\"}}", hostname()),
+        format!(
+            "{{\"pid\":{dead},\"host\":\"{}\",\"device\":\"CPU\"}}",
+            hostname()
+        ),
     )
     .unwrap();
 
@@ -270,24 +362,48 @@ fn bad_and_awkward_inputs_each_end_clearly() {
 
     for stem in ["eight_k_stereo", "fortyeight_k_5_1"] {
         let t = srt_text(&d.join(format!("{stem}.srt")));
-        assert!(t.contains("ask not what your country can do for you"), "{stem}: {t}");
+        assert!(
+            t.contains("ask not what your country can do for you"),
+            "{stem}: {t}"
+        );
     }
     let failed = read_json(&d.join(".no_audio.subtitles.failed"));
-    assert!(failed["error"].as_str().unwrap().to_lowercase().contains("audio"), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("audio"),
+        "{failed}"
+    );
     for n in awkward {
         let stem = n.trim_end_matches(".mp4");
         let t = srt_text(&d.join(format!("{stem}.srt")));
         assert!(t.contains("modern"), "{n:?}: {t}");
         assert!(done_marker(d, stem).exists());
     }
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "symlink not followed");
-    assert!(d.join("claimed.srt").exists(), "stale claim of dead pid {dead} taken over:\n{log}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious",
+        "symlink not followed"
+    );
+    assert!(
+        d.join("claimed.srt").exists(),
+        "stale claim of dead pid {dead} taken over:\n{log}"
+    );
     assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
-    assert_eq!(srt_text(&d.join("silence.srt")), "", "silence gives no words");
+    assert_eq!(
+        srt_text(&d.join("silence.srt")),
+        "",
+        "silence gives no words"
+    );
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -306,15 +422,28 @@ fn bad_models_and_devices_are_clear_errors_before_any_work() {
     }
     let bin = truncated.join("openvino_encoder_model.bin");
     let len = std::fs::metadata(&bin).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&bin).unwrap().set_len(len / 3).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&bin)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
     let wrong = tmp.path().join("models/wrong_layout");
     std::fs::create_dir_all(&wrong).unwrap();
     std::fs::write(wrong.join("model.bin"), b"ctranslate2, not openvino").unwrap();
 
     let cases: Vec<(String, &str, &str)> = vec![
         ("model=no-such-model".into(), "no-such-model", "model"),
-        (format!("model=\"{}\"", truncated.display()), "truncated", "model"),
-        (format!("model=\"{}\"", wrong.display()), "wrong_layout", "openvino_encoder_model.xml"),
+        (
+            format!("model=\"{}\"", truncated.display()),
+            "truncated",
+            "model",
+        ),
+        (
+            format!("model=\"{}\"", wrong.display()),
+            "wrong_layout",
+            "openvino_encoder_model.xml",
+        ),
         ("device=GPU.3 model=tiny.en".into(), "GPU.3", "CPU"),
         ("device=CPU:99 model=tiny.en".into(), "CPU:99", "CPU"),
         ("device=NPU.7 model=tiny.en".into(), "NPU.7", "GPU.<N>"),
@@ -325,14 +454,30 @@ fn bad_models_and_devices_are_clear_errors_before_any_work() {
             tmp.path().display()
         );
         let t0 = Instant::now();
-        let out = gst_launch(&line).output().unwrap();
-        let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let out = run(&line);
+        let log = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{props}: must fail:\n{log}");
-        assert!(log.contains(must1) && log.contains(must2), "{props}: error must name {must1:?} and {must2:?}:\n{log}");
-        assert!(t0.elapsed() < Duration::from_secs(30), "{props}: fails fast");
-        assert!(!done_marker(tmp.path(), "jfk").exists(), "{props}: nothing marked done");
+        assert!(
+            log.contains(must1) && log.contains(must2),
+            "{props}: error must name {must1:?} and {must2:?}:\n{log}"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{props}: fails fast"
+        );
+        assert!(
+            !done_marker(tmp.path(), "jfk").exists(),
+            "{props}: nothing marked done"
+        );
         assert!(!tmp.path().join("jfk.srt").exists(), "{props}: no SRT");
-        eprintln!("{props}: {}", log.lines().filter(|l| l.contains("ERROR")).collect::<Vec<_>>().join(" | "));
+        eprintln!(
+            "{props}: {}",
+            log.lines()
+                .filter(|l| l.contains("ERROR"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
     }
 }
 
@@ -372,7 +517,8 @@ fn read_only_scene_folder_needs_markers_dir_and_works_with_it() {
     let marks = tmp.path().join("marks");
     std::fs::create_dir_all(&marks).unwrap();
     let _mount = if unsafe { libc::geteuid() } == 0 {
-        let m = Tmpfs::mount(&scenes, "8m").expect("root can mount a tmpfs for the read-only folder");
+        let m =
+            Tmpfs::mount(&scenes, "8m").expect("root can mount a tmpfs for the read-only folder");
         make_scene(&clip("ljspeech/LJ001-0002.wav"), &scenes.join("ro.mp4"));
         m.make_read_only();
         Some(m)
@@ -389,11 +535,21 @@ fn read_only_scene_folder_needs_markers_dir_and_works_with_it() {
         "sceneckpt location=\"{}\" ! arcwhisper model=tiny.en ! sceneckptsink",
         scenes.display()
     );
-    let out = gst_launch(&line).output().unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "read-only folder without markers-dir must fail:\n{log}");
-    assert!(log.contains("markers-dir") && log.contains(&*scenes.to_string_lossy()), "{log}");
-    assert!(!log.contains("arcwhisper-worker-started"), "no work started:\n{log}");
+    let out = run(&line);
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "read-only folder without markers-dir must fail:\n{log}"
+    );
+    assert!(
+        log.contains("markers-dir") && log.contains(&*scenes.to_string_lossy()),
+        "{log}"
+    );
+    assert!(
+        !log.contains("arcwhisper-worker-started"),
+        "no work started:\n{log}"
+    );
 
     let line = format!(
         "sceneckpt location=\"{}\" markers-dir=\"{}\" output-dir=\"{}\" ! arcwhisper model=tiny.en ! sceneckptsink",
@@ -428,20 +584,34 @@ fn disk_full_while_committing_leaves_no_marker_and_damages_nothing() {
     let first = std::fs::read(out_dir.join("a_first.srt")).unwrap();
     let first_marker = std::fs::read(done_marker(&out_dir, "a_first")).unwrap();
     // Fill the disk, then a second scene must fail to commit.
-    make_scene(&clip("ljspeech/LJ001-0001.wav"), &scenes.join("b_second.mp4"));
+    make_scene(
+        &clip("ljspeech/LJ001-0001.wav"),
+        &scenes.join("b_second.mp4"),
+    );
     let filler = out_dir.join("filler");
     let mut f = std::fs::File::create(&filler).unwrap();
     let chunk = vec![0u8; 4096];
     while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
     drop(f);
-    let out = gst_launch(&line).output().unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let out = run(&line);
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a failed commit is an error:\n{log}");
     assert!(log.contains("b_second"), "the error names the file:\n{log}");
     assert!(!done_marker(&out_dir, "b_second").exists(), "no marker");
-    assert!(!out_dir.join("b_second.srt").exists(), "no half-written SRT");
-    assert_eq!(std::fs::read(out_dir.join("a_first.srt")).unwrap(), first, "finished output intact");
-    assert_eq!(std::fs::read(done_marker(&out_dir, "a_first")).unwrap(), first_marker);
+    assert!(
+        !out_dir.join("b_second.srt").exists(),
+        "no half-written SRT"
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join("a_first.srt")).unwrap(),
+        first,
+        "finished output intact"
+    );
+    assert_eq!(
+        std::fs::read(done_marker(&out_dir, "a_first")).unwrap(),
+        first_marker
+    );
     // Room again: the rerun finishes the scene.
     std::fs::remove_file(&filler).unwrap();
     run_ok(&line);
@@ -517,6 +687,12 @@ fn long_scene_memory_stays_bounded() {
         t0.elapsed().as_secs_f64(),
         cues.len()
     );
-    assert!(p3 as f64 <= p1 as f64 * 1.10, "pipeline memory grows: {p1} -> {p3} KiB");
-    assert!(w3 as f64 <= w1 as f64 * 1.10, "worker memory grows: {w1} -> {w3} KiB");
+    assert!(
+        p3 as f64 <= p1 as f64 * 1.10,
+        "pipeline memory grows: {p1} -> {p3} KiB"
+    );
+    assert!(
+        w3 as f64 <= w1 as f64 * 1.10,
+        "worker memory grows: {w1} -> {w3} KiB"
+    );
 }

@@ -43,12 +43,25 @@ fn assert_scene_done(dir: &Path, stem: &str, clip: &Path) {
     let srt = dir.join(format!("{stem}.srt"));
     let text = srt_text(&srt);
     let r = recall(&text, &reference(clip));
-    assert!(r >= 0.6, "{stem}: SRT words {text:?} recall {r:.2} of {}", clip.display());
+    assert!(
+        r >= 0.6,
+        "{stem}: SRT words {text:?} recall {r:.2} of {}",
+        clip.display()
+    );
     let marker = read_json(&done_marker(dir, stem));
     assert_eq!(marker["task"], "subtitles");
-    assert!(marker["scene"].as_str().unwrap().ends_with(&format!("{stem}.mp4")));
-    assert_eq!(marker["model"], "tiny.en", "marker records the model: {marker}");
-    assert!(marker["device"].as_str().is_some_and(|d| !d.is_empty()), "{marker}");
+    assert!(marker["scene"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("{stem}.mp4")));
+    assert_eq!(
+        marker["model"], "tiny.en",
+        "marker records the model: {marker}"
+    );
+    assert!(
+        marker["device"].as_str().is_some_and(|d| !d.is_empty()),
+        "{marker}"
+    );
 }
 
 #[test]
@@ -61,7 +74,11 @@ fn folder_run_then_rerun_skips_every_scene_quickly() {
     for (stem, c) in &scenes {
         assert_scene_done(tmp.path(), stem, c);
     }
-    assert!(leftovers(tmp.path()).is_empty(), "{:?}", leftovers(tmp.path()));
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "{:?}",
+        leftovers(tmp.path())
+    );
     let before = outputs(tmp.path());
     let stats_before = stats(tmp.path()).len();
     assert_eq!(stats_before, 4);
@@ -80,7 +97,11 @@ fn folder_run_then_rerun_skips_every_scene_quickly() {
         !log.contains("arcwhisper-worker-started"),
         "a rerun with nothing to do must start no inference:\n{log}"
     );
-    assert_eq!(outputs(tmp.path()), before, "outputs untouched by the rerun");
+    assert_eq!(
+        outputs(tmp.path()),
+        before,
+        "outputs untouched by the rerun"
+    );
     assert_eq!(stats(tmp.path()).len(), stats_before, "no scene redone");
     eprintln!("rerun of {} done scenes: {took:?}", scenes.len());
 
@@ -88,7 +109,11 @@ fn folder_run_then_rerun_skips_every_scene_quickly() {
     let victim = tmp.path().join(format!("{}.srt", scenes[1].0));
     std::fs::write(&victim, "1\n00:00:00,000 --> 00:00:01,000\ntampered\n\n").unwrap();
     run_ok(&line);
-    assert_eq!(outputs(tmp.path()), before, "the tampered scene was redone identically");
+    assert_eq!(
+        outputs(tmp.path()),
+        before,
+        "the tampered scene was redone identically"
+    );
     assert_eq!(stats(tmp.path()).len(), stats_before + 1);
 }
 
@@ -120,7 +145,9 @@ fn kill_9_of_the_pipeline_then_rerun_equals_an_undisturbed_run() {
         let _ = child.wait();
         // The workers notice their parent is gone and exit by themselves.
         let t = Instant::now();
-        while workers.iter().any(|w| Path::new(&format!("/proc/{w}")).exists())
+        while workers
+            .iter()
+            .any(|w| Path::new(&format!("/proc/{w}")).exists())
             && t.elapsed() < Duration::from_secs(10)
         {
             std::thread::sleep(Duration::from_millis(50));
@@ -164,7 +191,14 @@ fn two_pipelines_share_twenty_uneven_scenes_once_each_and_finish_together() {
         let out = tmp.path().join(format!("{stem}.mp4"));
         if i % 5 == 4 {
             let wav = tmp.path().join(format!(".long{i}.wav"));
-            concat_clips(&[clips[i % clips.len()].clone(), clips[(i + 3) % clips.len()].clone()], 0.5, &wav);
+            concat_clips(
+                &[
+                    clips[i % clips.len()].clone(),
+                    clips[(i + 3) % clips.len()].clone(),
+                ],
+                0.5,
+                &wav,
+            );
             make_scene(&wav, &out);
             std::fs::remove_file(&wav).unwrap();
         } else {
@@ -172,8 +206,18 @@ fn two_pipelines_share_twenty_uneven_scenes_once_each_and_finish_together() {
         }
         expected.push(stem);
     }
-    let mut a = spawn_scene_pipeline(tmp.path(), "CPU:0", "tiny.en", &tmp.path().join("card0.log"));
-    let mut b = spawn_scene_pipeline(tmp.path(), "CPU:1", "tiny.en", &tmp.path().join("card1.log"));
+    let mut a = spawn_scene_pipeline(
+        tmp.path(),
+        "CPU:0",
+        "tiny.en",
+        &tmp.path().join("card0.log"),
+    );
+    let mut b = spawn_scene_pipeline(
+        tmp.path(),
+        "CPU:1",
+        "tiny.en",
+        &tmp.path().join("card1.log"),
+    );
     let sa = wait_with_timeout(&mut a, Duration::from_secs(600));
     let sb = wait_with_timeout(&mut b, Duration::from_secs(600));
     let logs = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap_or_default();
@@ -198,7 +242,10 @@ fn two_pipelines_share_twenty_uneven_scenes_once_each_and_finish_together() {
         e.2 += 1;
     }
     assert_eq!(per_scene.len(), 20, "every scene processed: {per_scene:?}");
-    assert!(per_scene.values().all(|&n| n == 1), "each exactly once: {per_scene:?}");
+    assert!(
+        per_scene.values().all(|&n| n == 1),
+        "each exactly once: {per_scene:?}"
+    );
     for stem in &expected {
         assert!(done_marker(tmp.path(), stem).exists(), "{stem} done");
     }
@@ -206,10 +253,15 @@ fn two_pipelines_share_twenty_uneven_scenes_once_each_and_finish_together() {
     // Balance: the two pipelines end within 20% of each other (from the common start).
     let start = spans.values().map(|s| s.0).fold(f64::MAX, f64::min);
     let ends: Vec<f64> = spans.values().map(|s| s.1 - start).collect();
-    let ratio = ends.iter().cloned().fold(f64::MAX, f64::min) / ends.iter().cloned().fold(0.0, f64::max);
+    let ratio =
+        ends.iter().cloned().fold(f64::MAX, f64::min) / ends.iter().cloned().fold(0.0, f64::max);
     eprintln!("balance ratio {ratio:.3}; per device (first start, last end, scenes): {spans:?}");
     assert!(ratio >= 0.8, "balance ratio {ratio:.3} < 0.8: {spans:?}");
-    assert!(leftovers(tmp.path()).is_empty(), "{:?}", leftovers(tmp.path()));
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "{:?}",
+        leftovers(tmp.path())
+    );
 }
 
 #[test]
@@ -219,15 +271,27 @@ fn a_corrupt_scene_among_good_ones_gets_a_failed_marker_and_the_rest_are_done() 
     let good = make_scenes(tmp.path(), 2);
     // A truncated video: the first 3 KiB of a real scene.
     let real = std::fs::read(tmp.path().join(format!("{}.mp4", good[0].0))).unwrap();
-    std::fs::write(tmp.path().join("tape1_scene_0003_truncated.mp4"), &real[..3072]).unwrap();
+    std::fs::write(
+        tmp.path().join("tape1_scene_0003_truncated.mp4"),
+        &real[..3072],
+    )
+    .unwrap();
     std::fs::write(tmp.path().join("tape1_scene_0004_empty.mp4"), b"").unwrap();
-    std::fs::write(tmp.path().join("tape1_scene_0005_text.mp4"), b"not a video, a note\n").unwrap();
+    std::fs::write(
+        tmp.path().join("tape1_scene_0005_text.mp4"),
+        b"not a video, a note\n",
+    )
+    .unwrap();
     let line = scene_pipeline(tmp.path(), "CPU", "tiny.en", "");
     run_ok(&line);
     for (stem, c) in &good {
         assert_scene_done(tmp.path(), stem, c);
     }
-    for stem in ["tape1_scene_0003_truncated", "tape1_scene_0004_empty", "tape1_scene_0005_text"] {
+    for stem in [
+        "tape1_scene_0003_truncated",
+        "tape1_scene_0004_empty",
+        "tape1_scene_0005_text",
+    ] {
         let failed = tmp.path().join(format!(".{stem}.subtitles.failed"));
         let m = read_json(&failed);
         assert!(
@@ -235,6 +299,9 @@ fn a_corrupt_scene_among_good_ones_gets_a_failed_marker_and_the_rest_are_done() 
             "{stem}: the failed marker names the error: {m}"
         );
         assert!(!done_marker(tmp.path(), stem).exists());
-        assert!(!tmp.path().join(format!("{stem}.srt")).exists(), "{stem}: no SRT");
+        assert!(
+            !tmp.path().join(format!("{stem}.srt")).exists(),
+            "{stem}: no SRT"
+        );
     }
 }

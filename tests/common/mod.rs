@@ -37,7 +37,9 @@ pub fn arcwhisper_home() -> PathBuf {
     }
     let data = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share")
+        });
     data.join("arcwhisper")
 }
 
@@ -50,13 +52,18 @@ pub fn model_dir(name: &str) -> PathBuf {
 /// Also serialises the tests of a binary: each runs pipelines that use every core (and the
 /// balance test measures two of them side by side), so two at once would measure each other.
 /// Hold the returned guard for the whole test.
-#[must_use]
 pub fn require_setup() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let guard = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = build_dir();
     let mut missing = Vec::new();
-    for f in ["libgstarcwhisper.so", "libgstsceneckpt.so", "arcwhisper-worker"] {
+    for f in [
+        "libgstarcwhisper.so",
+        "libgstsceneckpt.so",
+        "arcwhisper-worker",
+    ] {
         if !dir.join(f).exists() {
             missing.push(dir.join(f));
         }
@@ -77,7 +84,11 @@ pub fn require_setup() -> std::sync::MutexGuard<'static, ()> {
 
 pub fn clip(rel: &str) -> PathBuf {
     let p = speech_dir().join(rel);
-    assert!(p.exists(), "speech clip {} missing (ARCWHISPER_SPEECH_DIR?)", p.display());
+    assert!(
+        p.exists(),
+        "speech clip {} missing (ARCWHISPER_SPEECH_DIR?)",
+        p.display()
+    );
     p
 }
 
@@ -85,12 +96,28 @@ pub fn clip(rel: &str) -> PathBuf {
 /// like a scene file cut from a digitised tape.
 pub fn make_scene(audio: &Path, out: &Path) {
     let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
         .arg("testsrc=size=160x120:rate=10")
         .arg("-i")
         .arg(audio)
         .args([
-            "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "64k",
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
         ])
         .arg(out)
         .status()
@@ -115,9 +142,21 @@ pub fn concat_clips(clips: &[PathBuf], gap_s: f32, out: &Path) {
         filter.push_str(&format!("[a{i}]"));
     }
     filter.push_str(&format!("concat=n={}:v=0:a=1[out]", clips.len()));
-    cmd.args(["-filter_complex", &filter, "-map", "[out]", "-ar", "16000", "-ac", "1"])
-        .arg(out);
-    assert!(cmd.status().expect("ffmpeg runs").success(), "concat failed");
+    cmd.args([
+        "-filter_complex",
+        &filter,
+        "-map",
+        "[out]",
+        "-ar",
+        "16000",
+        "-ac",
+        "1",
+    ])
+    .arg(out);
+    assert!(
+        cmd.status().expect("ffmpeg runs").success(),
+        "concat failed"
+    );
 }
 
 /// Splits a pipeline line into argv tokens as a shell would for `"..."` quoting (quotes
@@ -159,9 +198,40 @@ pub fn gst_launch(line: &str) -> Command {
     cmd
 }
 
+/// Longest any one test pipeline may run: a hang fails its test instead of the CI budget.
+pub const PIPELINE_LIMIT: Duration = Duration::from_secs(600);
+
+/// Runs a pipeline to its end (killed after [`PIPELINE_LIMIT`]) and returns its output.
+pub fn run(line: &str) -> Output {
+    let dir = std::env::temp_dir();
+    let tag = format!(
+        "arcwhisper-it-out-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    );
+    let (out_path, err_path) = (
+        dir.join(format!("{tag}.out")),
+        dir.join(format!("{tag}.err")),
+    );
+    let mut child = gst_launch(line)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    let status = wait_with_timeout(&mut child, PIPELINE_LIMIT);
+    let out = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: std::fs::read(&err_path).unwrap_or_default(),
+    };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    out
+}
+
 /// Runs a pipeline to its end; panics with its output when it fails.
 pub fn run_ok(line: &str) -> Output {
-    let out = gst_launch(line).output().expect("gst-launch-1.0 runs");
+    let out = run(line);
     assert!(
         out.status.success(),
         "pipeline failed: {line}\nstdout:\n{}\nstderr:\n{}",
@@ -216,7 +286,11 @@ pub struct Cue {
 fn parse_srt_time(s: &str) -> u64 {
     let (hms, ms) = s.trim().split_once(',').expect("SRT time has a comma");
     let mut parts = hms.split(':').map(|p| p.parse::<u64>().expect("number"));
-    let (h, m, sec) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let (h, m, sec) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
     ((h * 60 + m) * 60 + sec) * 1000 + ms.parse::<u64>().unwrap()
 }
 
@@ -238,7 +312,10 @@ pub fn parse_srt(text: &str) -> Vec<Cue> {
             end_ms: parse_srt_time(b),
             text: lines.collect::<Vec<_>>().join("\n"),
         };
-        assert!(cue.start_ms <= cue.end_ms, "cue ends before it starts: {cue:?}");
+        assert!(
+            cue.start_ms <= cue.end_ms,
+            "cue ends before it starts: {cue:?}"
+        );
         cues.push(cue);
     }
     for (i, c) in cues.iter().enumerate() {
@@ -251,7 +328,13 @@ pub fn parse_srt(text: &str) -> Vec<Cue> {
 pub fn words(text: &str) -> String {
     text.to_lowercase()
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -259,10 +342,16 @@ pub fn words(text: &str) -> String {
 }
 
 pub fn srt_text(path: &Path) -> String {
-    let raw = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let raw =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let cues = parse_srt(&raw);
-    words(&cues.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" "))
+    words(
+        &cues
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 pub fn done_marker(dir: &Path, stem: &str) -> PathBuf {
@@ -270,8 +359,8 @@ pub fn done_marker(dir: &Path, stem: &str) -> PathBuf {
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
-    let s = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let s =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -362,7 +451,10 @@ pub fn kill9(pid: u32) {
 pub struct Lcg(pub u64);
 impl Lcg {
     pub fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -374,10 +466,11 @@ impl TempDir {
         let p = std::env::temp_dir().join(format!(
             "arcwhisper-it-{tag}-{}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ (std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos())
+            Instant::now().elapsed().as_nanos()
+                ^ (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos())
         ));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -397,7 +490,10 @@ impl Drop for TempDir {
 /// Seconds since the epoch of an RFC 3339 UTC time as the stats and markers write it
 /// (`2026-11-21T16:41:36.621Z`).
 pub fn epoch_seconds(t: &str) -> f64 {
-    let (date, time) = t.trim_end_matches('Z').split_once('T').expect("date T time");
+    let (date, time) = t
+        .trim_end_matches('Z')
+        .split_once('T')
+        .expect("date T time");
     let mut d = date.split('-').map(|x| x.parse::<i64>().unwrap());
     let (y, m, day) = (d.next().unwrap(), d.next().unwrap(), d.next().unwrap());
     // Days from civil (proleptic Gregorian), Howard Hinnant's algorithm.

@@ -12,7 +12,11 @@ pub struct CpuMask {
 
 impl std::fmt::Debug for CpuMask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CpuMask({})", crate::device::format_cpu_list(&self.cpus()))
+        write!(
+            f,
+            "CpuMask({})",
+            crate::device::format_cpu_list(&self.cpus())
+        )
     }
 }
 
@@ -88,7 +92,12 @@ pub fn proc_status_field(pid: &str, field: &str) -> io::Result<String> {
                 .and_then(|r| r.strip_prefix(':'))
                 .map(|v| v.trim().to_string())
         })
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no {field} in /proc/{pid}/status")))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no {field} in /proc/{pid}/status"),
+            )
+        })
 }
 
 #[cfg(test)]

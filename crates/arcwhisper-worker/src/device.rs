@@ -312,7 +312,12 @@ mod tests {
 
     #[test]
     fn gpu_n_is_the_whole_card_n() {
-        for (s, mask) in [("GPU.0", "0"), ("GPU.1", "1"), ("GPU.12", "12"), ("gpu.1", "1")] {
+        for (s, mask) in [
+            ("GPU.0", "0"),
+            ("GPU.1", "1"),
+            ("GPU.12", "12"),
+            ("gpu.1", "1"),
+        ] {
             let pl = p(s);
             assert_eq!(pl.ze_affinity_mask.as_deref(), Some(mask), "{s}");
             assert_eq!(pl.openvino_device, "GPU", "{s}");
@@ -337,9 +342,28 @@ mod tests {
     #[test]
     fn bad_forms_are_rejected_naming_the_accepted_ones() {
         for s in [
-            "", "GPU.", "GPU.-1", "GPU.0.1", "GPU.1.0", "GPU.x", "GPU1", "GPU:1", "GPU.01",
-            "GPU.64", "GPU.99999999999", "CPU:", "CPU:a", "CPU:3-1", "CPU:1,,2", "CPU:-1",
-            "CPU:1-", "CPU:2000", "NPU", "HETERO:GPU,CPU", "MULTI:GPU.0,GPU.1", "CPU.0",
+            "",
+            "GPU.",
+            "GPU.-1",
+            "GPU.0.1",
+            "GPU.1.0",
+            "GPU.x",
+            "GPU1",
+            "GPU:1",
+            "GPU.01",
+            "GPU.64",
+            "GPU.99999999999",
+            "CPU:",
+            "CPU:a",
+            "CPU:3-1",
+            "CPU:1,,2",
+            "CPU:-1",
+            "CPU:1-",
+            "CPU:2000",
+            "NPU",
+            "HETERO:GPU,CPU",
+            "MULTI:GPU.0,GPU.1",
+            "CPU.0",
         ] {
             let e = DeviceSpec::parse(s).unwrap_err();
             assert!(e.0.contains("accepted forms"), "{s}: {e}");

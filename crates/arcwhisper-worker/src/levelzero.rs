@@ -122,7 +122,10 @@ pub fn device_memory(pci_address: Option<&str>) -> Result<GpuMemory, String> {
                 let mut p: PciProperties = std::mem::zeroed();
                 p.stype = ZES_STRUCTURE_TYPE_PCI_PROPERTIES;
                 let addr = if pci_get(dev, &mut p) == 0 {
-                    format!("{:04x}:{:02x}:{:02x}.{:x}", p.domain, p.bus, p.device, p.function)
+                    format!(
+                        "{:04x}:{:02x}:{:02x}.{:x}",
+                        p.domain, p.bus, p.device, p.function
+                    )
                 } else {
                     String::new()
                 };
@@ -136,7 +139,11 @@ pub fn device_memory(pci_address: Option<&str>) -> Result<GpuMemory, String> {
                 .ok_or_else(|| {
                     format!(
                         "Sysman lists no GPU at {want} (it lists [{}])",
-                        devices.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>().join(", ")
+                        devices
+                            .iter()
+                            .map(|(_, a)| a.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 })?,
             None if devices.len() == 1 => &devices[0],
@@ -153,7 +160,10 @@ pub fn device_memory(pci_address: Option<&str>) -> Result<GpuMemory, String> {
             size: 0,
             modules: 0,
         };
-        for m in list(|n, h| enum_mem(chosen.0, n, h), "zesDeviceEnumMemoryModules")? {
+        for m in list(
+            |n, h| enum_mem(chosen.0, n, h),
+            "zesDeviceEnumMemoryModules",
+        )? {
             let mut p: MemProperties = std::mem::zeroed();
             p.stype = ZES_STRUCTURE_TYPE_MEM_PROPERTIES;
             if mem_props(m, &mut p) != 0 || p.location != ZES_MEM_LOC_DEVICE {

@@ -31,7 +31,7 @@ use std::sync::{Mutex, OnceLock};
 use whisper_engine::{DecodeOptions, EngineConfig, WhisperModel};
 use worker_protocol::{
     read_frame, write_control, DecodeSettings, DeviceReport, ErrorKind, Frame, FrameError,
-    ModelReport, Request, ResumeState, Response, SegmentMsg, PROTOCOL_VERSION,
+    ModelReport, Request, Response, ResumeState, SegmentMsg, PROTOCOL_VERSION,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -45,7 +45,10 @@ fn take_stdout() {
     // SAFETY: plain descriptor calls on fds this process owns.
     let fd = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
     if fd < 0 {
-        eprintln!("arcwhisper-worker: cannot duplicate stdout: {}", std::io::Error::last_os_error());
+        eprintln!(
+            "arcwhisper-worker: cannot duplicate stdout: {}",
+            std::io::Error::last_os_error()
+        );
         std::process::exit(7);
     }
     // SAFETY: as above. If stderr is closed, fd 1 goes to /dev/null instead: never the pipe.
@@ -122,7 +125,10 @@ fn run() -> i32 {
         pid,
         version: env!("CARGO_PKG_VERSION").to_string(),
     });
-    log(&format!("hello pid={pid} version={}", env!("CARGO_PKG_VERSION")));
+    log(&format!(
+        "hello pid={pid} version={}",
+        env!("CARGO_PKG_VERSION")
+    ));
 
     let stdin = std::io::stdin();
     let mut input = BufReader::with_capacity(256 * 1024, stdin.lock());
@@ -164,7 +170,10 @@ fn run() -> i32 {
         Ok(other) => {
             return fail(
                 ErrorKind::Input,
-                format!("expected Start as the first message, got {}", frame_name(&other)),
+                format!(
+                    "expected Start as the first message, got {}",
+                    frame_name(&other)
+                ),
             )
         }
         Err(e) => return fail(ErrorKind::Input, format!("reading Start: {e}")),
@@ -277,13 +286,19 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
         }
     }
 
-    let runtime = whisper_engine::load_runtime().map_err(|e| (ErrorKind::Runtime, format!("{e:#}")))?;
+    let runtime =
+        whisper_engine::load_runtime().map_err(|e| (ErrorKind::Runtime, format!("{e:#}")))?;
     log(&format!("runtime path={}", runtime.display()));
-    let core = openvino::Core::new()
-        .map_err(|e| (ErrorKind::Runtime, format!("OpenVINO core: {e}")))?;
+    let core =
+        openvino::Core::new().map_err(|e| (ErrorKind::Runtime, format!("OpenVINO core: {e}")))?;
     let visible: Vec<String> = core
         .available_devices()
-        .map_err(|e| (ErrorKind::Runtime, format!("OpenVINO available_devices: {e}")))?
+        .map_err(|e| {
+            (
+                ErrorKind::Runtime,
+                format!("OpenVINO available_devices: {e}"),
+            )
+        })?
         .iter()
         .map(|d| d.as_ref().to_string())
         .collect();
@@ -317,7 +332,10 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
     match &spec {
         DeviceSpec::CpuSet(cpus) => {
             if let Some(p) = cpu_problem {
-                return Err((ErrorKind::Device, format!("device {spec}: {p}; {}", listing())));
+                return Err((
+                    ErrorKind::Device,
+                    format!("device {spec}: {p}; {}", listing()),
+                ));
             }
             if &allowed_cpus != cpus {
                 return Err((
@@ -381,7 +399,9 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
         let raw = prop("DEVICE_PCI_INFO");
         let pci = raw.as_deref().and_then(pci_from_ov);
         if raw.is_some() && pci.is_none() {
-            log(&format!("warning DEVICE_PCI_INFO {raw:?} not understood; no PCI address reported"));
+            log(&format!(
+                "warning DEVICE_PCI_INFO {raw:?} not understood; no PCI address reported"
+            ));
         }
         (prop("DEVICE_UUID"), pci)
     } else {
@@ -402,7 +422,10 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
         let (dev_free, dev_src) = match (&l0, ov_total) {
             (Ok(m), _) => (
                 Some(m.free),
-                format!("level-zero zesMemoryGetState free of {} at {}", m.size, m.pci_address),
+                format!(
+                    "level-zero zesMemoryGetState free of {} at {}",
+                    m.size, m.pci_address
+                ),
             ),
             (Err(e), Some(total)) => (
                 Some(total),
@@ -417,7 +440,10 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
         };
         match dev_free {
             Some(f) if f <= host.free => (f, dev_src),
-            Some(_) => (host.free, format!("host {} (below the GPU's: {dev_src})", host.source)),
+            Some(_) => (
+                host.free,
+                format!("host {} (below the GPU's: {dev_src})", host.source),
+            ),
             None => (host.free, format!("host {} ({dev_src})", host.source)),
         }
     } else {
@@ -449,11 +475,21 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
 
     // Model chain.
     let (budget, budget_label) = if start.max_memory > 0 && start.max_memory < memory_free {
-        (start.max_memory, format!("max-memory {}", human(start.max_memory)))
+        (
+            start.max_memory,
+            format!("max-memory {}", human(start.max_memory)),
+        )
     } else {
-        (memory_free, format!("free memory {} ({memory_source})", human(memory_free)))
+        (
+            memory_free,
+            format!("free memory {} ({memory_source})", human(memory_free)),
+        )
     };
-    let kind = if spec.is_gpu() { DeviceKind::Gpu } else { DeviceKind::Cpu };
+    let kind = if spec.is_gpu() {
+        DeviceKind::Gpu
+    } else {
+        DeviceKind::Cpu
+    };
     let dirs = models::search_dirs();
     let mut skipped: Vec<(String, String)> = Vec::new();
     let mut fitting: Vec<Candidate> = Vec::new();
@@ -487,7 +523,11 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
                 } else {
                     skipped.push((
                         c.name.clone(),
-                        format!("{budget_label} is below {}'s need of {}", c.name, human(need)),
+                        format!(
+                            "{budget_label} is below {}'s need of {}",
+                            c.name,
+                            human(need)
+                        ),
                     ));
                     too_big.push(c);
                 }
@@ -501,8 +541,15 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
                 "none of the models [{}] is installed; searched: {}; {}. Run tools/setup.sh to \
                  convert tiny.en and base, or set ARCWHISPER_MODEL_DIR",
                 start.model_chain.join(", "),
-                dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
-                skipped.iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>().join("; ")
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                skipped
+                    .iter()
+                    .map(|(_, w)| w.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         ));
     }
@@ -552,7 +599,11 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
                 if !skipped.is_empty() {
                     let msg = format!(
                         "{}: loaded {} (need {})",
-                        skipped.iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>().join("; "),
+                        skipped
+                            .iter()
+                            .map(|(_, w)| w.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; "),
                         c.name,
                         human(c.need)
                     );
@@ -578,18 +629,28 @@ fn setup(start: &StartRequest) -> Result<Setup, Failure> {
                 let msg = format!("{e:#}");
                 if is_memory_error(&msg) {
                     log(&format!("model-load-oom name={} error={msg:?}", c.name));
-                    skipped.push((c.name.clone(), format!("{} ran out of memory loading: {msg}", c.name)));
+                    skipped.push((
+                        c.name.clone(),
+                        format!("{} ran out of memory loading: {msg}", c.name),
+                    ));
                     load_failures.push(format!("{}: {msg}", c.name));
                     continue;
                 }
                 return Err((
                     ErrorKind::Model,
-                    format!("cannot load model {} from {}: {msg}", c.name, c.path.display()),
+                    format!(
+                        "cannot load model {} from {}: {msg}",
+                        c.name,
+                        c.path.display()
+                    ),
                 ));
             }
         }
     }
-    Err(memory_error(&format!("; out of memory while loading: {}", load_failures.join("; "))))
+    Err(memory_error(&format!(
+        "; out of memory while loading: {}",
+        load_failures.join("; ")
+    )))
 }
 
 /// OpenVINO prints `DEVICE_PCI_INFO` as `{domain: 0 bus: 3 device: 0x0 function: 0}` (the exact
@@ -821,7 +882,11 @@ fn serve<R: std::io::Read>(setup: &mut Setup, start: &StartRequest, input: &mut 
                             if !is_memory_error(&m) {
                                 return fail(
                                     ErrorKind::Model,
-                                    format!("cannot load model {} from {}: {m}", next.name, next.path.display()),
+                                    format!(
+                                        "cannot load model {} from {}: {m}",
+                                        next.name,
+                                        next.path.display()
+                                    ),
                                 );
                             }
                             log(&format!("model-load-oom name={} error={m:?}", next.name));
@@ -846,7 +911,11 @@ fn serve_model<R: std::io::Read>(
         // After a downgrade: redo what the element has not got yet.
         if !ctx.pending.is_empty() {
             let replay = ctx.pending.clone();
-            log(&format!("replay samples={} from={}", replay.len(), ctx.base));
+            log(&format!(
+                "replay samples={} from={}",
+                replay.len(),
+                ctx.base
+            ));
             for chunk in replay.chunks(PUSH_CHUNK) {
                 if let Err(o) = push(&mut stream, chunk, ctx, &mut last, false) {
                     return o;
@@ -903,7 +972,10 @@ fn serve_model<R: std::io::Read>(
                     return Outcome::Exit(0);
                 }
                 Err(e) => {
-                    return Outcome::Exit(fail(ErrorKind::Input, format!("bad frame from the element: {e}")));
+                    return Outcome::Exit(fail(
+                        ErrorKind::Input,
+                        format!("bad frame from the element: {e}"),
+                    ));
                 }
             }
         }
@@ -994,17 +1066,27 @@ mod tests {
 
     #[test]
     fn memory_errors_are_recognised() {
-        assert!(is_memory_error("OpenVINO compile: GeneralError: std::bad_alloc"));
+        assert!(is_memory_error(
+            "OpenVINO compile: GeneralError: std::bad_alloc"
+        ));
         assert!(is_memory_error("[GPU] out of memory while allocating"));
         assert!(is_memory_error("clEnqueue: CL_OUT_OF_RESOURCES"));
         assert!(is_memory_error("Failed to allocate 123 bytes"));
-        assert!(!is_memory_error("model /x/openvino_encoder_model.xml: parse error"));
+        assert!(!is_memory_error(
+            "model /x/openvino_encoder_model.xml: parse error"
+        ));
     }
 
     #[test]
     fn pci_info_parsing() {
-        assert_eq!(pci_from_ov("{domain: 0 bus: 3 device: 0x0 function: 0}").as_deref(), Some("0000:03:00.0"));
-        assert_eq!(pci_from_ov("{domain: 0, bus: 28, device: 0x1f, function: 1}").as_deref(), Some("0000:1c:1f.1"));
+        assert_eq!(
+            pci_from_ov("{domain: 0 bus: 3 device: 0x0 function: 0}").as_deref(),
+            Some("0000:03:00.0")
+        );
+        assert_eq!(
+            pci_from_ov("{domain: 0, bus: 28, device: 0x1f, function: 1}").as_deref(),
+            Some("0000:1c:1f.1")
+        );
         assert_eq!(pci_from_ov("weird"), None);
     }
 }

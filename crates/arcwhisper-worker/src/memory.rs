@@ -14,7 +14,10 @@ pub struct HostMemory {
 pub fn host_free_memory() -> std::io::Result<HostMemory> {
     let meminfo = std::fs::read_to_string("/proc/meminfo")?;
     let avail = meminfo_field(&meminfo, "MemAvailable").ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, "no MemAvailable in /proc/meminfo")
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no MemAvailable in /proc/meminfo",
+        )
     })?;
     let mut out = HostMemory {
         free: avail,

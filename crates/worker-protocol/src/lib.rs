@@ -80,9 +80,8 @@ pub fn read_frame<R: Read, M: for<'de> Deserialize<'de>>(
     r: &mut R,
 ) -> Result<Frame<M>, FrameError> {
     let mut len_bytes = [0u8; 4];
-    match read_exact_or_eof(r, &mut len_bytes)? {
-        false => return Err(FrameError::Closed),
-        true => {}
+    if !read_exact_or_eof(r, &mut len_bytes)? {
+        return Err(FrameError::Closed);
     }
     let len = u32::from_le_bytes(len_bytes);
     if len == 0 {
@@ -119,7 +118,7 @@ pub fn decode_payload<M: for<'de> Deserialize<'de>>(
     match kind {
         KIND_CONTROL => Ok(Frame::Control(serde_json::from_slice(payload)?)),
         KIND_AUDIO => {
-            if payload.len() % 4 != 0 {
+            if !payload.len().is_multiple_of(4) {
                 return Err(FrameError::BadAudioLength(payload.len()));
             }
             Ok(Frame::Audio(
@@ -202,6 +201,8 @@ pub struct SegmentMsg {
 }
 
 /// Element -> worker.
+// `Start` is large, but it is sent once per worker start: boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
@@ -283,6 +284,8 @@ pub enum ErrorKind {
 }
 
 /// Worker -> element.
+// `Ready` is large, but it is sent once per worker start: boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {

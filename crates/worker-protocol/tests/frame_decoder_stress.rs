@@ -69,7 +69,10 @@ fn seeds() -> Vec<Vec<u8>> {
         out.push(b);
     }
     let resps = vec![
-        Response::Hello { pid: 1, version: "0.1.0".into() },
+        Response::Hello {
+            pid: 1,
+            version: "0.1.0".into(),
+        },
         Response::Segments {
             segments: vec![SegmentMsg {
                 start: 0.0,
@@ -83,7 +86,10 @@ fn seeds() -> Vec<Vec<u8>> {
             }],
             state: ResumeState::default(),
         },
-        Response::Error { kind: ErrorKind::Memory, message: "x".into() },
+        Response::Error {
+            kind: ErrorKind::Memory,
+            message: "x".into(),
+        },
     ];
     for r in &resps {
         let mut b = Vec::new();
@@ -167,5 +173,8 @@ fn random_and_mutated_frames_never_panic_or_overallocate() {
     let largest = LARGEST.load(Ordering::Relaxed);
     // Inputs are < 2 KiB; the test harness itself allocates little. 1 MiB is far above any
     // honest allocation and far below the 16 MiB a header may claim.
-    assert!(largest < 1 << 20, "largest allocation {largest} B for inputs up to {max_input} B");
+    assert!(
+        largest < 1 << 20,
+        "largest allocation {largest} B for inputs up to {max_input} B"
+    );
 }

@@ -236,7 +236,7 @@ fn raw_bytes_pass_through_for_non_text_caps() {
     assert_eq!(r.error, None);
     let len = std::fs::metadata(d.join("s1.srt")).unwrap().len();
     assert!(
-        len > 16_000 * 4 && len % 4 == 0,
+        len > 16_000 * 4 && len.is_multiple_of(4),
         "raw F32 audio written as it came: {len}"
     );
     assert!(d.join(".s1.subtitles.done").exists());
