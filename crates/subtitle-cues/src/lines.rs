@@ -18,9 +18,9 @@ pub(crate) struct Layout {
 }
 
 /// Cost per character of a line's distance from the mean line length.
-const IMBALANCE: f64 = 0.25;
+const IMBALANCE: f64 = 0.2;
 /// Extra cost per character by which a line that is not the last is longer than the mean.
-const TOP_HEAVY: f64 = 0.25;
+const TOP_HEAVY: f64 = 0.2;
 /// A line holding a single word this short or shorter is an orphan.
 const ORPHAN_WIDTH: usize = 3;
 const ORPHAN: f64 = 4.0;

@@ -7,7 +7,8 @@
 //!   ...), see [`crate::breaks`];
 //! - its line layout, see [`crate::lines`];
 //! - the time it would fall short of the reading-speed floor or the minimum duration, counting
-//!   the silence after it: this merges "Yes." into the next phrase instead of flashing it;
+//!   the silence after it (falling short of the minimum, a flash, costs more): this merges
+//!   "Yes." into the next phrase instead of flashing it;
 //! - for a sentence that starts inside it, the time that sentence is on screen before it is
 //!   spoken: two short sentences share a cue, two long ones get one each.
 //!
@@ -21,9 +22,13 @@ use crate::options::CueOptions;
 use crate::sanitize::Token;
 use std::ops::Range;
 
-const PER_CUE: f64 = 10.0;
+const PER_CUE: f64 = 3.0;
 /// Cost per second a cue falls short of its reading time.
 const SHORT_PER_SECOND: f64 = 8.0;
+/// Further cost per second a cue falls short of the minimum duration: a flash that cannot be
+/// read at all is worse than a cue read a little fast, so a long word is better shown together
+/// with the next one than alone for a third of a second.
+const FLASH_PER_SECOND: f64 = 12.0;
 /// Cost per second a following sentence is shown before it is spoken.
 const EARLY_SENTENCE_PER_SECOND: f64 = 6.0;
 /// More words than this never share a cue (bounds the work on pathological input; 84
@@ -118,7 +123,8 @@ fn cue_cost(
     let needed = opts
         .min_cue_duration
         .max(chars as f64 / opts.min_reading_cps);
-    let short = SHORT_PER_SECOND * (needed - available).max(0.0);
+    let short = SHORT_PER_SECOND * (needed - available).max(0.0)
+        + FLASH_PER_SECOND * (opts.min_cue_duration - available).max(0.0);
     let early: f64 = (r.start..r.end - 1)
         .filter(|&k| breaks[k] == Break::Sentence)
         .map(|k| EARLY_SENTENCE_PER_SECOND * (tokens[k + 1].start - start))
