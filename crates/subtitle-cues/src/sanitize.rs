@@ -6,8 +6,9 @@
 //!   A leading space means "a space before this word" (Whisper's convention, which also keeps
 //!   languages written without spaces joined correctly).
 //! - A word of punctuation only (no letter or digit) is glued to its neighbour: opening marks
-//!   (`"` `¿` `(` ...) to the next word, the rest to the previous one, so no cue or line ever
-//!   consists of punctuation alone.
+//!   (`"` `¿` `(` ...) to the next word, the rest to the previous one (dropped before the
+//!   first word, and opening marks after the last), so no cue or line ever consists of
+//!   punctuation alone.
 //! - A missing time (NaN or infinite) takes the previous word's end (0 for the first); negative
 //!   times become 0; a start before the previous word's start is moved up to it; an end before
 //!   its start becomes the start; a previous word overlapping this one is cut at this start

@@ -8,9 +8,12 @@
 
 use crate::Cue;
 
-/// Milliseconds, rounded; negative or NaN is 0.
+/// Milliseconds: rounded to the nanosecond (GStreamer's clock unit) first, then to the
+/// millisecond half up, so a time that came from a buffer PTS (`ns / 1e9`) formats exactly as
+/// the integer PTS does in `sceneckptsink`. Negative or NaN is 0.
 fn millis(seconds: f64) -> u64 {
-    (seconds.max(0.0) * 1000.0).round() as u64
+    let ns = (seconds.max(0.0) * 1e9).round() as u64; // `as` saturates
+    ns.saturating_add(500_000) / 1_000_000
 }
 
 fn clock(ms: u64, separator: char) -> String {
@@ -127,6 +130,23 @@ mod tests {
         assert_eq!(vtt_time(360_000.5), "100:00:00.500");
         assert_eq!(srt_time(-1.0), "00:00:00,000");
         assert_eq!(srt_time(f64::NAN), "00:00:00,000");
+        assert_eq!(srt_time(f64::INFINITY), srt_time(u64::MAX as f64));
+    }
+
+    #[test]
+    fn times_from_nanosecond_pts_round_like_integers() {
+        // Half-millisecond PTS values, where a float product could land either side.
+        // (504.5 ms as 0.5045 s times 1000 is 504.4999..: naive rounding gives 504.)
+        for ns in [
+            504_500_000u64,
+            2_023_500_000,
+            4_053_500_000,
+            2_000_499_999,
+            86_399_999_500_000,
+        ] {
+            let ms = (ns + 500_000) / 1_000_000;
+            assert_eq!(millis(ns as f64 / 1e9), ms, "{ns}");
+        }
     }
 
     #[test]
