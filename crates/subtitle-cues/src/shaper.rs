@@ -229,7 +229,8 @@ mod tests {
             early.extend(shaper.push_word(&w(t, t + 0.25, text)));
         }
         // 40 s of speech: everything up to "end." (10.25 s) came out before `finish`.
-        assert!(early.last().unwrap().lines.last().unwrap().ends_with("end."));
+        let last_line = early.last().and_then(|c| c.lines.last());
+        assert!(last_line.is_some_and(|l| l.ends_with("end.")), "{early:?}");
         assert!(early.iter().all(|c| c.end <= 10.25));
         let rest = shaper.finish(40.0);
         assert!((rest[0].start - 10.25).abs() < 1e-9);
