@@ -123,3 +123,45 @@ pub fn cues_from_segments(segments: &[Segment], audio_end: f64, opts: &CueOption
 pub(crate) fn width(text: &str) -> usize {
     text.graphemes(true).count()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sceneckptsink` can switch to `srt_block`: these are its own `srt::format_cue` cases.
+    #[test]
+    fn buffer_text_formats_like_the_sinks_srt() {
+        let ns = |t: u64| t as f64 / 1e9;
+        let cue = Cue::from_text(ns(500_000_000), ns(2_000_000_000), " Hello\r\n\r\nwörld \n");
+        assert_eq!(
+            srt_block(1, &cue).unwrap(),
+            "1\n00:00:00,500 --> 00:00:02,000\n Hello\nwörld\n\n"
+        );
+        assert!(srt_block(2, &Cue::from_text(0.0, ns(1), " \n ")).is_none());
+        assert_eq!(
+            srt_block(3, &Cue::from_text(ns(5), ns(1), "x")).unwrap(),
+            "3\n00:00:00,000 --> 00:00:00,000\nx\n\n"
+        );
+        assert_eq!(Cue::from_text(0.0, 1.0, "a\rb").lines, ["a", "b"]);
+    }
+
+    #[test]
+    fn buffer_times_in_nanoseconds() {
+        let cue = Cue {
+            start: 1.5,
+            end: 3.25,
+            lines: vec!["x".into()],
+        };
+        assert_eq!(
+            (cue.start_ns(), cue.duration_ns()),
+            (1_500_000_000, 1_750_000_000)
+        );
+        let bad = Cue {
+            start: f64::NAN,
+            end: -1.0,
+            lines: vec![],
+        };
+        assert_eq!((bad.start_ns(), bad.duration_ns()), (0, 0));
+        assert_eq!(cue.text(), "x");
+    }
+}
