@@ -92,10 +92,17 @@ fn best_in_lines(
     let mut from = vec![vec![0usize; n + 1]; n_lines + 1];
     best[0][0] = 0.0;
     for l in 1..=n_lines {
-        for j in l..=n {
-            for i in (l - 1..j).rev() {
+        // The first line starts at word 0 and the last ends at word n: skipping the other
+        // cases keeps a two-line layout linear in the words.
+        let ends = if l == n_lines { n..=n } else { l..=n };
+        for j in ends {
+            let first = if l == 1 { 0 } else { l - 1 };
+            for i in (first..j).rev() {
                 if widths.line(i, j) > max_len {
                     break;
+                }
+                if l == 1 && i > 0 {
+                    continue;
                 }
                 let c = best[l - 1][i] + line_cost(i, j, l == n_lines);
                 if c < best[l][j] {
