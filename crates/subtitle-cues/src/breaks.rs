@@ -58,6 +58,12 @@ const LINK_WORDS: &[&str] = &[
     "what", "how", "why", "to", "of", "in", "on", "at", "for", "with", "from", "by", "about",
     "into", "than", "like", "after", "before", "as",
 ];
+/// Modal verbs start the predicate: break before them, unless a pronoun subject would be left
+/// alone ("the 15th century / may be" but not "we / may be").
+const MODALS: &[&str] = &[
+    "may", "might", "can", "could", "will", "would", "shall", "should", "must",
+];
+const PRONOUNS: &[&str] = &["i", "you", "he", "she", "it", "we", "they"];
 /// Words that belong to what follows them: never break after them.
 const FUNCTION_WORDS: &[&str] = &[
     "a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "these", "those",
@@ -75,6 +81,10 @@ pub(crate) fn classify(left: &str, right: &str) -> Break {
     } else if FUNCTION_WORDS.contains(&left.to_lowercase().as_str()) {
         Break::AfterFunctionWord
     } else if LINK_WORDS.contains(&bare_lower(right).as_str()) {
+        Break::BeforeLinkWord
+    } else if MODALS.contains(&bare_lower(right).as_str())
+        && !PRONOUNS.contains(&bare_lower(left).as_str())
+    {
         Break::BeforeLinkWord
     } else {
         Break::Plain
@@ -121,6 +131,8 @@ mod tests {
         assert_eq!(classify("to", "the"), Break::AfterFunctionWord);
         assert_eq!(classify("went", "to"), Break::BeforeLinkWord);
         assert_eq!(classify("big", "house"), Break::Plain);
+        assert_eq!(classify("century", "may"), Break::BeforeLinkWord);
+        assert_eq!(classify("we", "may"), Break::Plain);
         assert_eq!(classify("好。", "我"), Break::Sentence);
     }
 }

@@ -5,7 +5,7 @@
 #[rustfmt::skip]
 mod fixtures;
 
-use fixtures::{jfk, jfk_tiny_raw, kitchen, sonnet};
+use fixtures::{jfk, jfk_tiny_raw, kitchen, lj_with_gaps, sonnet};
 use subtitle_cues::{
     cues_from_segments, cues_from_words, write_srt, write_vtt, Cue, CueOptions, Segment,
 };
@@ -55,7 +55,7 @@ fn sonnet_cues_end_at_verse_punctuation_and_pauses() {
         [
             "1.",
             "From fairest creatures we desire increase,",
-            "that thereby beauty's / rose might never die,",
+            "that thereby beauty's rose / might never die,",
             "but as the writer should by time deceased,",
             "his tender air might bear his memory.",
             "But thou, contracted / to thy known bright eyes,",
@@ -71,6 +71,31 @@ fn sonnet_cues_end_at_verse_punctuation_and_pauses() {
     }
     for p in cues.windows(2) {
         assert!(p[1].start - p[0].end >= 0.08 - 1e-9, "{p:?}");
+    }
+}
+
+#[test]
+fn read_speech_with_silences_between_sentences() {
+    let cues = cues_from_words(&lj_with_gaps(), 49.655, &CueOptions::default());
+    assert_eq!(
+        shaped("LJ001-0001..6 with gaps", &cues),
+        [
+            "Printing, in the only sense / with which we are at present concern,",
+            "differs from most if not from all the arts / and crafts represented in the exhibition,",
+            "in being comparatively modern.",
+            "For although the Chinese took impressions / from wood blocks engraved in relief",
+            "for centuries before the woodcutters / of the Netherlands by a similar process,",
+            "produced the block books",
+            "which were the immediate predecessors / of the true printed book.",
+            "The invention of movable metal letters / in the middle of the 15th century",
+            "may justly be considered / as the invention of the art of printing.",
+            "And it is worth mention in passing / that as an example of fine typography,",
+        ]
+    );
+    // Nothing is on screen in the 2 s and 5 s silences (after a 0.4 s hold).
+    for c in &cues {
+        assert!(c.end <= 12.44 + 1e-9 || c.start >= 13.92, "{c:?}");
+        assert!(c.end <= 30.78 + 1e-9 || c.start >= 34.46, "{c:?}");
     }
 }
 
@@ -133,7 +158,7 @@ fn segments_without_words_get_the_same_limits() {
             "And it was a matter of course / that in the Middle Ages,",
             "when the craftsmen took care that / beautiful form should always be a part",
             "of their productions whatever they were,",
-            "the forms of printed / letters should be beautiful,",
+            "the forms of printed letters / should be beautiful,",
             "and that their arrangement / on the page should be reasonable",
             "and a help to the shapeliness / of the letters themselves.",
         ]
