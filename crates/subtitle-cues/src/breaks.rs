@@ -74,17 +74,16 @@ const FUNCTION_WORDS: &[&str] = &[
 /// The break between `left` and `right` (cleaned word texts).
 pub(crate) fn classify(left: &str, right: &str) -> Break {
     let core = left.trim_end_matches(CLOSERS);
+    let next = bare_lower(right);
+    let starts_phrase = LINK_WORDS.contains(&next.as_str())
+        || (MODALS.contains(&next.as_str()) && !PRONOUNS.contains(&bare_lower(left).as_str()));
     if ends_sentence(core) {
         Break::Sentence
     } else if core.ends_with(CLAUSE_END) {
         Break::Clause
     } else if FUNCTION_WORDS.contains(&left.to_lowercase().as_str()) {
         Break::AfterFunctionWord
-    } else if LINK_WORDS.contains(&bare_lower(right).as_str()) {
-        Break::BeforeLinkWord
-    } else if MODALS.contains(&bare_lower(right).as_str())
-        && !PRONOUNS.contains(&bare_lower(left).as_str())
-    {
+    } else if starts_phrase {
         Break::BeforeLinkWord
     } else {
         Break::Plain
