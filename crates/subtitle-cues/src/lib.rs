@@ -15,6 +15,15 @@
 //! - no empty or punctuation-only cue; deterministic; no panic on any input (the `sanitize`
 //!   module says how NaN, negative and overlapping times are repaired).
 //!
+//! ```
+//! use subtitle_cues::{cues_from_words, write_srt, CueOptions, Word};
+//! let word = |start, end, text: &str| Word { start, end, text: text.into() };
+//! let words = [word(0.0, 0.5, " Hello"), word(0.5, 1.0, " world.")];
+//! let cues = cues_from_words(&words, 3.0, &CueOptions::default());
+//! // On with "Hello", off 0.4 s after "world." ends.
+//! assert_eq!(write_srt(&cues), "1\n00:00:00,000 --> 00:00:01,400\nHello world.\n\n");
+//! ```
+//!
 //! Modules: [`options`] (limits), `sanitize` (input repair), `breaks` (where a break is good),
 //! `split` (cutting speech into cues), `lines` (line breaks), `timing` (on/off times),
 //! `fallback` (segments without words), `shaper` (streaming), [`writers`] (SRT, WebVTT).
