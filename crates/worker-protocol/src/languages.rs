@@ -142,6 +142,17 @@ pub fn is_auto(language: &str) -> bool {
     l.is_empty() || l.eq_ignore_ascii_case("auto")
 }
 
+/// A `language` setting as the element keeps it: the code for a code or a name (`German` ->
+/// `de`), unchanged when it asks for detection (`""`, `auto`); `Err` naming the valid choices.
+pub fn parse_setting(language: &str) -> Result<String, String> {
+    if is_auto(language) {
+        return Ok(language.trim().to_string());
+    }
+    code_of(language)
+        .map(str::to_string)
+        .ok_or_else(|| unknown_language_message(language.trim()))
+}
+
 /// The error for a language Whisper does not know, with every valid choice.
 pub fn unknown_language_message(language: &str) -> String {
     format!(
@@ -189,6 +200,16 @@ mod tests {
         assert_eq!(code_of("xx"), None);
         assert_eq!(code_of("english-us"), None);
         assert_eq!(code_of(""), None);
+    }
+
+    #[test]
+    fn settings_become_codes_or_are_refused() {
+        assert_eq!(parse_setting("German").as_deref(), Ok("de"));
+        assert_eq!(parse_setting(" fr").as_deref(), Ok("fr"));
+        assert_eq!(parse_setting("").as_deref(), Ok(""));
+        assert_eq!(parse_setting("auto").as_deref(), Ok("auto"));
+        let e = parse_setting("xx").unwrap_err();
+        assert!(e.contains("'xx'") && e.contains("en (english)"), "{e}");
     }
 
     #[test]
