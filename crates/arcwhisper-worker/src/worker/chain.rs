@@ -164,7 +164,7 @@ pub fn cannot_honour(
         .as_deref()
         .filter(|l| !languages::is_auto(l))?;
     (!langs.codes.is_empty() && !langs.codes.iter().any(|c| c == lang))
-        .then(|| format!("{name} does not know language {lang} ({wants})"))
+        .then(|| format!("{name} does not know language {lang}"))
 }
 
 fn not_installed(missing: &[String], reasons: &str, dirs: &[PathBuf]) -> Failure {
