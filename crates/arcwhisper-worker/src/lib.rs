@@ -6,7 +6,10 @@
 //!   [`affinity::CpuMask::apply`]).
 //! - [`memory`]: free host memory (MemAvailable, cgroup v2 limit).
 //! - [`levelzero`]: free GPU memory from Level Zero Sysman (`libze_loader.so.1` at run time).
-//! - [`models`]: model chain lookup and memory-need estimates.
+//! - [`models`]: model chain lookup, memory-need estimates, the languages a model lists.
+//!
+//! The worker binary's own steps (placement, verify, budget, chain, serve, ...) live in
+//! `src/worker/` (see `main.rs`): they need OpenVINO and the engine.
 
 pub mod affinity;
 pub mod device;

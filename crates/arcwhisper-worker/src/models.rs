@@ -93,6 +93,53 @@ pub fn resolve(entry: &str, dirs: &[PathBuf]) -> Result<FoundModel, String> {
     ))
 }
 
+/// The languages a model can decode, read from its files before it is loaded (the engine has the
+/// last word once it is).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModelLanguages {
+    /// Whether the model is multilingual; `None` when its files do not say.
+    pub multilingual: Option<bool>,
+    /// The language codes it knows (`lang_to_id` of `generation_config.json`); empty when the
+    /// files do not list them.
+    pub codes: Vec<String>,
+}
+
+/// Reads [`ModelLanguages`] from `generation_config.json` (`is_multilingual`, `lang_to_id`),
+/// else from `config.json`'s `vocab_size` (51864 for the English-only models, 51865 and up for
+/// the multilingual ones, as the engine decides from the tokenizer).
+pub fn languages(dir: &Path) -> ModelLanguages {
+    let json = |file: &str| -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(dir.join(file)).ok()?;
+        serde_json::from_str(&text).ok()
+    };
+    let gen = json("generation_config.json");
+    let mut codes: Vec<String> = gen
+        .as_ref()
+        .and_then(|g| g.get("lang_to_id")?.as_object().cloned())
+        .map(|m| {
+            m.keys()
+                .map(|k| {
+                    k.trim_start_matches("<|")
+                        .trim_end_matches("|>")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    codes.sort();
+    let multilingual = gen
+        .as_ref()
+        .and_then(|g| g.get("is_multilingual")?.as_bool())
+        .or_else(|| {
+            let vocab = json("config.json")?.get("vocab_size")?.as_u64()?;
+            Some(vocab >= 51865)
+        });
+    ModelLanguages {
+        multilingual,
+        codes,
+    }
+}
+
 /// Where a model will run, for the memory estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceKind {
@@ -252,6 +299,27 @@ mod tests {
             b.join("base").canonicalize().unwrap()
         );
         assert!(resolve(&format!("{}/nope", a.display()), &dirs).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn languages_from_generation_config_or_vocab_size() {
+        let root = tmp("langs");
+        let m = root.join("m");
+        fake_model(&m, 10);
+        assert_eq!(languages(&m), ModelLanguages::default());
+        std::fs::write(m.join("config.json"), r#"{"vocab_size": 51864}"#).unwrap();
+        assert_eq!(languages(&m).multilingual, Some(false));
+        std::fs::write(m.join("config.json"), r#"{"vocab_size": 51865}"#).unwrap();
+        assert_eq!(languages(&m).multilingual, Some(true));
+        std::fs::write(
+            m.join("generation_config.json"),
+            r#"{"is_multilingual": false, "lang_to_id": {"<|en|>": 50259, "<|de|>": 50261}}"#,
+        )
+        .unwrap();
+        let l = languages(&m);
+        assert_eq!(l.multilingual, Some(false));
+        assert_eq!(l.codes, ["de", "en"]);
         std::fs::remove_dir_all(&root).unwrap();
     }
 

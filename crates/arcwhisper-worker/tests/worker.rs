@@ -22,7 +22,9 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn shared_speech(rel: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech");
+    let root = std::env::var_os("ARCWHISPER_SPEECH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech"));
     let p = root.join(rel);
     assert!(
         p.is_file(),
@@ -144,6 +146,19 @@ impl Worker {
             cache_dir: None,
             settings: DecodeSettings::default(),
             resume,
+        });
+    }
+
+    /// `Start` on the CPU with these decoding settings.
+    fn start_with(&mut self, chain: &[&str], settings: DecodeSettings) {
+        self.send(&Request::Start {
+            protocol: PROTOCOL_VERSION,
+            device: "CPU".into(),
+            model_chain: chain.iter().map(|s| s.to_string()).collect(),
+            max_memory: 0,
+            cache_dir: None,
+            settings,
+            resume: None,
         });
     }
 
@@ -433,6 +448,89 @@ fn budget_below_every_model_is_a_memory_error_before_inference() {
         "{msg}"
     );
     assert_eq!(w.wait().code(), Some(5));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings a model cannot honour: refused at start, before any audio.
+
+fn settings(language: Option<&str>, task: Task) -> DecodeSettings {
+    DecodeSettings {
+        language: language.map(str::to_string),
+        task,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn unknown_language_is_refused_before_any_model_loads() {
+    model("base");
+    let mut w = Worker::spawn(&[]);
+    w.start_with(&["base"], settings(Some("xx"), Task::Transcribe));
+    let (kind, msg) = w.error();
+    assert_eq!(kind, ErrorKind::Input, "{msg}");
+    assert!(
+        msg.contains("'xx'") && msg.contains("de (german)") && msg.contains("yue (cantonese)"),
+        "{msg}"
+    );
+    assert_eq!(w.wait().code(), Some(2));
+}
+
+#[test]
+fn english_only_model_refuses_translation_and_other_languages_at_start() {
+    let tiny = model("tiny");
+    let _g = heavy();
+    for (s, what) in [
+        (
+            settings(None, Task::Translate),
+            "cannot translate (task=translate)",
+        ),
+        (
+            settings(Some("de"), Task::Transcribe),
+            "ignores language=de",
+        ),
+    ] {
+        let mut w = Worker::spawn(&[]);
+        w.start_with(&["tiny"], s);
+        let (kind, msg) = w.error();
+        assert_eq!(kind, ErrorKind::Model, "{msg}");
+        assert!(
+            msg.contains(&format!("{} is English-only and {what}", tiny.name)),
+            "{msg}"
+        );
+        assert!(msg.contains("multilingual model such as base"), "{msg}");
+        assert_eq!(w.wait().code(), Some(4));
+    }
+}
+
+#[test]
+fn language_the_model_does_not_know_is_refused_at_start() {
+    // `yue` is a Whisper code (large-v3) that base's tokenizer does not have.
+    model("base");
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start_with(&["base"], settings(Some("yue"), Task::Transcribe));
+    let (kind, msg) = w.error();
+    assert_eq!(kind, ErrorKind::Model, "{msg}");
+    assert!(msg.contains("base does not know language yue"), "{msg}");
+    assert_eq!(w.wait().code(), Some(4));
+}
+
+#[test]
+fn a_chain_passes_over_the_english_only_model_for_german() {
+    let (tiny, base) = (model("tiny"), model("base"));
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start_with(&["tiny", "base"], settings(Some("de"), Task::Transcribe));
+    let (_, m, warnings) = w.ready();
+    assert_eq!(m.name, base.name);
+    let why = format!("{} is English-only and ignores language=de", tiny.name);
+    assert_eq!(m.skipped, vec![(tiny.name.clone(), why.clone())]);
+    assert!(
+        warnings.len() == 1 && warnings[0].contains(&why) && warnings[0].contains("loaded base"),
+        "{warnings:?}"
+    );
+    w.send(&Request::Shutdown);
+    assert!(w.wait().success());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 //! (kind 2). Frames over [`MAX_FRAME_LEN`] or of an unknown kind are errors: a reader never
 //! allocates what a corrupt header claims.
 
+pub mod languages;
+
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;

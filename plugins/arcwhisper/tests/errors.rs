@@ -124,3 +124,59 @@ fn video_forced_link_is_not_negotiated() {
     eprintln!("{e}");
     assert!(e.contains("not-negotiated"), "{e}");
 }
+
+/// A language Whisper does not know is refused when the property is set (names become codes),
+/// and the element does not start with it: READY->PAUSED fails, no worker is spawned, and the
+/// error lists the valid choices. It used to fail only after base had decoded a first window.
+#[test]
+fn unknown_language_is_refused_when_set_and_at_start() {
+    init();
+    let w = gst::ElementFactory::make("arcwhisper").build().unwrap();
+    w.set_property("language", "German");
+    assert_eq!(w.property::<String>("language"), "de");
+    w.set_property("language", "auto");
+    assert_eq!(w.property::<String>("language"), "auto");
+
+    let p = launch(
+        "audiotestsrc num-buffers=1 ! audio/x-raw,format=F32LE,rate=16000,channels=1 \
+         ! arcwhisper name=w model=base language=xx ! fakesink",
+    );
+    assert!(
+        p.set_state(gst::State::Paused).is_err(),
+        "language=xx must fail the start"
+    );
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .expect("an error message");
+    let gst::MessageView::Error(err) = msg.view() else {
+        unreachable!()
+    };
+    let e = err.error().to_string();
+    eprintln!("language=xx: {e}");
+    assert!(
+        e.contains("language 'xx'") && e.contains("de (german)") && e.contains("auto"),
+        "{e}"
+    );
+    let w = p.by_name("w").unwrap();
+    assert_eq!(w.property::<i64>("worker-pid"), 0, "no worker was started");
+    p.set_state(gst::State::Null).unwrap();
+}
+
+/// German or translation asked of the English-only tiny.en: an error naming the model and the
+/// fix before any text, instead of English-sounding nonsense and exit 0.
+#[test]
+fn english_only_model_refuses_other_languages_and_translation() {
+    for (props, what) in [
+        ("model=tiny.en language=de", "ignores language=de"),
+        ("model=tiny.en task=translate", "cannot translate"),
+    ] {
+        let e = error_of(props);
+        assert!(
+            e.contains(&format!("tiny.en is English-only and {what}")),
+            "{e}"
+        );
+        assert!(e.contains("multilingual model such as base"), "{e}");
+    }
+}

@@ -36,8 +36,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::Duration;
 use worker_protocol::{
-    DecodeSettings, DeviceReport, ErrorKind, ModelReport, Request, Response, ResumeState,
-    SegmentMsg, Task, PROTOCOL_VERSION,
+    languages, DecodeSettings, DeviceReport, ErrorKind, ModelReport, Request, Response,
+    ResumeState, SegmentMsg, Task, PROTOCOL_VERSION,
 };
 
 static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
@@ -290,6 +290,11 @@ impl ArcWhisper {
                     )
                 })
             })?;
+        }
+        if let Err(e) = languages::parse_setting(&settings.language) {
+            return Err(fail(&|| {
+                gst::element_imp_error!(self, gst::ResourceError::Settings, ("{}", e))
+            }));
         }
         if settings.model_chain().is_empty() {
             return Err(fail(&|| {
@@ -1132,7 +1137,7 @@ impl ObjectImpl for ArcWhisper {
                     .build(),
                 glib::ParamSpecString::builder("language")
                     .nick("Language")
-                    .blurb("Spoken language code (en, de, es, ...); empty or \"auto\" to detect it (multilingual models)")
+                    .blurb("Spoken language: a Whisper code (en, de, es, ...) or its English name (German); empty or \"auto\" to detect it. Other values are refused; an English-only model (tiny.en) accepts only en")
                     .default_value(Some(""))
                     .mutable_ready()
                     .build(),
@@ -1226,7 +1231,15 @@ impl ObjectImpl for ArcWhisper {
                     .unwrap()
                     .unwrap_or_else(|| DEFAULT_MODEL.into())
             }
-            "language" => s.language = value.get::<Option<String>>().unwrap().unwrap_or_default(),
+            "language" => {
+                // A code or name Whisper does not know is refused now (and kept, so that the
+                // start fails too rather than detect a language the user did not ask for).
+                let v = value.get::<Option<String>>().unwrap().unwrap_or_default();
+                s.language = languages::parse_setting(&v).unwrap_or_else(|e| {
+                    glib::g_warning!("arcwhisper", "{e}");
+                    v
+                });
+            }
             "task" => s.task = value.get().unwrap(),
             "max-memory" => s.max_memory = value.get().unwrap(),
             "cache-dir" => s.cache_dir = opt(value.get().unwrap()),

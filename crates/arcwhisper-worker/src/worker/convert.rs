@@ -1,0 +1,100 @@
+//! Protocol types <-> engine types. One function per direction, so that a new setting or
+//! segment field is one line here.
+
+use whisper_engine::{DecodeOptions, Segment, StreamState};
+use worker_protocol::{languages, DecodeSettings, ResumeState, SegmentMsg, Task};
+
+/// The element's settings as engine options (`None` fields keep the engine's defaults).
+#[allow(clippy::field_reassign_with_default)]
+pub fn decode_options(s: &DecodeSettings) -> DecodeOptions {
+    let mut o = DecodeOptions::default();
+    o.language = s.language.clone().filter(|l| !languages::is_auto(l));
+    o.task = match s.task {
+        Task::Transcribe => whisper_engine::Task::Transcribe,
+        Task::Translate => whisper_engine::Task::Translate,
+    };
+    if s.initial_prompt.is_some() {
+        o.initial_prompt = s.initial_prompt.clone();
+    }
+    if let Some(v) = s.no_speech_threshold {
+        o.no_speech_threshold = Some(v);
+    }
+    if let Some(v) = s.log_prob_threshold {
+        o.log_prob_threshold = Some(v);
+    }
+    if let Some(v) = s.compression_ratio_threshold {
+        o.compression_ratio_threshold = Some(v);
+    }
+    if let Some(v) = s.condition_on_previous_text {
+        o.condition_on_previous_text = v;
+    }
+    if let Some(v) = &s.temperatures {
+        if !v.is_empty() {
+            o.temperatures = v.clone();
+        }
+    }
+    if let Some(v) = s.seed {
+        o.seed = v;
+    }
+    o
+}
+
+pub fn to_engine_state(s: &ResumeState) -> StreamState {
+    StreamState {
+        seek_samples: s.seek_samples,
+        prompt_tokens: s.prompt_tokens.clone(),
+        language: s.language.clone(),
+    }
+}
+
+pub fn from_engine_state(s: &StreamState) -> ResumeState {
+    ResumeState {
+        seek_samples: s.seek_samples,
+        prompt_tokens: s.prompt_tokens.clone(),
+        language: s.language.clone(),
+    }
+}
+
+pub fn segment_msg(s: &Segment) -> SegmentMsg {
+    SegmentMsg {
+        start: s.start,
+        end: s.end,
+        text: s.text.clone(),
+        tokens: s.tokens.clone(),
+        avg_logprob: s.avg_logprob,
+        no_speech_prob: s.no_speech_prob,
+        temperature: s.temperature,
+        compression_ratio: s.compression_ratio,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_settings_keep_the_engine_defaults() {
+        let d = DecodeOptions::default();
+        let o = decode_options(&DecodeSettings::default());
+        assert_eq!(o.language, None);
+        assert_eq!(o.temperatures, d.temperatures);
+        assert_eq!(o.no_speech_threshold, d.no_speech_threshold);
+        assert_eq!(o.seed, d.seed);
+        let o = decode_options(&DecodeSettings {
+            language: Some("de".into()),
+            task: Task::Translate,
+            temperatures: Some(vec![]),
+            seed: Some(7),
+            ..Default::default()
+        });
+        assert_eq!(o.language.as_deref(), Some("de"));
+        assert_eq!(o.task, whisper_engine::Task::Translate);
+        assert_eq!(o.temperatures, d.temperatures);
+        assert_eq!(o.seed, 7);
+        let auto = DecodeSettings {
+            language: Some("auto".into()),
+            ..Default::default()
+        };
+        assert_eq!(decode_options(&auto).language, None);
+    }
+}
