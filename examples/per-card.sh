@@ -191,7 +191,8 @@ bar() {
 scene_lines() {
     [ -f "$stats" ] || return 0
     tail -n +"$1" "$stats" |
-        sed -n 's|.*"scene": *"\([^"]*/\)\{0,1\}\([^"/]*\)".*"device": *"\([^"]*\)".*"audio_seconds": *\([0-9.]*\).*"wall_seconds": *\([0-9.]*\).*"result": *"\([^"]*\)".*|    \6 \2 on \3: \4 s of audio in \5 s|p'
+        sed -n 's|.*"scene": *"\([^"]*/\)\{0,1\}\([^"/]*\)".*"device": *"\([^"]*\)".*"audio_seconds": *\([0-9.]*\).*"wall_seconds": *\([0-9.]*\).*"result": *"\([^"]*\)".*|\6\t\2\t\3\t\4\t\5|p' |
+        awk -F'\t' '{ printf "    %s %s on %s: %.1f s of audio in %.1f s\n", $1, $2, $3, $4, $5 }'
 }
 
 # Progress until every pipeline has exited: a bar on a terminal, a line per change otherwise.
