@@ -3,6 +3,7 @@
 //! Video streams are exposed undecoded and left unlinked; the first audio stream is used.
 
 use crate::progress::Progress;
+use crate::reach::{self, Reach};
 use anyhow::{anyhow, bail, Context, Result};
 use gst::prelude::*;
 use std::path::Path;
@@ -24,6 +25,8 @@ struct Streams {
     others: Vec<String>,
     /// Caps of audio streams no installed decoder handles.
     undecodable_audio: Vec<String>,
+    /// How far the other streams went.
+    others_reach: Reach,
 }
 
 /// Sets the pipeline to NULL however decoding ends.
@@ -57,12 +60,11 @@ pub fn decode_file(path: &Path, allow_partial: bool, progress: &mut Progress) ->
     drop(running);
     progress.end();
     let samples = decoded.samples;
-    if let Some(short) = shortfall(
-        path,
-        samples.len(),
-        decoded.declared_seconds,
-        &decoded.warnings,
-    ) {
+    let audio_seconds = samples.len() as f64 / RATE as f64;
+    let others = streams.lock().unwrap().others_reach.seconds();
+    let declared = decoded.declared_seconds;
+    if let Some(short) = reach::shortfall(path, audio_seconds, others, declared, &decoded.warnings)
+    {
         if !allow_partial {
             bail!("{short}; --allow-partial transcribes what decodes");
         }
@@ -198,6 +200,7 @@ fn connect_decodebin(decode: &gst::Element, convert: &gst::Element, streams: &Ar
             }
         } else {
             st.others.push(name);
+            st.others_reach.track(pad);
         }
     });
     let s = streams.clone();
@@ -315,29 +318,6 @@ fn no_audio_error(path: &Path, streams: &Arc<Mutex<Streams>>) -> Option<anyhow::
     };
     Some(anyhow!(
         "{}: no audio track (it has {found}); nothing to transcribe",
-        path.display()
-    ))
-}
-
-/// The file declares more audio than decoded (beyond rounding and encoder padding).
-fn shortfall(
-    path: &Path,
-    samples: usize,
-    declared: Option<f64>,
-    warnings: &[String],
-) -> Option<String> {
-    let declared = declared?;
-    let decoded = samples as f64 / RATE as f64;
-    if declared - decoded <= (0.02 * declared).max(1.0) {
-        return None;
-    }
-    let warned = warnings
-        .first()
-        .map(|w| format!(" (GStreamer: {w})"))
-        .unwrap_or_default();
-    Some(format!(
-        "{}: only {decoded:.1} s of audio decoded but the file declares {declared:.1} s: \
-         truncated or corrupt{warned}",
         path.display()
     ))
 }

@@ -4,6 +4,7 @@
 mod decode;
 mod output;
 mod progress;
+mod reach;
 mod timing;
 mod transcribe;
 

@@ -107,6 +107,37 @@ fn mp4_flac_and_mp3_inputs_are_transcribed() {
         r.stderr
     );
 
+    // MPEG-TS (as AVCHD camcorders write) whose video runs ~2 s past its audio: complete, not
+    // truncated.
+    let ts = dir.join("jfk.ts");
+    ffmpeg(&[
+        "-i",
+        s(&flac),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x120:rate=25",
+        "-map",
+        "1:v",
+        "-map",
+        "0:a",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "mp2",
+        "-ar",
+        "48000",
+        s(&ts),
+    ]);
+    let r = transcribe(&[s(&ts), "--threads", "2", "--quiet", "--format", "txt"]);
+    assert!(r.ok(), "ts: {}", r.stderr);
+    assert!(wer(JFK, &r.stdout) < 0.1, "ts: {}", r.stdout);
+
     // MP3 -> text on stdout, --quiet: nothing at all on stderr.
     let r = transcribe(&[s(&mp3), "--threads", "2", "--quiet", "--format", "txt"]);
     assert!(r.ok(), "mp3: {}", r.stderr);
@@ -142,14 +173,17 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     let flac = std::fs::read(assets().join("jfk.flac")).unwrap();
     let truncated = dir.join("truncated.flac");
     std::fs::write(&truncated, &flac[..flac.len() / 2]).unwrap();
+    let cut_video = dir.join("cut.mp4");
+    cut_in_half(&assets().join("librivox_sonnet1.opus"), &cut_video);
     let missing = dir.join("no such clip.mp4");
-    let cases: [(&Path, &str); 6] = [
+    let cases: [(&Path, &str); 7] = [
         (&missing, "does not exist"),
         (&dir, "is a folder"),
         (&empty, "is empty"),
         (&text, "not an audio or video file GStreamer recognises"),
         (&video_only, "no audio track (it has video/x-h264)"),
         (&truncated, "truncated or corrupt; --allow-partial"),
+        (&cut_video, "truncated or corrupt; --allow-partial"),
     ];
     for (input, what) in cases {
         let r = transcribe(&[s(input), "-o", s(&out)]);
@@ -170,6 +204,7 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
         empty.as_path(),
         video_only.as_path(),
         truncated.as_path(),
+        cut_video.as_path(),
     ];
     assert_eq!(
         common::leftovers(&dir, &keep),
@@ -201,6 +236,39 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     );
     assert!(std::fs::read_to_string(&out).unwrap().contains("-->"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A camcorder-like MP4 (index first, as `+faststart` writes it) of `audio`, cut in the middle as
+/// an interrupted copy leaves it: its header still declares the whole duration.
+fn cut_in_half(audio: &Path, out: &Path) {
+    let whole = out.with_extension("whole.mp4");
+    ffmpeg(&[
+        "-i",
+        s(audio),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x120:rate=25",
+        "-map",
+        "1:v",
+        "-map",
+        "0:a",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
+        s(&whole),
+    ]);
+    let bytes = std::fs::read(&whole).unwrap();
+    std::fs::write(out, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::remove_file(&whole).unwrap();
 }
 
 /// `--format json` is the engine's `Segment`s exactly as serde writes them: whatever fields the
