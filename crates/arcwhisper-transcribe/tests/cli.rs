@@ -359,3 +359,39 @@ fn two_processes_share_an_empty_model_cache() {
     assert!(blobs > 0, "the cache was filled");
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), progress is a bar with an ETA
+/// that redraws in place, for decoding and for transcribing.
+#[test]
+fn a_terminal_gets_a_progress_bar_with_eta() {
+    let dir = scratch("tty");
+    let out = dir.join("sonnet.srt");
+    let clip = assets().join("librivox_sonnet1.opus");
+    let line = format!(
+        "'{}' '{}' --threads 2 -o '{}'",
+        common::BIN,
+        clip.display(),
+        out.display()
+    );
+    // script runs `line` with its stdin, stdout and stderr on a new pseudo-terminal and copies
+    // what the terminal shows to its own stdout.
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    let shown = common::run_bounded(&mut cmd);
+    assert_eq!(shown.code, Some(0), "{}", shown.stdout);
+    for want in [
+        "decoding [",
+        "transcribing [",
+        "s of audio",
+        "ETA",
+        "\x1b[2K",
+    ] {
+        assert!(
+            shown.stdout.contains(want),
+            "no {want:?} in: {:?}",
+            shown.stdout
+        );
+    }
+    assert!(std::fs::read_to_string(&out).unwrap().contains("-->"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

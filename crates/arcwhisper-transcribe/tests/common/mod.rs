@@ -53,13 +53,18 @@ impl Run {
 /// The CLI with `args`, stdout and stderr captured (so stderr is not a terminal), killed and
 /// failed past RUN_LIMIT.
 pub fn transcribe(args: &[&str]) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
+    run_bounded(Command::new(BIN).args(args))
+}
+
+/// `cmd` with stdout and stderr captured, killed and failed past RUN_LIMIT.
+pub fn run_bounded(cmd: &mut Command) -> Run {
+    let args = format!("{cmd:?}");
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start arcwhisper-transcribe");
+        .unwrap_or_else(|e| panic!("starting {args}: {e}"));
     let reader = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut s = Vec::new();
@@ -77,7 +82,7 @@ pub fn transcribe(args: &[&str]) -> Run {
         if t0.elapsed() > RUN_LIMIT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("arcwhisper-transcribe {args:?} still running after {RUN_LIMIT:?}");
+            panic!("{args} still running after {RUN_LIMIT:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
