@@ -1,6 +1,7 @@
 //! Any audio or video file GStreamer can decode -> 16 kHz mono f32:
 //! `filesrc ! decodebin ! audioconvert ! audioresample ! appsink` (F32LE, 16 kHz, mono).
-//! Video streams are exposed undecoded and left unlinked; the first audio stream is used.
+//! The first audio stream is used; the others (video, ...) are not decoded, only followed to see
+//! how far they reach (`reach.rs`).
 
 use crate::progress::Progress;
 use crate::reach::{self, Reach};
@@ -59,19 +60,9 @@ pub fn decode_file(path: &Path, allow_partial: bool, progress: &mut Progress) ->
     let decoded = pull_all(path, &running.0, &appsink, &streams, progress)?;
     drop(running);
     progress.end();
+    let others_reach = streams.lock().unwrap().others_reach.seconds();
+    check_complete(path, &decoded, others_reach, allow_partial, progress)?;
     let samples = decoded.samples;
-    let audio_seconds = samples.len() as f64 / RATE as f64;
-    let others = streams.lock().unwrap().others_reach.seconds();
-    let declared = decoded.declared_seconds;
-    if let Some(short) = reach::shortfall(path, audio_seconds, others, declared, &decoded.warnings)
-    {
-        if !allow_partial {
-            bail!("{short}; --allow-partial transcribes what decodes");
-        }
-        progress.warn(&format!(
-            "{short}; transcribing what decodes (--allow-partial)"
-        ));
-    }
     if samples.is_empty() {
         bail!(
             "{}: its audio track holds no audio (0 samples decoded)",
@@ -84,6 +75,35 @@ pub fn decode_file(path: &Path, allow_partial: bool, progress: &mut Progress) ->
         t0.elapsed().as_secs_f64()
     ));
     Ok(samples)
+}
+
+/// A truncated file fails (or, with `allow_partial`, warns) rather than give a transcript that
+/// looks complete.
+fn check_complete(
+    path: &Path,
+    decoded: &Decoded,
+    others_reach: f64,
+    allow_partial: bool,
+    progress: &Progress,
+) -> Result<()> {
+    let audio_seconds = decoded.samples.len() as f64 / RATE as f64;
+    let declared = decoded.declared_seconds;
+    let Some(short) = reach::shortfall(
+        path,
+        audio_seconds,
+        others_reach,
+        declared,
+        &decoded.warnings,
+    ) else {
+        return Ok(());
+    };
+    if !allow_partial {
+        bail!("{short}; --allow-partial transcribes what decodes");
+    }
+    progress.warn(&format!(
+        "{short}; transcribing what decodes (--allow-partial)"
+    ));
+    Ok(())
 }
 
 /// Errors GStreamer would report less clearly (or not at all) for a path that is not a file.
@@ -221,6 +241,7 @@ fn connect_decodebin(decode: &gst::Element, convert: &gst::Element, streams: &Ar
 
 /// What a finished decode gives besides the samples: what the file declared, what GStreamer
 /// warned about on the way.
+#[derive(Default)]
 struct Decoded {
     samples: Vec<f32>,
     declared_seconds: Option<f64>,
@@ -234,41 +255,32 @@ fn pull_all(
     streams: &Arc<Mutex<Streams>>,
     progress: &mut Progress,
 ) -> Result<Decoded> {
-    let mut samples: Vec<f32> = Vec::new();
-    let mut warnings = Vec::new();
+    let mut decoded = Decoded::default();
     let mut last_audio = Instant::now();
-    let mut total: Option<f64> = None;
+    let mut started = false;
     loop {
         if let Some(sample) = appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
-            append(&mut samples, &sample)?;
+            append(&mut decoded.samples, &sample)?;
             last_audio = Instant::now();
-            if total.is_none() {
-                total = pipeline
-                    .query_duration::<gst::ClockTime>()
-                    .map(|d| d.seconds_f64());
-                progress.begin("decoding", total.unwrap_or(0.0));
+            if !started {
+                started = true;
+                decoded.declared_seconds = duration_seconds(pipeline);
+                progress.begin("decoding", decoded.declared_seconds.unwrap_or(0.0));
             }
-            progress.update(samples.len() as f64 / RATE as f64);
+            progress.update(decoded.samples.len() as f64 / RATE as f64);
             continue;
         }
         if let Some(e) = bus_error(path, pipeline) {
             return Err(no_audio_error(path, streams).unwrap_or(e));
         }
-        warnings.extend(bus_warnings(pipeline));
+        decoded.warnings.extend(bus_warnings(pipeline));
         if appsink.is_eos() {
-            if let Some(e) = no_audio_error(path, streams).filter(|_| samples.is_empty()) {
+            if let Some(e) = no_audio_error(path, streams).filter(|_| decoded.samples.is_empty()) {
                 return Err(e);
             }
             // Asked again at the end: parsers refine the duration as they read.
-            let declared_seconds = pipeline
-                .query_duration::<gst::ClockTime>()
-                .map(|d| d.seconds_f64())
-                .or(total);
-            return Ok(Decoded {
-                samples,
-                declared_seconds,
-                warnings,
-            });
+            decoded.declared_seconds = duration_seconds(pipeline).or(decoded.declared_seconds);
+            return Ok(decoded);
         }
         if let Some(e) = no_audio_error(path, streams) {
             return Err(e);
@@ -281,6 +293,12 @@ fn pull_all(
             );
         }
     }
+}
+
+fn duration_seconds(pipeline: &gst::Pipeline) -> Option<f64> {
+    pipeline
+        .query_duration::<gst::ClockTime>()
+        .map(|d| d.seconds_f64())
 }
 
 fn append(samples: &mut Vec<f32>, sample: &gst::Sample) -> Result<()> {
@@ -357,8 +375,12 @@ fn bus_error(path: &Path, pipeline: &gst::Pipeline) -> Option<anyhow::Error> {
     } else {
         "cannot be decoded"
     };
+    // GStreamer's debug text names the element and source line: useful for a decoder's failure,
+    // noise for a file that is simply not media.
+    let type_not_found = err.kind::<gst::StreamError>() == Some(gst::StreamError::TypeNotFound);
     let detail = e
         .debug()
+        .filter(|_| !type_not_found)
         .and_then(|d| d.lines().last().map(|l| format!(" ({})", l.trim())))
         .unwrap_or_default();
     Some(anyhow!("{}: {what}: {err}{detail}", path.display()))
