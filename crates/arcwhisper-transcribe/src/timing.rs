@@ -1,0 +1,32 @@
+//! `--json`: timing statistics on stderr, one JSON line (the benchmarks read it).
+
+use crate::transcribe::Transcript;
+use whisper_engine::WhisperModel;
+
+pub fn stats_line(
+    model: &WhisperModel,
+    audio_seconds: f64,
+    load_seconds: f64,
+    t: &Transcript,
+) -> String {
+    let st = model.stats();
+    let per = |num: f64, den: f64| if den > 0.0 { num / den } else { 0.0 };
+    serde_json::json!({
+        "model": model.name(),
+        "device": model.device(),
+        "language": t.language,
+        "audio_seconds": audio_seconds,
+        "wall_seconds": t.wall_seconds,
+        "load_seconds": load_seconds,
+        "rtf": per(t.wall_seconds, audio_seconds),
+        "windows": st.windows,
+        "mel_seconds": st.mel_seconds,
+        "encoder_seconds": st.encoder_seconds,
+        "decoder_seconds": st.decoder_seconds,
+        "tokens": st.tokens,
+        "decoder_calls": st.decoder_calls,
+        "ms_per_token": per(st.decoder_seconds * 1000.0, st.tokens as f64),
+        "segments": t.segments.len(),
+    })
+    .to_string()
+}
