@@ -483,8 +483,17 @@ impl Supervisor {
     // -----------------------------------------------------------------------------------------
     // Sending
 
-    fn abort_send(host: &dyn Host) -> impl Fn() -> bool + '_ {
-        move || host.flushing()
+    /// When a send that waits for room in the queue gives up. `Flush` is sent on FLUSH_STOP,
+    /// while the flushing flag is still set: it gives up only when the element stops.
+    fn abort_send<'a>(host: &'a dyn Host, req: Option<&Request>) -> impl Fn() -> bool + 'a {
+        let flush = matches!(req, Some(Request::Flush));
+        move || {
+            if flush {
+                host.stopping()
+            } else {
+                host.flushing()
+            }
+        }
     }
 
     /// Queues a message; a dead or stuck worker is restarted (which re-sends what is needed).
@@ -492,10 +501,11 @@ impl Supervisor {
         let is_drain = matches!(req, Request::Drain);
         let limit = self.launch.settings.worker_timeout();
         let w = self.worker.as_ref().ok_or(gst::FlowError::Flushing)?;
-        match w
-            .proc
-            .send(Cmd::Control(req.clone()), &Self::abort_send(host), limit)
-        {
+        match w.proc.send(
+            Cmd::Control(req.clone()),
+            &Self::abort_send(host, Some(&req)),
+            limit,
+        ) {
             Ok(()) => {
                 if is_drain {
                     self.stream.drain_sent = true;
@@ -527,7 +537,7 @@ impl Supervisor {
             let w = self.worker.as_ref().ok_or(gst::FlowError::Flushing)?;
             match w
                 .proc
-                .send(Cmd::Audio(chunk), &Self::abort_send(host), limit)
+                .send(Cmd::Audio(chunk), &Self::abort_send(host, None), limit)
             {
                 Ok(()) => self.stream.sent_upto += n as u64,
                 Err(SendError::Aborted) => return Err(gst::FlowError::Flushing),
