@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -145,4 +146,23 @@ fn worker_log_lines_go_to_the_debug_file() {
     assert!(load.contains(" INFO "), "{load}");
     // The element's own summary of the start.
     line(&format!("worker-start pid={pid} device=CPU"));
+}
+
+/// The default model chain (`medium,small,base,tiny`) on a machine with tiny.en and base: the
+/// names that are not installed are expected, not news: no warning on the bus.
+#[test]
+fn default_model_chain_posts_no_warning() {
+    init();
+    let out = tmpdir("default-chain").join("jfk.srt");
+    let p = launch(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! audioresample ! arcwhisper name=w ! srtenc ! filesink location={}",
+        speech("jfk/jfk.flac").display(),
+        out.display()
+    ));
+    let o = run(&p, Duration::from_secs(300));
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(o.warnings, Vec::<String>::new());
+    let loaded = p.by_name("w").unwrap().property::<String>("loaded-model");
+    eprintln!("default chain loaded {loaded}");
+    assert!(words(&std::fs::read_to_string(&out).unwrap()).contains("your country"));
 }

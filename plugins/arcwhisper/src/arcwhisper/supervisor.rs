@@ -15,10 +15,11 @@
 //! - Every wait is bounded: it polls for flushing / stopping and gives up after
 //!   `worker-timeout` without a word from the worker, saying what it waited for.
 
-use crate::arcwhisper::settings::Settings;
+use crate::arcwhisper::settings::{Settings, DEFAULT_MODEL};
 use crate::arcwhisper::worker::{describe_exit, Cmd, Event, LogSink, SendError, WorkerProcess};
 use crate::verify;
 use arcwhisper_worker::device::{format_cpu_list, DeviceSpec};
+use arcwhisper_worker::models;
 use gst::glib;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -157,16 +158,13 @@ impl Supervisor {
         self.stream.received - self.stream.seek()
     }
 
-    /// Starts the worker unless one runs. On failure an element error has been posted.
-    pub fn ensure_started(&mut self, host: &dyn Host) -> Result<(), ()> {
+    /// Starts the worker unless one runs. `Error`: an element error has been posted;
+    /// `Flushing`: the element is stopping.
+    pub fn ensure_started(&mut self, host: &dyn Host) -> Result<(), gst::FlowError> {
         if self.worker.is_some() {
             return Ok(());
         }
-        let w = self.spawn(host, None).map_err(|e| {
-            if let Some(e) = e {
-                host.post_error(e);
-            }
-        })?;
+        let w = self.spawn(host, None).map_err(|e| posted(host, e))?;
         self.worker = Some(w);
         Ok(())
     }
@@ -178,8 +176,7 @@ impl Supervisor {
         samples: &[f32],
         deliver: &mut Deliver<'_>,
     ) -> Result<(), gst::FlowError> {
-        self.ensure_started(host)
-            .map_err(|_| gst::FlowError::Error)?;
+        self.ensure_started(host)?;
         self.stream.kept.extend_from_slice(samples);
         self.stream.received += samples.len() as u64;
         self.send_pending(host, false)?;
@@ -272,19 +269,7 @@ impl Supervisor {
                 )));
             }
         };
-        let mut notes = warnings;
-        if !model.skipped.is_empty() && notes.is_empty() {
-            let why: Vec<String> = model
-                .skipped
-                .iter()
-                .map(|(m, r)| format!("{m}: {r}"))
-                .collect();
-            notes.push(format!(
-                "loaded model {} instead of a larger one of the chain ({})",
-                model.name,
-                why.join("; ")
-            ));
-        }
+        let mut notes = self.model_notes(host, warnings, &model);
         notes.extend(
             verified
                 .skipped
@@ -419,6 +404,41 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// What users must see about the model choice. Names of the default chain that are not
+    /// installed are expected (the set-up converts tiny.en and base), so they are only logged;
+    /// a model moved down for memory, or a name set in `model` that is missing, is a warning.
+    fn model_notes(
+        &self,
+        host: &dyn Host,
+        warnings: Vec<String>,
+        model: &ModelReport,
+    ) -> Vec<String> {
+        let dirs = models::search_dirs();
+        let only_not_installed = model
+            .skipped
+            .iter()
+            .all(|(entry, _)| models::resolve(entry, &dirs).is_err());
+        if self.launch.settings.model == DEFAULT_MODEL && only_not_installed {
+            for w in warnings {
+                host.debug(gst::DebugLevel::Info, &w);
+            }
+            return Vec::new();
+        }
+        if !warnings.is_empty() || model.skipped.is_empty() {
+            return warnings;
+        }
+        let why: Vec<String> = model
+            .skipped
+            .iter()
+            .map(|(m, r)| format!("{m}: {r}"))
+            .collect();
+        vec![format!(
+            "loaded model {} instead of a larger one of the chain ({})",
+            model.name,
+            why.join("; ")
+        )]
     }
 
     /// Posts what users must see about a start (model moved down the chain, a check that could
@@ -721,13 +741,9 @@ impl Supervisor {
         } else {
             None
         };
-        let w = self.spawn(host, resume.clone()).map_err(|e| match e {
-            Some(e) => {
-                host.post_error(e);
-                gst::FlowError::Error
-            }
-            None => gst::FlowError::Flushing,
-        })?;
+        let w = self
+            .spawn(host, resume.clone())
+            .map_err(|e| posted(host, e))?;
         let new_pid = w.proc.pid;
         self.worker = Some(w);
         let seek = resume.as_ref().map_or(0, |r| r.seek_samples);
@@ -787,6 +803,17 @@ impl Supervisor {
             .field("reason", reason)
             .build();
         host.post_element_message(st);
+    }
+}
+
+/// Posts a start failure: `Error` after posting, `Flushing` when the element is stopping.
+fn posted(host: &dyn Host, failure: StartFailure) -> gst::FlowError {
+    match failure {
+        Some(e) => {
+            host.post_error(e);
+            gst::FlowError::Error
+        }
+        None => gst::FlowError::Flushing,
     }
 }
 
