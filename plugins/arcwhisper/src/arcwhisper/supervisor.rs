@@ -326,82 +326,106 @@ impl Supervisor {
         host: &dyn Host,
         proc: &mut WorkerProcess,
     ) -> Result<(DeviceReport, ModelReport, String, Vec<String>), StartFailure> {
-        let spec = &self.launch.spec;
-        let limit = self.launch.settings.worker_timeout();
-        let mut deadline = Instant::now() + limit;
         let mut warnings = Vec::new();
         loop {
-            let ev = match proc.events.recv_timeout(POLL) {
-                Ok(ev) => ev,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if host.stopping() {
-                        // PAUSED->READY while a worker loads: give up quietly.
-                        proc.shutdown(Duration::from_millis(200));
-                        return Err(None);
-                    }
-                    if Instant::now() < deadline {
-                        continue;
-                    }
-                    proc.kill();
-                    proc.reap(Duration::from_secs(1));
-                    return Err(Some(gst::error_msg!(
-                        gst::LibraryError::Init,
-                        (
-                            "the worker (pid {}, device {}) sent nothing for {} s while the element waited for Ready (model loading): killed. Raise worker-timeout for a model that takes longer to load",
-                            proc.pid,
-                            spec,
-                            limit.as_secs()
-                        )
-                    )));
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    Event::ReaderClosed("reader thread gone".into())
-                }
-            };
-            deadline = Instant::now() + limit;
-            match ev {
-                Event::Response(Response::Hello { pid, version }) => {
-                    host.debug(
-                        gst::DebugLevel::Debug,
-                        &format!("worker hello pid={pid} version={version}"),
-                    );
-                    if pid != proc.pid {
-                        host.debug(
-                            gst::DebugLevel::Warning,
-                            &format!("worker says pid {pid}, spawned pid {}", proc.pid),
-                        );
-                    }
-                }
+            match self.next_start_event(host, proc)? {
                 Event::Response(Response::Ready {
                     device,
                     model,
                     runtime,
                 }) => return Ok((device, model, runtime, warnings)),
                 Event::Response(Response::Warning { message }) => warnings.push(message),
-                Event::Response(Response::Error { kind, message }) => {
-                    proc.shutdown(Duration::from_secs(2));
-                    return Err(Some(worker_error(
-                        kind,
-                        &format!("worker (device {spec}): {message}"),
-                    )));
+                other => self.on_start_event(host, proc, other)?,
+            }
+        }
+    }
+
+    /// The worker's next message during start-up. Gives up quietly when the element stops, and
+    /// with an error saying what it waited for after `worker-timeout` of silence.
+    fn next_start_event(
+        &self,
+        host: &dyn Host,
+        proc: &mut WorkerProcess,
+    ) -> Result<Event, StartFailure> {
+        let limit = self.launch.settings.worker_timeout();
+        let deadline = Instant::now() + limit;
+        loop {
+            match proc.events.recv_timeout(POLL) {
+                Ok(ev) => return Ok(ev),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Ok(Event::ReaderClosed("reader thread gone".into()))
                 }
-                Event::Response(other) => host.debug(
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if host.stopping() {
+                // PAUSED->READY while a worker loads.
+                proc.shutdown(Duration::from_millis(200));
+                return Err(None);
+            }
+            if Instant::now() >= deadline {
+                proc.kill();
+                proc.reap(Duration::from_secs(1));
+                return Err(Some(gst::error_msg!(
+                    gst::LibraryError::Init,
+                    (
+                        "the worker (pid {}, device {}) sent nothing for {} s while the element waited for Ready (model loading): killed. Raise worker-timeout for a model that takes longer to load",
+                        proc.pid,
+                        self.launch.spec,
+                        limit.as_secs()
+                    )
+                )));
+            }
+        }
+    }
+
+    /// A start-up message other than `Ready` / `Warning`: logged, or the start's failure.
+    fn on_start_event(
+        &self,
+        host: &dyn Host,
+        proc: &mut WorkerProcess,
+        ev: Event,
+    ) -> Result<(), StartFailure> {
+        let spec = &self.launch.spec;
+        match ev {
+            Event::Response(Response::Hello { pid, version }) => {
+                host.debug(
+                    gst::DebugLevel::Debug,
+                    &format!("worker hello pid={pid} version={version}"),
+                );
+                if pid != proc.pid {
+                    host.debug(
+                        gst::DebugLevel::Warning,
+                        &format!("worker says pid {pid}, spawned pid {}", proc.pid),
+                    );
+                }
+                Ok(())
+            }
+            Event::Response(Response::Error { kind, message }) => {
+                proc.shutdown(Duration::from_secs(2));
+                Err(Some(worker_error(
+                    kind,
+                    &format!("worker (device {spec}): {message}"),
+                )))
+            }
+            Event::Response(other) => {
+                host.debug(
                     gst::DebugLevel::Warning,
                     &format!("unexpected message before Ready: {other:?}"),
-                ),
-                Event::ReaderClosed(why) | Event::WriteFailed(why) | Event::Unresponsive(why) => {
-                    let how = describe_exit(proc.reap(Duration::from_secs(5)));
-                    return Err(Some(gst::error_msg!(
-                        gst::LibraryError::Init,
-                        (
-                            "the worker (pid {}, device {}) stopped during start-up: {} ({})",
-                            proc.pid,
-                            spec,
-                            how,
-                            why
-                        )
-                    )));
-                }
+                );
+                Ok(())
+            }
+            Event::ReaderClosed(why) | Event::WriteFailed(why) | Event::Unresponsive(why) => {
+                let how = describe_exit(proc.reap(Duration::from_secs(5)));
+                Err(Some(gst::error_msg!(
+                    gst::LibraryError::Init,
+                    (
+                        "the worker (pid {}, device {}) stopped during start-up: {} ({})",
+                        proc.pid,
+                        spec,
+                        how,
+                        why
+                    )
+                )))
             }
         }
     }
@@ -720,19 +744,8 @@ impl Supervisor {
             &format!("worker pid {old_pid} died: {how} ({reason})"),
         );
         if self.stream.restarts >= limit {
-            host.post_error(gst::error_msg!(
-                gst::LibraryError::Failed,
-                (
-                    "the worker (device {}) died {} time(s) in this stream, restart limit worker-restarts={} reached; last: pid {} {} ({})",
-                    self.launch.spec,
-                    self.stream.deaths.len(),
-                    limit,
-                    old_pid,
-                    how,
-                    reason
-                ),
-                ["deaths: {}", self.stream.deaths.join(", ")]
-            ));
+            let last = format!("pid {old_pid} {how} ({reason})");
+            host.post_error(self.limit_reached(&last));
             return Err(gst::FlowError::Error);
         }
         self.stream.restarts += 1;
@@ -760,6 +773,20 @@ impl Supervisor {
             self.send_pending(host, false)?;
         }
         Ok(())
+    }
+
+    fn limit_reached(&self, last: &str) -> gst::ErrorMessage {
+        gst::error_msg!(
+            gst::LibraryError::Failed,
+            (
+                "the worker (device {}) died {} time(s) in this stream, restart limit worker-restarts={} reached; last: {}",
+                self.launch.spec,
+                self.stream.deaths.len(),
+                self.launch.settings.worker_restarts,
+                last
+            ),
+            ["deaths: {}", self.stream.deaths.join(", ")]
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
