@@ -343,3 +343,214 @@ fn worker_dying_during_drain_gives_identical_text() {
     assert!(r1[0].get::<bool>("drain-in-flight").unwrap(), "{}", r1[0]);
     assert_eq!(clean, crashed);
 }
+
+fn joined_words(texts: &[Text]) -> String {
+    words(
+        &texts
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+fn scene_end(index: u32) -> gst::Event {
+    let s = gst::Structure::builder("sceneckpt-scene-end")
+        .field("scene", format!("/scenes/{index}.mp4"))
+        .field("index", index)
+        .build();
+    gst::event::CustomDownstream::new(s)
+}
+
+/// The first 12.5 s of p001 end inside a word: Whisper's last timestamp runs past the audio.
+fn p001_cut() -> &'static [f32] {
+    &p001_all()[..200_000]
+}
+
+fn duration_of(samples: &[f32]) -> gst::ClockTime {
+    gst::ClockTime::from_nseconds(samples.len() as u64 * 62_500)
+}
+
+/// Issue 9 item 2: a scene's cues lie inside its own audio, and a scene after another gets
+/// exactly the cues (relative to its start) it gets alone.
+#[test]
+fn a_scene_after_another_gets_the_cues_it_gets_alone() {
+    let mut h = harness(&[]);
+    push_audio(&mut h, p001_cut(), gst::ClockTime::ZERO);
+    assert!(h.push_event(scene_end(0)));
+    let first = pull_texts(&mut h);
+    let first_end = duration_of(p001_cut());
+    assert!(!first.is_empty());
+    for t in &first {
+        assert!(
+            t.pts + t.dur <= first_end,
+            "cue {:?} ends at {} after the scene's audio ({first_end})",
+            t.text,
+            t.pts + t.dur
+        );
+    }
+    // The second scene starts where the first one's audio ended (as sceneckpt's timeline does).
+    push_audio(&mut h, jfk(), first_end);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let second = pull_texts(&mut h);
+    drop(h);
+
+    let mut alone = harness(&[]);
+    push_audio(&mut alone, jfk(), gst::ClockTime::ZERO);
+    assert!(alone.push_event(gst::event::Eos::new()));
+    let alone = pull_texts(&mut alone);
+
+    let rel = |v: &[Text], base: gst::ClockTime| -> Vec<(u64, u64, String)> {
+        v.iter()
+            .map(|t| {
+                (
+                    t.pts.mseconds() - base.mseconds(),
+                    t.dur.mseconds(),
+                    t.text.clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rel(&second, first_end), rel(&alone, gst::ClockTime::ZERO));
+    let last = alone.last().unwrap();
+    assert!(last.pts + last.dur <= duration_of(jfk()));
+}
+
+/// Pushes a scene of jfk, kills its worker with SIGKILL, waits until it is gone, then ends the
+/// scene with `end`. Returns the scene's text.
+fn scene_with_a_crash(
+    h: &mut gst_check::Harness,
+    base: gst::ClockTime,
+    end: gst::Event,
+) -> Vec<Text> {
+    push_audio(h, jfk(), base);
+    let pid = h.element().unwrap().property::<i64>("worker-pid");
+    assert!(pid > 0);
+    // SAFETY: plain kill(2) of the element's worker.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let t0 = std::time::Instant::now();
+    while process_alive(pid) && t0.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !process_alive(pid),
+        "worker {pid} still alive after SIGKILL"
+    );
+    assert!(h.push_event(end));
+    pull_texts(h)
+}
+
+fn restarts_and_errors(bus: &gst::Bus) -> (usize, Vec<String>, Vec<String>) {
+    let (mut restarts, mut warnings, mut errors) = (0, Vec::new(), Vec::new());
+    while let Some(m) = bus.pop() {
+        match m.view() {
+            gst::MessageView::Element(e)
+                if e.structure()
+                    .is_some_and(|s| s.name() == "arcwhisper-worker-restarted") =>
+            {
+                restarts += 1
+            }
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Error(e) => errors.push(e.error().to_string()),
+            _ => {}
+        }
+    }
+    (restarts, warnings, errors)
+}
+
+/// Issue 9 item 6: `worker-restarts` counts per scene. With a limit of 1, one crash in each of
+/// two scenes is two restarts, and both scenes get their text.
+#[test]
+fn restart_limit_counts_per_scene() {
+    let mut h = harness(&[("worker-restarts", &1u32)]);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    let first = scene_with_a_crash(&mut h, gst::ClockTime::ZERO, scene_end(0));
+    assert!(joined_words(&first).contains("your country"));
+    let base = gst::ClockTime::from_seconds(20);
+    let second = scene_with_a_crash(&mut h, base, gst::event::Eos::new());
+    let (restarts, warnings, errors) = restarts_and_errors(&bus);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(restarts, 2);
+    // One bus warning per restart, saying so.
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings.iter().all(|w| w.contains("restarted as pid")),
+        "{warnings:?}"
+    );
+    assert!(joined_words(&second).contains("your country"));
+    assert!(second[0].pts >= base);
+}
+
+/// A worker that stops answering (SIGSTOP) while the element waits for `Drained` is killed
+/// after `worker-timeout` and replaced; past the restart limit the error says what the
+/// element waited for.
+#[test]
+fn a_silent_worker_is_killed_and_replaced_after_worker_timeout() {
+    // Long enough for tiny.en to load on a busy machine (the bound covers start-up too).
+    let timeout = 20u32;
+    for restarts in [1u32, 0] {
+        let mut h = harness(&[("worker-timeout", &timeout), ("worker-restarts", &restarts)]);
+        let bus = gst::Bus::new();
+        h.element().unwrap().set_bus(Some(&bus));
+        push_audio(&mut h, jfk(), gst::ClockTime::ZERO);
+        let pid = h.element().unwrap().property::<i64>("worker-pid");
+        // SAFETY: plain kill(2) of the element's worker.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        let forwarded = h.push_event(gst::event::Eos::new());
+        let texts = pull_texts(&mut h);
+        let (n, warnings, errors) = restarts_and_errors(&bus);
+        if restarts == 1 {
+            assert!(forwarded);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert_eq!(n, 1);
+            assert!(warnings[0].contains("waited for Drained"), "{warnings:?}");
+            assert!(joined_words(&texts).contains("your country"));
+        } else {
+            assert!(!forwarded);
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(errors[0].contains("waited for Drained"), "{errors:?}");
+        }
+        assert!(
+            !process_alive(pid),
+            "the stopped worker {pid} was not killed"
+        );
+    }
+}
+
+/// FLUSH_STOP while the queue to the worker is full (the worker is busy: here stopped, then
+/// continued a moment later) still flushes: the `Flush` waits for room instead of being given
+/// up because the flushing flag is still set, and no text of the dropped audio comes out.
+#[test]
+fn flush_with_a_full_queue_to_the_worker_still_drops_the_audio() {
+    let mut h = harness(&[]);
+    let audio = p001_head();
+    push_audio(&mut h, &audio[..16_000], gst::ClockTime::ZERO);
+    let pid = h.element().unwrap().property::<i64>("worker-pid");
+    // SAFETY: plain kill(2) of the element's worker.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    // One frame in the pipe, one in the writer's write(2), eight in the queue: full.
+    push_audio(
+        &mut h,
+        &audio[16_000..16_000 * 11],
+        gst::ClockTime::from_seconds(1),
+    );
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    });
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    resume.join().unwrap();
+    let seg = gst::FormattedSegment::<gst::ClockTime>::new();
+    assert!(h.push_event(gst::event::Segment::new(&seg)));
+    push_audio(&mut h, jfk(), gst::ClockTime::ZERO);
+    assert!(h.push_event(gst::event::Eos::new()));
+    let all = joined_words(&pull_texts(&mut h));
+    assert!(all.contains("your country"), "{all}");
+    assert!(
+        !all.contains("fairest") && !all.contains("creatures"),
+        "{all}"
+    );
+}

@@ -1,130 +1,56 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Implementation of the `arcwhisper` element.
+//! Implementation of the `arcwhisper` element: pads, events, properties, states, timestamps.
+//! The worker process and its life are the [`Supervisor`]'s; text buffers are made in `cues`.
 //!
 //! Life of an instance:
 //!
-//! - READY→PAUSED: the worker binary is looked up, the `device` parsed and checked, the worker
-//!   spawned pinned (`ZE_AFFINITY_MASK` / `sched_setaffinity` before exec), `Start` sent, and
-//!   `Ready` awaited; its `DeviceReport` is verified against what was asked. Any failure is an
-//!   element error and the state change fails, so `gst-launch-1.0` stops before any data flows.
-//! - Streaming thread: audio is appended to the audio kept for the current stream (everything
-//!   from the last received `ResumeState.seek_samples` on) and written to the worker in ~1 s
-//!   frames through a writer thread; segments are picked up from the reader thread's channel and
-//!   pushed as `text/x-raw` buffers (PTS = PTS of the stream's first sample + segment start).
-//!   After each state advance a GAP event covers the time up to the new seek point.
-//! - EOS / `sceneckpt-scene-end` / a new segment: `Drain`, wait for `Drained` (pushing the last
-//!   segments), then forward the event. The next buffer starts a new stream.
-//! - Worker death (EOF on its stdout, write failure): reaped, restarted with `resume = last
-//!   state`, the kept audio re-sent from the seek point (and a `Drain` in flight re-sent), up to
-//!   `worker-restarts` times. Segments are only pushed once received, and a received segment
-//!   always lies before the resume point, so none is lost or repeated.
-//! - Every wait polls for worker death and for flushing, never blocks forever.
+//! - READY→PAUSED: the worker binary is looked up, the `device` parsed and checked; with
+//!   `preload` the worker starts here, otherwise with the first audio buffer. A failure is an
+//!   element error and the state change (or the first buffer) fails before any data flows.
+//! - Streaming thread: each buffer's samples go to the supervisor (silence is inserted for
+//!   timestamp jumps); decoded segments come back and are pushed as `text/x-raw` buffers with
+//!   PTS = PTS of the stream's first sample + segment start, clamped to the stream's audio.
+//!   After each decoded window a GAP event covers the time up to the new seek point.
+//! - EOS / `sceneckpt-scene-end` / `sceneckpt-scene-start` / a new segment: drain (the last
+//!   segments are pushed), then the event is forwarded. The next buffer starts a new stream
+//!   whose times depend on nothing before it.
+//! - FLUSH_START unblocks the streaming thread; FLUSH_STOP drops the stream here and in the
+//!   worker.
 
-use crate::arcwhisper::worker::{describe_exit, Cmd, Event, SendError, WorkerProcess};
+use crate::arcwhisper::cues::{self, CueBounds};
+use crate::arcwhisper::settings::{
+    Settings, DEFAULT_DEVICE, DEFAULT_MODEL, DEFAULT_NO_SPEECH, DEFAULT_RESTARTS,
+    DEFAULT_WORKER_TIMEOUT_S,
+};
+use crate::arcwhisper::supervisor::{self, Decoded, Host, Launch, Supervisor};
+use crate::arcwhisper::worker::LogSink;
 use crate::arcwhisper::ArcWhisperTask;
 use crate::verify;
-use arcwhisper_worker::device::{
-    check_cpus_exist, format_cpu_list, machine_online_cpus, DeviceSpec,
-};
+use arcwhisper_worker::device::{check_cpus_exist, machine_online_cpus, DeviceSpec};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use once_cell::sync::Lazy;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex, MutexGuard};
-use std::time::Duration;
-use worker_protocol::{
-    languages, DecodeSettings, DeviceReport, ErrorKind, ModelReport, Request, Response,
-    ResumeState, SegmentMsg, Task, PROTOCOL_VERSION,
-};
+use std::sync::{Mutex, MutexGuard};
+use worker_protocol::languages;
 
 static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
     gst::DebugCategory::new(
         "arcwhisper",
         gst::DebugColorFlags::empty(),
-        Some("Whisper on OpenVINO in a worker process"),
+        Some("Whisper on OpenVINO in a worker process (and the worker's own log)"),
     )
 });
 
 const RATE: u64 = 16_000;
-/// Audio is written to the worker in frames of about one second.
-const BATCH_SAMPLES: usize = RATE as usize;
 /// A jump in buffer timestamps larger than this is filled with silence.
 const DISCONT_TOLERANCE: gst::ClockTime = gst::ClockTime::from_mseconds(100);
 /// At most this much silence is inserted for one timestamp jump.
 const MAX_SILENCE_FILL: gst::ClockTime = gst::ClockTime::from_seconds(600);
 /// Whisper decodes 30 s windows: the latency reported when the `latency` property is unset.
 const WINDOW_LATENCY: gst::ClockTime = gst::ClockTime::from_seconds(30);
-
-const DEFAULT_DEVICE: &str = "CPU";
-const DEFAULT_MODEL: &str = "medium,small,base,tiny";
-const DEFAULT_RESTARTS: u32 = 3;
-const DEFAULT_NO_SPEECH: f32 = 0.6;
-
-#[derive(Debug, Clone)]
-struct Settings {
-    device: String,
-    model: String,
-    language: String,
-    task: ArcWhisperTask,
-    max_memory: u64,
-    cache_dir: Option<String>,
-    worker_restarts: u32,
-    worker_path: Option<String>,
-    initial_prompt: Option<String>,
-    no_speech_threshold: f32,
-    latency: u64,
-    preload: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            device: DEFAULT_DEVICE.into(),
-            model: DEFAULT_MODEL.into(),
-            language: String::new(),
-            task: ArcWhisperTask::Transcribe,
-            max_memory: 0,
-            cache_dir: None,
-            worker_restarts: DEFAULT_RESTARTS,
-            worker_path: None,
-            initial_prompt: None,
-            no_speech_threshold: DEFAULT_NO_SPEECH,
-            latency: 0,
-            preload: false,
-        }
-    }
-}
-
-impl Settings {
-    fn model_chain(&self) -> Vec<String> {
-        self.model
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    }
-
-    fn decode_settings(&self) -> DecodeSettings {
-        let lang = self.language.trim();
-        DecodeSettings {
-            language: if lang.is_empty() || lang.eq_ignore_ascii_case("auto") {
-                None
-            } else {
-                Some(lang.to_string())
-            },
-            task: match self.task {
-                ArcWhisperTask::Transcribe => Task::Transcribe,
-                ArcWhisperTask::Translate => Task::Translate,
-            },
-            initial_prompt: self.initial_prompt.clone().filter(|s| !s.trim().is_empty()),
-            no_speech_threshold: Some(self.no_speech_threshold),
-            ..Default::default()
-        }
-    }
-}
 
 /// What the read-only properties show.
 #[derive(Debug, Default)]
@@ -134,49 +60,32 @@ struct Info {
     loaded_model: String,
 }
 
-#[allow(dead_code)] // the reports are kept for debugging (`{:?}` in logs)
-struct Worker {
-    proc: WorkerProcess,
-    device: DeviceReport,
-    model: ModelReport,
-}
-
-/// The current stream: from the first buffer after start / drain / flush up to the next drain.
+/// The output timeline of the current stream (reset with each stream, so that a scene's times
+/// never depend on the scenes before it).
 #[derive(Default)]
-struct StreamTrack {
+struct Timeline {
     /// PTS of the stream's first sample.
     base_pts: Option<gst::ClockTime>,
-    /// Samples received in this stream.
-    samples: u64,
-    /// Audio from `kept_start` on: not yet covered by a received state.
-    kept: Vec<f32>,
-    kept_start: u64,
-    /// Samples handed to the current worker.
-    sent_upto: u64,
-    /// Last state received (resume point for a restart).
-    last_state: Option<ResumeState>,
-    /// A drain is in progress, and whether its `Drain` went to the current worker.
-    draining: bool,
-    drain_sent: bool,
+    /// End of the stream's last text buffer or GAP pushed.
+    last_end: Option<gst::ClockTime>,
 }
 
-impl StreamTrack {
-    fn seek(&self) -> u64 {
-        self.last_state.as_ref().map_or(0, |s| s.seek_samples)
+impl Timeline {
+    fn base(&self) -> gst::ClockTime {
+        self.base_pts.unwrap_or(gst::ClockTime::ZERO)
+    }
+
+    /// Where the next output may start.
+    fn floor(&self) -> gst::ClockTime {
+        self.last_end.unwrap_or_else(|| self.base())
     }
 }
 
 #[derive(Default)]
 struct State {
-    worker: Option<Worker>,
-    worker_bin: Option<PathBuf>,
-    spec: Option<DeviceSpec>,
-    settings: Settings,
-    restarts_used: u32,
-    deaths: Vec<String>,
-    stream: StreamTrack,
-    /// End of the last text buffer or GAP pushed.
-    last_end: Option<gst::ClockTime>,
+    /// Set from READY→PAUSED to PAUSED→READY.
+    supervisor: Option<Supervisor>,
+    timeline: Timeline,
 }
 
 pub struct ArcWhisper {
@@ -196,10 +105,6 @@ fn samples_to_time(n: u64) -> gst::ClockTime {
 
 fn time_to_samples(t: gst::ClockTime) -> u64 {
     t.nseconds() / (1_000_000_000 / RATE)
-}
-
-fn secs_to_time(s: f64) -> gst::ClockTime {
-    gst::ClockTime::from_nseconds((s.max(0.0) * 1e9).round() as u64)
 }
 
 /// Path of the file this code was loaded from (the plugin `.so`, or the executable it is
@@ -222,13 +127,50 @@ fn own_file() -> Option<PathBuf> {
     std::env::current_exe().ok()
 }
 
+impl Host for ArcWhisper {
+    fn flushing(&self) -> bool {
+        self.flushing.load(Ordering::SeqCst)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn post_warning(&self, text: &str) {
+        gst::warning!(CAT, imp = self, "{text}");
+        gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", text));
+    }
+
+    fn post_error(&self, err: gst::ErrorMessage) {
+        self.obj().post_error_message(err);
+    }
+
+    fn post_element_message(&self, s: gst::Structure) {
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+
+    fn worker_started(&self, pid: u32, verified: &str, model: &str) {
+        let mut info = self.info.lock().unwrap();
+        info.pid = pid as i64;
+        info.verified_device = verified.to_string();
+        info.loaded_model = model.to_string();
+    }
+
+    fn log_sink(&self) -> LogSink {
+        let element = self.obj().upcast_ref::<gst::Element>().downgrade();
+        supervisor::log_sink(*CAT, element)
+    }
+
+    fn debug(&self, level: gst::DebugLevel, text: &str) {
+        gst::log_with_level!(CAT, level, imp = self, "{text}");
+    }
+}
+
 impl ArcWhisper {
     fn lock_state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn is_flushing(&self) -> bool {
-        self.flushing.load(Ordering::SeqCst)
     }
 
     fn plugin_file(&self) -> Option<PathBuf> {
@@ -239,71 +181,54 @@ impl ArcWhisper {
             .or_else(own_file)
     }
 
-    fn post_worker_error(&self, kind: ErrorKind, msg: &str) {
-        match kind {
-            ErrorKind::Device => {
-                gst::element_imp_error!(self, gst::ResourceError::NotFound, ("{}", msg))
-            }
-            ErrorKind::Model => {
-                gst::element_imp_error!(self, gst::ResourceError::NotFound, ("{}", msg))
-            }
-            ErrorKind::Memory => {
-                gst::element_imp_error!(self, gst::ResourceError::NoSpaceLeft, ("{}", msg))
-            }
-            ErrorKind::Input => {
-                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", msg))
-            }
-            ErrorKind::Runtime => {
-                gst::element_imp_error!(self, gst::LibraryError::Init, ("{}", msg))
-            }
-            ErrorKind::Internal => {
-                gst::element_imp_error!(self, gst::LibraryError::Failed, ("{}", msg))
-            }
-        }
-    }
-
-    fn post_warning(&self, msg: &str) {
-        gst::warning!(CAT, imp = self, "{msg}");
-        gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", msg));
-    }
-
     // -----------------------------------------------------------------------------------------
-    // Worker start
+    // States
 
-    /// READY→PAUSED: find, spawn, handshake, verify. Errors are posted as element errors.
+    /// READY→PAUSED: checks what can be checked without a worker and prepares the supervisor.
+    /// Errors are posted as element errors.
     fn start(&self) -> Result<(), gst::StateChangeError> {
         let settings = self.settings.lock().unwrap().clone();
-        let fail = |domain_err: &dyn Fn()| {
-            domain_err();
+        let launch = self.launch(settings).map_err(|e| {
+            self.post_error(e);
             gst::StateChangeError
-        };
-        let spec = DeviceSpec::parse(&settings.device).map_err(|e| {
-            fail(&|| gst::element_imp_error!(self, gst::ResourceError::Settings, ("{}", e)))
         })?;
+        gst::debug!(CAT, imp = self, "worker binary {}", launch.bin.display());
+        *self.info.lock().unwrap() = Info::default();
+        let preload = launch.settings.preload;
+        let mut sup = Supervisor::new(launch);
+        // By default the worker starts with the first audio: a pipeline whose scenes are all
+        // done (a rerun) or a card that finds no scene left never loads a model.
+        if preload {
+            sup.ensure_started(self)
+                .map_err(|_| gst::StateChangeError)?;
+        }
+        *self.lock_state() = State {
+            supervisor: Some(sup),
+            timeline: Timeline::default(),
+        };
+        Ok(())
+    }
+
+    /// The device parsed and checked, the model chain not empty, the worker binary found.
+    fn launch(&self, settings: Settings) -> Result<Launch, gst::ErrorMessage> {
+        let spec = DeviceSpec::parse(&settings.device)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         if let DeviceSpec::CpuSet(cpus) = &spec {
             check_cpus_exist(cpus, &machine_online_cpus()).map_err(|e| {
-                fail(&|| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::ResourceError::NotFound,
-                        ("device {}: {}", settings.device, e)
-                    )
-                })
+                gst::error_msg!(
+                    gst::ResourceError::NotFound,
+                    ("device {}: {}", settings.device, e)
+                )
             })?;
         }
         if let Err(e) = languages::parse_setting(&settings.language) {
-            return Err(fail(&|| {
-                gst::element_imp_error!(self, gst::ResourceError::Settings, ("{}", e))
-            }));
+            return Err(gst::error_msg!(gst::ResourceError::Settings, ("{}", e)));
         }
         if settings.model_chain().is_empty() {
-            return Err(fail(&|| {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Settings,
-                    ("the model property is empty")
-                )
-            }));
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                ("the model property is empty")
+            ));
         }
         let env = std::env::var(verify::WORKER_ENV).ok();
         let path_env = std::env::var("PATH").ok();
@@ -313,551 +238,101 @@ impl ArcWhisper {
             self.plugin_file().as_deref(),
             path_env.as_deref(),
         )
-        .map_err(|e| {
-            fail(&|| gst::element_imp_error!(self, gst::ResourceError::NotFound, ("{}", e)))
-        })?;
-        gst::debug!(CAT, imp = self, "worker binary {}", bin.display());
-
-        let mut st = self.lock_state();
-        *st = State {
-            worker_bin: Some(bin),
-            spec: Some(spec),
-            settings,
-            ..Default::default()
-        };
-        {
-            let mut info = self.info.lock().unwrap();
-            *info = Info::default();
-        }
-        // By default the worker starts with the first audio: a pipeline whose scenes are all
-        // done (a rerun) or a card that finds no scene left never loads a model.
-        if st.settings.preload {
-            let w = self
-                .spawn_worker(&st, None)
-                .map_err(|_| gst::StateChangeError)?;
-            st.worker = Some(w);
-        }
-        Ok(())
-    }
-
-    /// Spawns and hands-shakes a worker. On failure an element error has been posted.
-    fn spawn_worker(&self, st: &State, resume: Option<ResumeState>) -> Result<Worker, ()> {
-        let settings = &st.settings;
-        let spec = st.spec.as_ref().expect("started");
-        let bin = st.worker_bin.as_ref().expect("started");
-        let mut proc = WorkerProcess::spawn(bin, spec).map_err(|e| {
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::OpenRead,
-                ("device {}: {}", spec, e)
-            )
-        })?;
-        let start = Request::Start {
-            protocol: PROTOCOL_VERSION,
-            device: spec.to_string(),
-            model_chain: settings.model_chain(),
-            max_memory: settings.max_memory,
-            cache_dir: settings.cache_dir.as_ref().map(PathBuf::from),
-            settings: settings.decode_settings(),
-            resume,
-        };
-        if proc.send(Cmd::Control(start), &|| false).is_err() {
-            let how = describe_exit(proc.reap(Duration::from_secs(2)));
-            gst::element_imp_error!(
-                self,
-                gst::LibraryError::Init,
-                (
-                    "the worker {} (pid {}) exited before it could be started: {}",
-                    bin.display(),
-                    proc.pid,
-                    how
-                )
-            );
-            return Err(());
-        }
-        let mut warned = false;
-        let (device, model, runtime) = loop {
-            let ev = match proc.events.recv_timeout(Duration::from_millis(200)) {
-                Ok(ev) => ev,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if self.stopping.load(Ordering::SeqCst) {
-                        // PAUSED->READY while a restarted worker loads: give up quietly.
-                        proc.shutdown(Duration::from_millis(200));
-                        return Err(());
-                    }
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    Event::ReaderClosed("reader thread gone".into())
-                }
-            };
-            match ev {
-                Event::Response(Response::Hello { pid, version }) => {
-                    gst::debug!(CAT, imp = self, "worker hello pid={pid} version={version}");
-                    if pid != proc.pid {
-                        gst::warning!(
-                            CAT,
-                            imp = self,
-                            "worker says pid {pid}, spawned pid {}",
-                            proc.pid
-                        );
-                    }
-                }
-                Event::Response(Response::Ready {
-                    device,
-                    model,
-                    runtime,
-                }) => break (device, model, runtime),
-                Event::Response(Response::Warning { message }) => {
-                    warned = true;
-                    self.post_warning(&format!("worker (device {spec}): {message}"));
-                }
-                Event::Response(Response::Error { kind, message }) => {
-                    proc.shutdown(Duration::from_secs(2));
-                    self.post_worker_error(kind, &format!("worker (device {spec}): {message}"));
-                    return Err(());
-                }
-                Event::Response(other) => {
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "unexpected message before Ready: {other:?}"
-                    );
-                }
-                Event::ReaderClosed(why) | Event::WriteFailed(why) => {
-                    let how = describe_exit(proc.reap(Duration::from_secs(5)));
-                    gst::element_imp_error!(
-                        self,
-                        gst::LibraryError::Init,
-                        (
-                            "the worker (pid {}, device {}) stopped during start-up: {} ({})",
-                            proc.pid,
-                            spec,
-                            how,
-                            why
-                        )
-                    );
-                    return Err(());
-                }
-            }
-        };
-
-        // Verify what the worker got against what was asked.
-        let verified = match verify::verify_report(spec, &device, Path::new("/sys/class/drm")) {
-            Ok(v) => v,
-            Err(e) => {
-                proc.shutdown(Duration::from_secs(2));
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Settings,
-                    (
-                        "device verification failed for worker pid {}: {}",
-                        proc.pid,
-                        e
-                    ),
-                    ["worker report: {:?}", device]
-                );
-                return Err(());
-            }
-        };
-        for s in &verified.skipped {
-            gst::info!(CAT, imp = self, "verification skipped: {s}");
-            eprintln!("arcwhisper: verification skipped: {s}");
-        }
-        if !model.skipped.is_empty() && !warned {
-            let why: Vec<String> = model
-                .skipped
-                .iter()
-                .map(|(m, r)| format!("{m}: {r}"))
-                .collect();
-            self.post_warning(&format!(
-                "loaded model {} instead of a larger one of the chain ({})",
-                model.name,
-                why.join("; ")
-            ));
-        }
-
-        let mask = device.ze_affinity_mask.clone().unwrap_or_default();
-        let cpus = format_cpu_list(&device.allowed_cpus);
-        let line = format!(
-            "worker-start pid={} device={} ZE_AFFINITY_MASK={} allowed-cpus={} model={} need={} budget={} runtime={}",
-            proc.pid,
+        .map_err(|e| gst::error_msg!(gst::ResourceError::NotFound, ("{}", e)))?;
+        Ok(Launch {
+            bin,
             spec,
-            if mask.is_empty() { "(unset)" } else { &mask },
-            cpus,
-            model.name,
-            model.need,
-            model.budget,
-            runtime
-        );
-        gst::info!(CAT, imp = self, "{line}");
-        eprintln!("arcwhisper: {line}");
-        {
-            let mut info = self.info.lock().unwrap();
-            info.pid = proc.pid as i64;
-            info.verified_device = verified.summary.clone();
-            info.loaded_model = model.name.clone();
-        }
-        let s = gst::Structure::builder("arcwhisper-worker-started")
-            .field("pid", proc.pid as i64)
-            .field("device", spec.to_string())
-            .field("openvino-device", device.openvino_device.as_str())
-            .field("ze-affinity-mask", mask.as_str())
-            .field("allowed-cpus", cpus.as_str())
-            .field("model", model.name.as_str())
-            .field("model-path", model.path.to_string_lossy().as_ref())
-            .field("full-name", device.full_name.as_str())
-            .field("memory-free", device.memory_free)
-            .field("need", model.need)
-            .field("budget", model.budget)
-            .field("verified", verified.summary.as_str())
-            .field("runtime", runtime.as_str())
-            .build();
-        let _ = self
-            .obj()
-            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
-        Ok(Worker {
-            proc,
-            device,
-            model,
+            settings,
         })
     }
 
     /// PAUSED→READY (or a failed start): shut the worker down.
     fn stop(&self) {
         let mut st = self.lock_state();
-        if let Some(mut w) = st.worker.take() {
-            let status = w.proc.shutdown(Duration::from_secs(3));
-            gst::debug!(
-                CAT,
-                imp = self,
-                "worker pid {} stopped: {}",
-                w.proc.pid,
-                describe_exit(status)
-            );
+        if let Some(how) = st.supervisor.as_mut().and_then(|s| s.shutdown()) {
+            gst::debug!(CAT, imp = self, "{how}");
         }
-        st.stream = StreamTrack::default();
-        st.last_end = None;
+        *st = State::default();
     }
 
     // -----------------------------------------------------------------------------------------
-    // Talking to the worker from the streaming thread
+    // Timestamps: decoded segments to text buffers and GAPs
 
-    /// Queues a message; a dead worker is restarted (which re-sends what is needed).
-    fn send_ctrl(&self, st: &mut State, req: Request) -> Result<(), gst::FlowError> {
-        let is_drain = matches!(req, Request::Drain);
-        let w = st.worker.as_ref().ok_or(gst::FlowError::Flushing)?;
-        match w
-            .proc
-            .send(Cmd::Control(req.clone()), &|| self.is_flushing())
-        {
-            Ok(()) => {
-                if is_drain {
-                    st.stream.drain_sent = true;
-                }
-                Ok(())
-            }
-            Err(SendError::Aborted) => Err(gst::FlowError::Flushing),
-            Err(SendError::Dead) => self.restart(st, "write to the worker failed"),
-        }
-    }
-
-    /// Sends the kept audio not yet sent: whole ~1 s frames, or everything when `all`.
-    fn send_pending(&self, st: &mut State, all: bool) -> Result<(), gst::FlowError> {
-        loop {
-            let end = st.stream.kept_start + st.stream.kept.len() as u64;
-            let avail = end - st.stream.sent_upto;
-            if avail == 0 || (!all && avail < BATCH_SAMPLES as u64) {
-                return Ok(());
-            }
-            let n = avail.min(BATCH_SAMPLES as u64) as usize;
-            let off = (st.stream.sent_upto - st.stream.kept_start) as usize;
-            let chunk = st.stream.kept[off..off + n].to_vec();
-            let w = st.worker.as_ref().ok_or(gst::FlowError::Flushing)?;
-            match w.proc.send(Cmd::Audio(chunk), &|| self.is_flushing()) {
-                Ok(()) => st.stream.sent_upto += n as u64,
-                Err(SendError::Aborted) => return Err(gst::FlowError::Flushing),
-                // The restart re-sends from the resume point; go on from there.
-                Err(SendError::Dead) => self.restart(st, "write to the worker failed")?,
-            }
-        }
-    }
-
-    /// The worker is gone: restart it (bounded) and bring the new one to where the old one was.
-    fn restart(&self, st: &mut State, reason: &str) -> Result<(), gst::FlowError> {
-        let Some(mut old) = st.worker.take() else {
-            return Err(gst::FlowError::Flushing);
-        };
-        let status = old.proc.reap(Duration::from_secs(3));
-        let how = describe_exit(status);
-        let old_pid = old.proc.pid;
-        drop(old);
-        st.deaths.push(format!("pid {old_pid} {how}"));
-        let limit = st.settings.worker_restarts;
-        gst::warning!(
-            CAT,
-            imp = self,
-            "worker pid {old_pid} died: {how} ({reason})"
-        );
-        eprintln!("arcwhisper: worker pid {old_pid} died: {how} ({reason})");
-        if st.restarts_used >= limit {
-            gst::element_imp_error!(
-                self,
-                gst::LibraryError::Failed,
-                (
-                    "the worker (device {}) died {} time(s), restart limit worker-restarts={} reached; last: pid {} {}",
-                    st.spec.as_ref().map(|s| s.to_string()).unwrap_or_default(),
-                    st.deaths.len(),
-                    limit,
-                    old_pid,
-                    how
-                ),
-                ["deaths: {}; last reason: {}", st.deaths.join(", "), reason]
-            );
-            return Err(gst::FlowError::Error);
-        }
-        st.restarts_used += 1;
-        let resume = if st.stream.samples > 0 {
-            st.stream.last_state.clone()
-        } else {
-            None
-        };
-        let w = self.spawn_worker(st, resume.clone()).map_err(|_| {
-            if self.stopping.load(Ordering::SeqCst) {
-                gst::FlowError::Flushing
-            } else {
-                gst::FlowError::Error
-            }
-        })?;
-        let new_pid = w.proc.pid;
-        st.worker = Some(w);
-        let seek = resume.as_ref().map_or(0, |r| r.seek_samples);
-        debug_assert_eq!(seek, st.stream.kept_start);
-        st.stream.sent_upto = st.stream.kept_start;
-        st.stream.drain_sent = false;
-        let line = format!(
-            "worker-restart old-pid={old_pid} new-pid={new_pid} old-exit=\"{how}\" restarts-used={}/{limit} resume-seek={seek} resend-samples={} drain-in-flight={}",
-            st.restarts_used,
-            st.stream.kept.len(),
-            st.stream.draining
-        );
-        gst::info!(CAT, imp = self, "{line}");
-        eprintln!("arcwhisper: {line}");
-        let s = gst::Structure::builder("arcwhisper-worker-restarted")
-            .field("old-pid", old_pid as i64)
-            .field("new-pid", new_pid as i64)
-            .field("exit-status", how.as_str())
-            .field("signal", status.and_then(|s| s.signal()).unwrap_or(0))
-            .field("exit-code", status.and_then(|s| s.code()).unwrap_or(-1))
-            .field("restarts-used", st.restarts_used)
-            .field("worker-restarts", limit)
-            .field("resume-seek-samples", seek)
-            .field("drain-in-flight", st.stream.draining)
-            .field("reason", reason)
-            .build();
-        let _ = self
-            .obj()
-            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
-
-        if st.stream.draining {
-            self.send_pending(st, true)?;
-            if !st.stream.drain_sent {
-                self.send_ctrl(st, Request::Drain)?;
-            }
-        } else {
-            self.send_pending(st, false)?;
-        }
-        Ok(())
-    }
-
-    /// Handles the worker's messages. `until = None`: what is there now, without blocking;
-    /// otherwise until `Drained` / `Flushed` arrives (segments seen while waiting for `Flushed`
-    /// are dropped). Restarts a dead worker.
-    fn pump(&self, st: &mut State, until: Option<Until>) -> Result<(), gst::FlowError> {
-        loop {
-            let ev = {
-                let Some(w) = st.worker.as_mut() else {
-                    return Err(gst::FlowError::Flushing);
-                };
-                match until {
-                    None => match w.proc.events.try_recv() {
-                        Ok(ev) => ev,
-                        Err(mpsc::TryRecvError::Empty) => return Ok(()),
-                        Err(mpsc::TryRecvError::Disconnected) => {
-                            Event::ReaderClosed("reader thread gone".into())
-                        }
-                    },
-                    Some(u) => match w.proc.events.recv_timeout(Duration::from_millis(50)) {
-                        Ok(ev) => ev,
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            if u == Until::Drained && self.is_flushing() {
-                                return Err(gst::FlowError::Flushing);
-                            }
-                            continue;
-                        }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => {
-                            Event::ReaderClosed("reader thread gone".into())
-                        }
-                    },
-                }
+    /// Pushes the text of one decoded window and covers the time up to its seek point.
+    fn push_decoded(&self, tl: &mut Timeline, d: Decoded) -> Result<(), gst::FlowError> {
+        let base = tl.base();
+        let audio_end = base + samples_to_time(d.received);
+        for seg in &d.segments {
+            let bounds = CueBounds {
+                base,
+                floor: tl.floor(),
+                audio_end,
             };
-            match ev {
-                Event::Response(Response::Segments { segments, state }) => {
-                    if until != Some(Until::Flushed) {
-                        self.on_segments(st, segments, state)?;
-                    }
-                }
-                Event::Response(Response::Drained) => {
-                    if until == Some(Until::Drained) {
-                        return Ok(());
-                    }
-                    gst::debug!(CAT, imp = self, "stray Drained");
-                }
-                Event::Response(Response::Flushed) => {
-                    if until == Some(Until::Flushed) {
-                        return Ok(());
-                    }
-                    gst::debug!(CAT, imp = self, "stray Flushed");
-                }
-                Event::Response(Response::Warning { message }) => {
-                    let dev = st.spec.as_ref().map(|s| s.to_string()).unwrap_or_default();
-                    self.post_warning(&format!("worker (device {dev}): {message}"));
-                }
-                Event::Response(Response::Error { kind, message }) => {
-                    let dev = st.spec.as_ref().map(|s| s.to_string()).unwrap_or_default();
-                    self.post_worker_error(kind, &format!("worker (device {dev}): {message}"));
-                    return Err(gst::FlowError::Error);
-                }
-                Event::Response(other) => {
-                    gst::debug!(CAT, imp = self, "ignoring {other:?}");
-                }
-                Event::ReaderClosed(why) | Event::WriteFailed(why) => {
-                    self.restart(st, &why)?;
-                    if until == Some(Until::Flushed) {
-                        // A fresh worker has nothing buffered: that is flushed.
-                        return Ok(());
-                    }
-                }
-            }
-        }
-    }
-
-    /// Pushes the segments of one `Segments` message, records the new state, trims the kept
-    /// audio and covers the time up to the new seek point with a GAP.
-    fn on_segments(
-        &self,
-        st: &mut State,
-        segments: Vec<SegmentMsg>,
-        state: ResumeState,
-    ) -> Result<(), gst::FlowError> {
-        let base = st.stream.base_pts.unwrap_or(gst::ClockTime::ZERO);
-        for seg in segments {
-            let text = seg.text.trim();
-            if text.is_empty() {
+            let Some(buf) = cues::text_buffer(seg, bounds) else {
                 continue;
-            }
-            let mut pts = base + secs_to_time(seg.start);
-            let end = base + secs_to_time(seg.end.max(seg.start));
-            if let Some(le) = st.last_end {
-                pts = pts.max(le);
-            }
-            let duration = end.saturating_sub(pts);
-            let mut buf = gst::Buffer::from_mut_slice(text.as_bytes().to_vec());
-            {
-                let b = buf.get_mut().unwrap();
-                b.set_pts(pts);
-                b.set_duration(duration);
-            }
-            gst::debug!(CAT, imp = self, "segment {pts} +{duration}: {text}");
-            st.last_end = Some(pts + duration);
+            };
+            let (pts, dur) = (
+                buf.pts().unwrap_or(base),
+                buf.duration().unwrap_or_default(),
+            );
+            gst::debug!(CAT, imp = self, "text {pts} +{dur}: {:?}", seg.text.trim());
+            tl.last_end = Some(pts + dur);
             self.srcpad.push(buf)?;
         }
-        // Everything before the seek point is done.
-        let seek = state.seek_samples;
-        if seek > st.stream.kept_start {
-            let drop_n = ((seek - st.stream.kept_start) as usize).min(st.stream.kept.len());
-            st.stream.kept.drain(..drop_n);
-            st.stream.kept_start += drop_n as u64;
-        }
-        st.stream.last_state = Some(state);
-        self.push_gap_until(st, base + samples_to_time(seek));
+        self.push_gap_until(tl, base + samples_to_time(d.seek_samples));
         Ok(())
     }
 
-    fn push_gap_until(&self, st: &mut State, until: gst::ClockTime) {
-        let from = st
-            .last_end
-            .unwrap_or(st.stream.base_pts.unwrap_or(gst::ClockTime::ZERO));
+    fn push_gap_until(&self, tl: &mut Timeline, until: gst::ClockTime) {
+        let from = tl.floor();
         if until > from {
             let ev = gst::event::Gap::builder(from)
                 .duration(until - from)
                 .build();
-            st.last_end = Some(until);
+            tl.last_end = Some(until);
             let _ = self.srcpad.push_event(ev);
         }
     }
 
-    /// Decodes everything of the current stream, pushes the last segments, and starts a new
-    /// stream for what follows.
+    /// Decodes everything of the current stream, pushes the last text and a GAP up to the
+    /// stream's end, and starts a new stream (timeline and restart count) for what follows.
     fn drain(&self, st: &mut State) -> Result<(), gst::FlowError> {
-        if st.worker.is_none() {
+        let State {
+            supervisor,
+            timeline,
+        } = st;
+        let Some(sup) = supervisor.as_mut() else {
             return Ok(());
+        };
+        let received = sup.received();
+        sup.drain(self, &mut |d| self.push_decoded(timeline, d))?;
+        if received > 0 {
+            let end = timeline.base() + samples_to_time(received);
+            self.push_gap_until(timeline, end);
         }
-        if st.stream.samples == 0 {
-            st.stream = StreamTrack::default();
-            return Ok(());
-        }
-        st.stream.draining = true;
-        st.stream.drain_sent = false;
-        self.send_pending(st, true)?;
-        if !st.stream.drain_sent {
-            self.send_ctrl(st, Request::Drain)?;
-        }
-        self.pump(st, Some(Until::Drained))?;
-        let base = st.stream.base_pts.unwrap_or(gst::ClockTime::ZERO);
-        let end = base + samples_to_time(st.stream.samples);
-        self.push_gap_until(st, end);
-        st.stream = StreamTrack::default();
+        *timeline = Timeline::default();
         Ok(())
     }
 
     /// FLUSH_STOP: drop the stream here and in the worker.
     fn flush(&self, st: &mut State) -> Result<(), gst::FlowError> {
-        st.stream = StreamTrack::default();
-        st.last_end = None;
-        if st.worker.is_none() {
-            return Ok(());
+        st.timeline = Timeline::default();
+        match st.supervisor.as_mut() {
+            Some(sup) => sup.flush(self),
+            None => Ok(()),
         }
-        let pid = st.worker.as_ref().map(|w| w.proc.pid);
-        self.send_ctrl(st, Request::Flush)?;
-        if st.worker.as_ref().map(|w| w.proc.pid) != pid {
-            // The worker died and a fresh one (nothing buffered) replaced it.
-            return Ok(());
-        }
-        self.pump(st, Some(Until::Flushed))
     }
 
     // -----------------------------------------------------------------------------------------
     // Pads
 
-    fn sink_chain(
+    /// The buffer's samples, with silence in front for a jump in its timestamp.
+    fn buffer_samples(
         &self,
-        _pad: &gst::Pad,
-        buffer: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        if self.is_flushing() {
-            return Err(gst::FlowError::Flushing);
-        }
-        let mut st = self.lock_state();
-        if st.worker.is_none() {
-            if st.worker_bin.is_none() {
-                return Err(gst::FlowError::Flushing);
-            }
-            let w = self
-                .spawn_worker(&st, None)
-                .map_err(|_| gst::FlowError::Error)?;
-            st.worker = Some(w);
-        }
+        tl: &mut Timeline,
+        received: u64,
+        buffer: &gst::Buffer,
+    ) -> Result<Vec<f32>, gst::FlowError> {
         let map = buffer.map_readable().map_err(|_| {
             gst::element_imp_error!(self, gst::CoreError::Failed, ("cannot map buffer"));
             gst::FlowError::Error
@@ -871,13 +346,14 @@ impl ArcWhisper {
             );
             return Err(gst::FlowError::Error);
         }
-        match (st.stream.base_pts, buffer.pts()) {
+        let mut samples = Vec::new();
+        match (tl.base_pts, buffer.pts()) {
             (None, pts) => {
-                st.stream.base_pts = Some(pts.unwrap_or(gst::ClockTime::ZERO));
-                gst::debug!(CAT, imp = self, "stream starts at {:?}", st.stream.base_pts);
+                tl.base_pts = Some(pts.unwrap_or(gst::ClockTime::ZERO));
+                gst::debug!(CAT, imp = self, "stream starts at {:?}", tl.base_pts);
             }
             (Some(base), Some(pts)) => {
-                let expected = base + samples_to_time(st.stream.samples);
+                let expected = base + samples_to_time(received);
                 if pts > expected + DISCONT_TOLERANCE {
                     let gap = (pts - expected).min(MAX_SILENCE_FILL);
                     let n = time_to_samples(gap) as usize;
@@ -886,32 +362,41 @@ impl ArcWhisper {
                         imp = self,
                         "timestamp jump of {gap}: {n} samples of silence"
                     );
-                    let len = st.stream.kept.len();
-                    st.stream.kept.resize(len + n, 0.0);
-                    st.stream.samples += n as u64;
+                    samples.resize(n, 0.0);
                 }
             }
             (Some(_), None) => {}
         }
-        st.stream.kept.extend(
+        samples.extend(
             bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
         );
-        st.stream.samples += (bytes.len() / 4) as u64;
-        drop(map);
+        Ok(samples)
+    }
 
-        self.send_pending(&mut st, false)?;
-        self.pump(&mut st, None)?;
+    fn sink_chain(
+        &self,
+        _pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if Host::flushing(self) {
+            return Err(gst::FlowError::Flushing);
+        }
+        let mut guard = self.lock_state();
+        let st = &mut *guard;
+        let Some(sup) = st.supervisor.as_mut() else {
+            return Err(gst::FlowError::Flushing);
+        };
+        let samples = self.buffer_samples(&mut st.timeline, sup.received(), &buffer)?;
+        let tl = &mut st.timeline;
+        sup.push(self, &samples, &mut |d| self.push_decoded(tl, d))?;
 
         // Live: bound the delay by draining when the undecoded audio exceeds `latency`.
-        let latency = st.settings.latency;
-        if latency > 0 {
-            let pending = st.stream.samples - st.stream.seek();
-            if samples_to_time(pending).nseconds() >= latency {
-                gst::debug!(CAT, imp = self, "latency bound reached: draining");
-                self.drain(&mut st)?;
-            }
+        let latency = sup.settings().latency;
+        if latency > 0 && samples_to_time(sup.undecoded()).nseconds() >= latency {
+            gst::debug!(CAT, imp = self, "latency bound reached: draining");
+            self.drain(st)?;
         }
         Ok(gst::FlowSuccess::Ok)
     }
@@ -932,6 +417,26 @@ impl ArcWhisper {
         }
     }
 
+    /// `sceneckpt-scene-end` after the drain: with the device, model and worker pid added.
+    fn annotated_scene_end(&self, event: &gst::Event) -> gst::Event {
+        let mut s = event.structure().expect("a custom event").to_owned();
+        let device = self
+            .lock_state()
+            .supervisor
+            .as_ref()
+            .map(|sup| sup.device())
+            .unwrap_or_default();
+        let info = self.info.lock().unwrap();
+        s.set("device", device);
+        s.set("model", info.loaded_model.as_str());
+        s.set("worker-pid", info.pid);
+        if event.is_sticky() {
+            gst::event::CustomDownstreamSticky::builder(s).build()
+        } else {
+            gst::event::CustomDownstream::builder(s).build()
+        }
+    }
+
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         use gst::EventView;
         gst::log!(CAT, obj = pad, "event {event:?}");
@@ -942,18 +447,14 @@ impl ArcWhisper {
                     .build();
                 self.srcpad.push_event(gst::event::Caps::new(&caps))
             }
-            EventView::Eos(_) => {
-                if !self.drain_for_event("EOS") {
-                    return false;
-                }
-                self.srcpad.push_event(event)
-            }
-            EventView::Segment(_) => {
-                // A new segment starts a new stream: finish the current one first.
-                if !self.drain_for_event("segment") {
-                    return false;
-                }
-                self.srcpad.push_event(event)
+            // A new segment starts a new stream: finish the current one first.
+            EventView::Eos(_) | EventView::Segment(_) => {
+                let what = if event.type_() == gst::EventType::Eos {
+                    "EOS"
+                } else {
+                    "segment"
+                };
+                self.drain_for_event(what) && self.srcpad.push_event(event)
             }
             EventView::FlushStart(_) => {
                 self.flushing.store(true, Ordering::SeqCst);
@@ -979,32 +480,11 @@ impl ArcWhisper {
                     .unwrap_or_default();
                 match name.as_str() {
                     "sceneckpt-scene-end" => {
-                        if !self.drain_for_event(&name) {
-                            return false;
-                        }
-                        let mut s = event.structure().unwrap().to_owned();
-                        {
-                            let st = self.lock_state();
-                            let info = self.info.lock().unwrap();
-                            s.set(
-                                "device",
-                                st.spec.as_ref().map(|d| d.to_string()).unwrap_or_default(),
-                            );
-                            s.set("model", info.loaded_model.as_str());
-                            s.set("worker-pid", info.pid);
-                        }
-                        let ev = if event.is_sticky() {
-                            gst::event::CustomDownstreamSticky::builder(s).build()
-                        } else {
-                            gst::event::CustomDownstream::builder(s).build()
-                        };
-                        self.srcpad.push_event(ev)
+                        self.drain_for_event(&name)
+                            && self.srcpad.push_event(self.annotated_scene_end(&event))
                     }
                     "sceneckpt-scene-start" => {
-                        if !self.drain_for_event(&name) {
-                            return false;
-                        }
-                        self.srcpad.push_event(event)
+                        self.drain_for_event(&name) && self.srcpad.push_event(event)
                     }
                     _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
                 }
@@ -1058,12 +538,6 @@ impl ArcWhisper {
             WINDOW_LATENCY
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Until {
-    Drained,
-    Flushed,
 }
 
 #[glib::object_subclass]
@@ -1159,8 +633,16 @@ impl ObjectImpl for ArcWhisper {
                     .build(),
                 glib::ParamSpecUInt::builder("worker-restarts")
                     .nick("Worker restarts")
-                    .blurb("How many times a worker that dies is restarted (resuming where it was, no text lost or repeated) before the element fails")
+                    .blurb("How many times a worker that dies is restarted (resuming where it was, no text lost or repeated) within one stream (one scene: the audio between two drains) before the element fails; the count starts again with each stream")
                     .default_value(DEFAULT_RESTARTS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("worker-timeout")
+                    .nick("Worker timeout")
+                    .blurb("Seconds the element waits for a word from its worker (loading the model, decoding a window, taking audio) before it counts the worker as stuck: a stuck worker is killed and restarted like a dead one, or at start-up is an error")
+                    .minimum(1)
+                    .maximum(86_400)
+                    .default_value(DEFAULT_WORKER_TIMEOUT_S)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("preload")
@@ -1244,6 +726,7 @@ impl ObjectImpl for ArcWhisper {
             "max-memory" => s.max_memory = value.get().unwrap(),
             "cache-dir" => s.cache_dir = opt(value.get().unwrap()),
             "worker-restarts" => s.worker_restarts = value.get().unwrap(),
+            "worker-timeout" => s.worker_timeout_s = value.get().unwrap(),
             "worker-path" => s.worker_path = opt(value.get().unwrap()),
             "preload" => s.preload = value.get().unwrap(),
             "initial-prompt" => s.initial_prompt = opt(value.get().unwrap()),
@@ -1269,6 +752,7 @@ impl ObjectImpl for ArcWhisper {
             "max-memory" => s.max_memory.to_value(),
             "cache-dir" => s.cache_dir.to_value(),
             "worker-restarts" => s.worker_restarts.to_value(),
+            "worker-timeout" => s.worker_timeout_s.to_value(),
             "worker-path" => s.worker_path.to_value(),
             "preload" => s.preload.to_value(),
             "initial-prompt" => s.initial_prompt.to_value(),

@@ -5,8 +5,12 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod cues;
 mod imp;
-pub(crate) mod worker;
+mod settings;
+mod supervisor;
+mod worker;
+mod worker_log;
 
 /// The `task` property.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]

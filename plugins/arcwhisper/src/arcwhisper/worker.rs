@@ -2,11 +2,12 @@
 //! One `arcwhisper-worker` child process: spawn with pinning, a reader thread turning its stdout
 //! into [`Event`]s, a writer thread owning its stdin (so that the streaming thread never blocks
 //! in `write(2)` on a pipe to a dead or stuck worker, and so that `SIGPIPE` is blocked in the one
-//! thread that writes to the pipe), and reaping with the exit status.
+//! thread that writes to the pipe), a log thread handing each line of its stderr to the element
+//! (never to the terminal), and reaping with the exit status.
 
 use arcwhisper_worker::affinity::CpuMask;
 use arcwhisper_worker::device::{DeviceSpec, Placement};
-use std::io::{BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -15,6 +16,9 @@ use std::time::{Duration, Instant};
 use worker_protocol::{
     read_frame, write_audio, write_control, Frame, FrameError, Request, Response,
 };
+
+/// How long a killed worker may take to be gone.
+const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// What the reader and writer threads report.
 #[derive(Debug)]
@@ -25,6 +29,9 @@ pub enum Event {
     ReaderClosed(String),
     /// Writing to the worker's stdin failed (it exited).
     WriteFailed(String),
+    /// Made by the supervisor, not the threads: the worker said nothing for longer than the
+    /// element waits (stopped, or stuck); it is killed and treated as dead.
+    Unresponsive(String),
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -47,12 +54,17 @@ pub enum SendError {
     Dead,
     /// The `abort` callback asked to stop waiting.
     Aborted,
+    /// The worker took nothing for longer than the time limit (stopped or stuck).
+    Stuck,
 }
+
+/// Receives each line the worker writes to its stderr (its log), from the log thread.
+pub type LogSink = Box<dyn Fn(u32, &str) + Send + 'static>;
 
 impl WorkerProcess {
     /// Spawns the worker for `spec` (pinned before exec). `std::process::Command`, no shell;
-    /// stdin/stdout piped, stderr inherited.
-    pub fn spawn(worker: &Path, spec: &DeviceSpec) -> Result<WorkerProcess, String> {
+    /// stdin, stdout and stderr piped; each stderr line goes to `log` with the worker's pid.
+    pub fn spawn(worker: &Path, spec: &DeviceSpec, log: LogSink) -> Result<WorkerProcess, String> {
         let Placement {
             ze_affinity_mask,
             cpus,
@@ -61,7 +73,7 @@ impl WorkerProcess {
         let mut cmd = Command::new(worker);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         if let Some(mask) = &ze_affinity_mask {
             cmd.env("ZE_AFFINITY_MASK", mask);
         }
@@ -79,6 +91,25 @@ impl WorkerProcess {
         let pid = child.id();
         let stdout = child.stdout.take().expect("piped stdout");
         let stdin = child.stdin.take().expect("piped stdin");
+        let stderr = child.stderr.take().expect("piped stderr");
+        // Ends at EOF, when the worker (and anything that inherited its stderr) is gone.
+        std::thread::Builder::new()
+            .name(format!("arcwhisper-log-{pid}"))
+            .spawn(move || {
+                let mut r = BufReader::new(stderr);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match r.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {
+                            let text = String::from_utf8_lossy(&line);
+                            log(pid, text.trim_end());
+                        }
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start log thread: {e}"))?;
         let (ev_tx, events) = mpsc::channel();
         let (cmd_tx, cmd_rx) = mpsc::sync_channel::<Cmd>(8);
 
@@ -143,11 +174,18 @@ impl WorkerProcess {
     }
 
     /// Queues a message for the worker; waits (polling `abort` every 20 ms) while the queue is
-    /// full, never forever: a dead worker ends the writer thread and so the wait.
-    pub fn send(&self, cmd: Cmd, abort: &dyn Fn() -> bool) -> Result<(), SendError> {
+    /// full, at most `limit`: a dead worker ends the writer thread and so the wait, a stuck one
+    /// (stopped, or never reading) is `Stuck`.
+    pub fn send(
+        &self,
+        cmd: Cmd,
+        abort: &dyn Fn() -> bool,
+        limit: Duration,
+    ) -> Result<(), SendError> {
         let Some(tx) = &self.cmds else {
             return Err(SendError::Dead);
         };
+        let deadline = Instant::now() + limit;
         let mut cmd = cmd;
         loop {
             match tx.try_send(cmd) {
@@ -157,10 +195,20 @@ impl WorkerProcess {
                     if abort() {
                         return Err(SendError::Aborted);
                     }
+                    if Instant::now() >= deadline {
+                        return Err(SendError::Stuck);
+                    }
                     cmd = c;
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
+        }
+    }
+
+    /// SIGKILL (a stopped or stuck worker); `reap` then collects it.
+    pub fn kill(&mut self) {
+        if self.try_exit().is_none() {
+            let _ = self.child.kill();
         }
     }
 
@@ -172,18 +220,28 @@ impl WorkerProcess {
         self.exit
     }
 
-    /// Waits up to `grace` for the process to exit, then kills it; returns its status.
+    /// Waits up to `grace` for the process to exit, then kills it; returns its status. Never
+    /// blocks for long: a process that a SIGKILL does not end within 5 s (stuck in the kernel,
+    /// e.g. a hung device driver) is left behind with its status unknown.
     pub fn reap(&mut self, grace: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
+        if let Some(s) = self.wait_exit(grace) {
+            return Some(s);
+        }
+        let _ = self.child.kill();
+        self.wait_exit(KILL_GRACE)
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
             if let Some(s) = self.try_exit() {
                 return Some(s);
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = self.child.kill();
-        self.exit = self.child.wait().ok();
-        self.exit
     }
 
     /// Asks the worker to exit (Shutdown, then stdin closed), waits `grace`, then kills it.
@@ -197,7 +255,7 @@ impl WorkerProcess {
 
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
-        if self.exit.is_none() {
+        if self.try_exit().is_none() {
             self.shutdown(Duration::from_secs(2));
         }
     }

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The element's properties as plain values: what `imp.rs` reads and writes, and what the
+//! supervisor needs to start a worker (`Start` request, restart limit, reply bound).
+
+use crate::arcwhisper::ArcWhisperTask;
+use std::time::Duration;
+use worker_protocol::{DecodeSettings, Task};
+
+pub const DEFAULT_DEVICE: &str = "CPU";
+pub const DEFAULT_MODEL: &str = "medium,small,base,tiny";
+pub const DEFAULT_RESTARTS: u32 = 3;
+pub const DEFAULT_NO_SPEECH: f32 = 0.6;
+/// Longest silence of a worker the element accepts while it waits for it (loading a model,
+/// decoding a window): generous enough for a large model compiling on a slow CPU.
+pub const DEFAULT_WORKER_TIMEOUT_S: u32 = 300;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub device: String,
+    pub model: String,
+    pub language: String,
+    pub task: ArcWhisperTask,
+    pub max_memory: u64,
+    pub cache_dir: Option<String>,
+    pub worker_restarts: u32,
+    pub worker_timeout_s: u32,
+    pub worker_path: Option<String>,
+    pub initial_prompt: Option<String>,
+    pub no_speech_threshold: f32,
+    pub latency: u64,
+    pub preload: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            device: DEFAULT_DEVICE.into(),
+            model: DEFAULT_MODEL.into(),
+            language: String::new(),
+            task: ArcWhisperTask::Transcribe,
+            max_memory: 0,
+            cache_dir: None,
+            worker_restarts: DEFAULT_RESTARTS,
+            worker_timeout_s: DEFAULT_WORKER_TIMEOUT_S,
+            worker_path: None,
+            initial_prompt: None,
+            no_speech_threshold: DEFAULT_NO_SPEECH,
+            latency: 0,
+            preload: false,
+        }
+    }
+}
+
+impl Settings {
+    pub fn model_chain(&self) -> Vec<String> {
+        self.model
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    pub fn worker_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.worker_timeout_s.max(1)))
+    }
+
+    pub fn decode_settings(&self) -> DecodeSettings {
+        let lang = self.language.trim();
+        DecodeSettings {
+            language: if lang.is_empty() || lang.eq_ignore_ascii_case("auto") {
+                None
+            } else {
+                Some(lang.to_string())
+            },
+            task: match self.task {
+                ArcWhisperTask::Transcribe => Task::Transcribe,
+                ArcWhisperTask::Translate => Task::Translate,
+            },
+            initial_prompt: self.initial_prompt.clone().filter(|s| !s.trim().is_empty()),
+            no_speech_threshold: Some(self.no_speech_threshold),
+            ..Default::default()
+        }
+    }
+}
