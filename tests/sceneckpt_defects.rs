@@ -57,6 +57,25 @@ fn tmpfs(at: &Path, size: &str) -> Tmpfs {
     Tmpfs(at.to_path_buf())
 }
 
+/// Longest one run of the disk-full loop may take (a run takes well under a second; a hang is
+/// caught here, not after the suite's 600 s net).
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// `gst-launch-1.0` to its end within [`RUN_LIMIT`]: (success, stdout + stderr).
+fn run_bounded(line: &str, log: &Path) -> (bool, String) {
+    let f = std::fs::File::create(log).unwrap();
+    let mut child = gst_launch(line)
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    let st = wait_with_timeout(&mut child, RUN_LIMIT);
+    (
+        st.success(),
+        std::fs::read_to_string(log).unwrap_or_default(),
+    )
+}
+
 fn fill(dir: &Path) {
     let mut f = std::fs::File::create(dir.join("filler")).unwrap();
     let chunk = vec![0u8; 4096];
@@ -95,13 +114,12 @@ fn disk_full_before_the_first_claim_ends_every_run_under_load() {
     fill(&out);
     let _load = Load::start();
     let mut slowest = Duration::ZERO;
+    let log_path = tmp.path().join("run.log");
     for round in 0..rounds {
         let t0 = Instant::now();
-        let o = run(&line);
+        let (ok, log) = run_bounded(&line, &log_path);
         slowest = slowest.max(t0.elapsed());
-        let log =
-            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success(), "round {round}: must fail:\n{log}");
+        assert!(!ok, "round {round}: must fail:\n{log}");
         assert!(
             log.contains("cannot create claim")
                 && log.contains("b_second")

@@ -315,7 +315,7 @@ fn subtitle_encoders_before_the_sink_are_refused_and_vtt_is_written_per_scene() 
 /// prerolled yet, in an application that quits its main loop from a bus sync handler before the
 /// loop runs (as gst-launch-1.0 does when the error comes early): the quit is lost, so the
 /// pipeline must still end. The order is forced: the source's thread is held before its first
-/// scene (a corrupt one, claimed when the source started) until the markers folder is gone, so
+/// scene (one without audio, claimed when the source started) until the markers folder is gone, so
 /// the next claim fails before any audio flowed. Two busy threads load the CPU.
 /// `SCENECKPT_HANG_ROUNDS` rounds (default 3; TESTING.md: 100).
 #[test]
@@ -342,7 +342,7 @@ fn a_source_error_before_preroll_ends_an_app_that_missed_it() {
         let d = tmpdir("lostquit");
         let marks = d.join("marks");
         std::fs::create_dir_all(&marks).unwrap();
-        put(&d, "trunc.mp4", "a_corrupt.mp4");
+        put(&d, "video_only.mkv", "a_no_audio.mkv");
         put(&d, "s1.mkv", "b_good.mkv");
         ended_after.push(lost_quit_round(&d, &marks, round));
     }
@@ -361,7 +361,7 @@ fn a_source_error_before_preroll_ends_an_app_that_missed_it() {
 /// One round: returns the seconds from the (lost) first error to the end of the main loop.
 fn lost_quit_round(d: &Path, marks: &Path, round: usize) -> f64 {
     let p = gst::parse::launch(&format!(
-        "sceneckpt name=src location=\"{}\" markers-dir=\"{}\" output-dir=\"{}\" ! sceneckpttesttext ! sceneckptsink",
+        "sceneckpt name=src decode-timeout=5 location=\"{}\" markers-dir=\"{}\" output-dir=\"{}\" ! sceneckpttesttext ! sceneckptsink",
         d.display(),
         marks.display(),
         d.display()
@@ -397,7 +397,7 @@ fn lost_quit_round(d: &Path, marks: &Path, round: usize) -> f64 {
     std::fs::rename(marks, d.join("marks.gone")).unwrap();
     src_pad.remove_probe(probe);
     let first = err_rx
-        .recv_timeout(Duration::from_secs(30))
+        .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|_| panic!("round {round}: the source fails"));
     let t0 = Instant::now();
     assert!(
@@ -408,7 +408,15 @@ fn lost_quit_round(d: &Path, marks: &Path, round: usize) -> f64 {
         first.contains("No such file or directory"),
         "round {round}: {first}"
     );
-    // The app's loop starts only now: the quit above was lost.
+    // BaseSrc follows with its own "Internal data stream error": let that quit be lost too.
+    let second = err_rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("round {round}: basesrc's error follows"));
+    assert!(
+        second.contains("Internal data stream error"),
+        "round {round}: {second}"
+    );
+    // The app's loop starts only now: both quits above were lost.
     let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (t, ml) = (timed_out.clone(), main_loop.clone());
     let limit = glib::timeout_source_new(
