@@ -488,7 +488,7 @@ impl SceneCkptSrc {
 
     fn fail_scene(&self, state: &mut State, mut cur: Current, error: String) {
         let s = state.settings.clone().unwrap();
-        let _ = cur.pipeline.set_state(gst::State::Null);
+        self.stop_decoder(&cur);
         gst::warning!(
             CAT,
             imp = self,
@@ -533,7 +533,7 @@ impl SceneCkptSrc {
 
     fn finish_scene(&self, state: &mut State, mut cur: Current) {
         let s = state.settings.clone().unwrap();
-        let _ = cur.pipeline.set_state(gst::State::Null);
+        self.stop_decoder(&cur);
         let audio_ns = samples_to_ns(cur.samples);
         {
             let mut c = self.counters.lock().unwrap();
@@ -572,6 +572,13 @@ impl SceneCkptSrc {
     /// Drop heartbeats of claims the sink has removed (or someone took over).
     fn prune_claims(state: &mut State) {
         state.pending_claims.retain(|c| c.still_ours());
+    }
+
+    /// Stop the scene's decoder, bounded (see decoder_stop.rs); a stuck one is a bus warning.
+    fn stop_decoder(&self, cur: &Current) {
+        if let Err(e) = super::decoder_stop::stop(&cur.pipeline, &cur.paths.scene) {
+            gst::element_imp_warning!(self, gst::ResourceError::Close, ("{}", e));
+        }
     }
 
     /// The next scene index to look at: the listing in order, then once more the scenes found
@@ -1192,7 +1199,7 @@ impl BaseSrcImpl for SceneCkptSrc {
         self.repost.disarm();
         let mut st = self.state.lock().unwrap();
         if let Some(mut cur) = st.current.take() {
-            let _ = cur.pipeline.set_state(gst::State::Null);
+            self.stop_decoder(&cur);
             if let Some(c) = cur.claim.take() {
                 c.release();
             }

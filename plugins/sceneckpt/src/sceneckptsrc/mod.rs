@@ -2,6 +2,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod decoder_stop;
 mod device;
 mod imp;
 mod report;
