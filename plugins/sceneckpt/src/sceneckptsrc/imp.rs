@@ -687,15 +687,12 @@ impl SceneCkptSrc {
         );
         self.counters.lock().unwrap().in_progress += 1;
         state.busy.push(index);
-        gst::element_imp_info!(
-            self,
-            gst::ResourceError::Busy,
-            (
-                "scene {} is being worked on by another pipeline ({}): left to it",
-                paths.scene.display(),
-                who
-            )
+        let text = format!(
+            "scene {} is being worked on by another pipeline ({}): left to it",
+            paths.scene.display(),
+            who
         );
+        report::post_info(self.obj().upcast_ref(), &text);
         self.post_progress(state, None);
     }
 

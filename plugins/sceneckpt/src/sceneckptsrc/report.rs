@@ -41,18 +41,22 @@ impl std::fmt::Display for Summary {
     }
 }
 
+/// A bus INFO message. gst-launch-1.0 prints only an INFO's debug text, so that carries the
+/// text too.
+pub fn post_info(element: &gst::Element, text: &str) {
+    let msg = gst::message::Info::builder(gst::ResourceError::Busy, text)
+        .debug(text)
+        .src(element)
+        .build();
+    let _ = element.post_message(msg);
+}
+
 pub fn post_ignored(element: &gst::Element, cat: gst::DebugCategory, ignored: &[Ignored]) {
     for i in ignored {
         let text = format!("not a scene: {}: {}", i.path.display(), i.why);
         gst::info!(cat, obj = element, "{}", text);
         match i.why {
-            IgnoredWhy::Hidden => {
-                let msg = gst::message::Info::builder(gst::ResourceError::NotFound, &text)
-                    .debug(&text)
-                    .src(element)
-                    .build();
-                let _ = element.post_message(msg);
-            }
+            IgnoredWhy::Hidden => post_info(element, &text),
             _ => {
                 let msg = gst::message::Warning::builder(gst::ResourceError::NotFound, &text)
                     .debug("rename it or move it out of the scene folder to silence this")
