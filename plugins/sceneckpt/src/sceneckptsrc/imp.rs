@@ -676,7 +676,7 @@ impl SceneCkptSrc {
         self.post_progress(state, None);
     }
 
-    /// A scene another live pipeline holds: said at the default level (bus INFO) the first time.
+    /// A scene another live pipeline holds, first pass: logged; looked at again at the end.
     fn note_busy(&self, state: &mut State, index: usize, paths: &ScenePaths, who: &str) {
         gst::info!(
             CAT,
@@ -687,13 +687,20 @@ impl SceneCkptSrc {
         );
         self.counters.lock().unwrap().in_progress += 1;
         state.busy.push(index);
+        self.post_progress(state, None);
+    }
+
+    /// Still held by another live pipeline when looked at again at the end: this run ends
+    /// without it, said at the default level (a bus INFO; every pipeline of a shared folder
+    /// sees the others' current scenes, which is normal, so not a warning).
+    fn note_left_to_other(&self, paths: &ScenePaths, who: &str) {
         let text = format!(
             "scene {} is being worked on by another pipeline ({}): left to it",
             paths.scene.display(),
             who
         );
+        gst::info!(CAT, imp = self, "{}", text);
         report::post_info(self.obj().upcast_ref(), &text);
-        self.post_progress(state, None);
     }
 
     /// Find and claim the next scene to do. Ok(None) when none is left.
@@ -758,7 +765,9 @@ impl SceneCkptSrc {
                         claim = Some(c);
                     }
                     Ok(ClaimResult::Busy(who)) => {
-                        if !revisiting {
+                        if revisiting {
+                            self.note_left_to_other(&paths, &who);
+                        } else {
                             self.note_busy(state, index, &paths, &who);
                         }
                         continue;
