@@ -9,6 +9,8 @@ pub const SCENE_FAILED: &str = "sceneckpt-scene-failed";
 pub const MSG_PROGRESS: &str = "sceneckpt-progress";
 pub const MSG_SCENE: &str = "sceneckpt-scene";
 pub const MSG_COMMITTED: &str = "sceneckpt-committed";
+/// End of a run: done, skipped, failed, claimed elsewhere (see sceneckptsrc/report.rs).
+pub const MSG_SUMMARY: &str = "sceneckpt-summary";
 
 // Fields beyond the contract's minimum, added by sceneckpt (extra fields are harmless to others):
 // scene-start: `device-label` (string), `started-unix` (f64 wall-clock seconds);

@@ -8,7 +8,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -163,22 +163,23 @@ pub fn create_exclusive(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// `<dir>/.<name>.tmp-<pid>-<rand>`: the temp name for replacing `<dir>/<name>`.
+/// Bytes `.tmp-` names add after the prefix: `<pid, at most 7 digits>-<16 hex>`.
+const TEMP_TAIL: usize = 7 + 1 + 16;
+
+/// `<dir>/.<name>.tmp-<pid>-<rand>`: the temp name for replacing `<dir>/<name>` (with `<name>`
+/// shortened by a hash when the whole would not fit a file name, see [`crate::names::fit`]).
 pub fn temp_path_for(target: &Path) -> PathBuf {
     let dir = target.parent().unwrap_or_else(|| Path::new("."));
-    let name = target.file_name().unwrap_or_else(|| OsStr::new("out"));
-    let mut t = OsString::from(".");
-    t.push(name);
-    t.push(format!(".tmp-{}-{:016x}", std::process::id(), random_u64()));
+    let mut t = OsString::from_vec(temp_prefix_for(target));
+    t.push(format!("{}-{:016x}", std::process::id(), random_u64()));
     dir.join(t)
 }
 
 /// The prefix every temp file for `target` starts with (`.<name>.tmp-`).
 pub fn temp_prefix_for(target: &Path) -> Vec<u8> {
-    let mut p = b".".to_vec();
-    p.extend_from_slice(target.file_name().map(|n| n.as_bytes()).unwrap_or(b""));
-    p.extend_from_slice(b".tmp-");
-    p
+    let name = target.file_name().unwrap_or_else(|| OsStr::new("out"));
+    let max = crate::names::NAME_MAX - TEMP_TAIL;
+    crate::names::fit(b".", name, b".tmp-", max).into_vec()
 }
 
 /// Create a fresh temp file beside `target` (exclusive, no symlink following).

@@ -10,8 +10,10 @@
 use gst::glib;
 
 pub mod events;
+pub mod fatal;
 pub mod fsutil;
 pub mod markers;
+pub mod names;
 pub mod scenes;
 pub mod srt;
 pub mod stats;

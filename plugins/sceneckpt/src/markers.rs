@@ -181,23 +181,63 @@ impl Drop for Claim {
     }
 }
 
+/// What became of a claim the sink tried to release.
+#[derive(Debug)]
+pub enum ClaimRelease {
+    Released,
+    /// No claim named (claims off), or none there any more.
+    NoClaim,
+    /// Someone else's (taken over): left alone.
+    NotOurs,
+    /// Ours, but removing it failed: it stays until a later run takes it over.
+    Left(io::Error),
+}
+
+impl ClaimRelease {
+    /// The claim at `path`, said as it is now.
+    pub fn describe(&self, path: &Path) -> String {
+        match self {
+            ClaimRelease::Released => format!("claim {} released", path.display()),
+            ClaimRelease::NoClaim => "no claim held".into(),
+            ClaimRelease::NotOurs => format!(
+                "claim {} belongs to another pipeline now and was left alone",
+                path.display()
+            ),
+            ClaimRelease::Left(e) => format!(
+                "claim {} left behind ({e}): a later run takes it over once this process has ended",
+                path.display()
+            ),
+        }
+    }
+}
+
 /// Remove the claim at `path` only if it records our pid and host (the sink uses this after a
 /// commit: it never removes a claim someone else has taken over).
-pub fn release_claim_path_if_ours(path: &Path) -> bool {
+pub fn release_claim_if_ours(path: &Path) -> ClaimRelease {
     if path.as_os_str().is_empty() {
-        return false;
+        return ClaimRelease::NoClaim;
     }
-    let Ok(data) = fsutil::read_nofollow(path, 1 << 16) else {
-        return false;
+    let data = match fsutil::read_nofollow(path, 1 << 16) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return ClaimRelease::NoClaim,
+        Err(_) => return ClaimRelease::NotOurs,
     };
     let Ok(c) = serde_json::from_slice::<ClaimInfo>(&data) else {
-        return false;
+        return ClaimRelease::NotOurs;
     };
-    if c.pid == std::process::id() as i64 && c.host == fsutil::hostname() {
-        std::fs::remove_file(path).is_ok()
-    } else {
-        false
+    if c.pid != std::process::id() as i64 || c.host != fsutil::hostname() {
+        return ClaimRelease::NotOurs;
     }
+    match std::fs::remove_file(path) {
+        Ok(()) => ClaimRelease::Released,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => ClaimRelease::NoClaim,
+        Err(e) => ClaimRelease::Left(e),
+    }
+}
+
+/// [`release_claim_if_ours`], true when it removed the claim.
+pub fn release_claim_path_if_ours(path: &Path) -> bool {
+    matches!(release_claim_if_ours(path), ClaimRelease::Released)
 }
 
 /// Why an existing claim can be taken over, or None if it is live.
@@ -306,10 +346,12 @@ pub fn try_claim(
                 .ok()
                 .and_then(|d| serde_json::from_slice::<ClaimInfo>(&d).ok())
                 .map(|c| {
-                    format!(
-                        "claimed by pid {} on {} ({})",
-                        c.pid, c.host, c.device_label
-                    )
+                    let device = if c.device.is_empty() {
+                        c.device_label
+                    } else {
+                        c.device
+                    };
+                    format!("claimed by pid {} on {} ({})", c.pid, c.host, device)
                 })
                 .unwrap_or_else(|| "claimed by another pipeline".into());
             return Ok(ClaimResult::Busy(who));

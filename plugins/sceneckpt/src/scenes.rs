@@ -130,9 +130,60 @@ fn class_match(p: &[u8], c: u8) -> Option<(bool, usize)> {
     None
 }
 
+/// A file named like a scene that is not taken as one, and why (said to the user, never silent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub path: PathBuf,
+    pub why: IgnoredWhy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoredWhy {
+    /// The name starts with a dot (hidden; also how our own temp files look).
+    Hidden,
+    /// A folder, FIFO, device or socket named like a scene.
+    NotAFile(&'static str),
+    /// A symlink that leads nowhere or loops (the error says which).
+    Unreadable(String),
+}
+
+impl std::fmt::Display for IgnoredWhy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IgnoredWhy::Hidden => write!(f, "its name starts with a dot (hidden)"),
+            IgnoredWhy::NotAFile(kind) => write!(f, "it is a {kind}, not a file"),
+            IgnoredWhy::Unreadable(e) => write!(f, "it cannot be opened ({e})"),
+        }
+    }
+}
+
+/// The scenes of a location, and the files named like scenes that are not taken as scenes.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub scenes: Vec<PathBuf>,
+    pub ignored: Vec<Ignored>,
+}
+
+fn kind_of(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "folder"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
 /// The scenes `location` names, sorted by file-name bytes: the regular files with a scene
-/// extension in a folder, or the regular files matching a glob in its last component.
-pub fn list_scenes(location: &Path) -> io::Result<Vec<PathBuf>> {
+/// extension in a folder, or the regular files matching a glob in its last component. Names
+/// that look like scenes but are not taken (hidden, not a regular file, a dangling or looping
+/// symlink) are listed in `ignored`.
+pub fn list_scenes(location: &Path) -> io::Result<Listing> {
     let loc_bytes = location.as_os_str().as_bytes();
     let (dir, pattern): (PathBuf, Option<Vec<u8>>) = match location.file_name() {
         Some(last) if is_glob(last.as_bytes()) && !location.is_dir() => (
@@ -154,7 +205,10 @@ pub fn list_scenes(location: &Path) -> io::Result<Vec<PathBuf>> {
     if pattern.is_none() && !location.is_dir() {
         if location.is_file() && !is_glob(loc_bytes) {
             // A single file is a folder of one scene.
-            return Ok(vec![location.to_path_buf()]);
+            return Ok(Listing {
+                scenes: vec![location.to_path_buf()],
+                ignored: Vec::new(),
+            });
         }
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -164,31 +218,61 @@ pub fn list_scenes(location: &Path) -> io::Result<Vec<PathBuf>> {
             ),
         ));
     }
-    let mut out = Vec::new();
+    let mut out = Listing::default();
     for e in std::fs::read_dir(&dir)? {
-        let e = e?;
-        let name = e.file_name();
-        let keep = match &pattern {
-            Some(p) => glob_match(p, name.as_bytes()),
-            None => name.as_bytes().first() != Some(&b'.') && has_scene_extension(&name),
+        let name = e?.file_name();
+        let n = name.as_bytes();
+        let hidden = n.first() == Some(&b'.');
+        let named_like_a_scene = match &pattern {
+            Some(p) => glob_rec(p, n),
+            None => hidden_aware_extension(&name),
         };
-        if !keep {
+        if !named_like_a_scene {
+            continue;
+        }
+        let path = dir.join(&name);
+        if hidden
+            && pattern
+                .as_ref()
+                .map(|p| p.first() != Some(&b'.'))
+                .unwrap_or(true)
+        {
+            out.ignored.push(Ignored {
+                path,
+                why: IgnoredWhy::Hidden,
+            });
             continue;
         }
         // Regular files only; a symlink to a regular file is a scene too (we only read it).
-        let path = dir.join(&name);
         match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => out.push(path),
-            _ => {}
+            Ok(m) if m.is_file() => out.scenes.push(path),
+            Ok(m) => out.ignored.push(Ignored {
+                path,
+                why: IgnoredWhy::NotAFile(kind_of(m.file_type())),
+            }),
+            Err(e) => out.ignored.push(Ignored {
+                path,
+                why: IgnoredWhy::Unreadable(e.to_string()),
+            }),
         }
     }
-    out.sort_by(|a, b| {
+    let by_name = |a: &PathBuf, b: &PathBuf| {
         a.file_name()
             .unwrap_or_default()
             .as_bytes()
             .cmp(b.file_name().unwrap_or_default().as_bytes())
-    });
+    };
+    out.scenes.sort_by(by_name);
+    out.ignored.sort_by(|a, b| by_name(&a.path, &b.path));
     Ok(out)
+}
+
+/// A scene extension after a non-empty name, also for names starting with a dot
+/// (`.x.mp4` is a hidden scene; `.mp4` alone is not named like one).
+fn hidden_aware_extension(name: &OsStr) -> bool {
+    let b = name.as_bytes();
+    let rest = b.strip_prefix(b".").unwrap_or(b);
+    has_scene_extension(OsStr::from_bytes(rest))
 }
 
 /// Where every file of one scene lives.
@@ -204,13 +288,8 @@ pub struct ScenePaths {
 }
 
 fn dot_name(stem: &OsStr, task: &str, kind: &str) -> OsString {
-    let mut n = OsString::from(".");
-    n.push(stem);
-    n.push(".");
-    n.push(task);
-    n.push(".");
-    n.push(kind);
-    n
+    let suffix = format!(".{task}.{kind}");
+    crate::names::fit(b".", stem, suffix.as_bytes(), crate::names::MARKER_NAME_MAX)
 }
 
 impl ScenePaths {
@@ -300,14 +379,27 @@ mod tests {
             std::fs::write(d.join(n), b"x").unwrap();
         }
         std::fs::create_dir(d.join("dir.mp4")).unwrap();
-        let l: Vec<_> = list_scenes(&d)
-            .unwrap()
+        let fifo = std::ffi::CString::new(d.join("pipe.mkv").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        std::os::unix::fs::symlink(d.join("loop.mp4"), d.join("loop.mp4")).unwrap();
+        let listing = list_scenes(&d).unwrap();
+        let ignored: Vec<_> = listing
+            .ignored
+            .iter()
+            .map(|i| i.path.file_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(ignored, [".hidden.mp4", "dir.mp4", "loop.mp4", "pipe.mkv"]);
+        assert_eq!(listing.ignored[3].why, IgnoredWhy::NotAFile("FIFO"));
+        assert!(matches!(listing.ignored[2].why, IgnoredWhy::Unreadable(_)));
+        let l: Vec<_> = listing
+            .scenes
             .iter()
             .map(|p| p.file_name().unwrap().to_owned())
             .collect();
         assert_eq!(l, ["Z.wav", "a.MKV", "b.mp4"]);
         let l = list_scenes(&d.join("*.mp4")).unwrap();
-        assert_eq!(l.len(), 1);
+        assert_eq!(l.scenes.len(), 1);
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

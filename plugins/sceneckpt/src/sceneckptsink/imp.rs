@@ -2,8 +2,9 @@
 //! `sceneckptsink`: writes each scene's output to a temp file beside it and, on
 //! `sceneckpt-scene-end`, commits it atomically (fsync, rename, fsync folder), then writes the
 //! done marker the same way, removes the claim and appends a stats line. Any write error
-//! removes the temp file, writes no marker, releases the claim and fails with the file and the
-//! OS error: nothing already finished is touched.
+//! writes no marker and fails with the file and the OS error, saying what it could clean up
+//! (temp file, claim) and what it left: nothing already finished is touched. Subtitle document
+//! encoders (`srtenc`, `webvttenc`) in front of it are refused (see encoder_check.rs).
 
 use gst::glib;
 use gst::prelude::*;
@@ -17,7 +18,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
+use super::cleanup;
+use super::encoder_check;
 use crate::events;
+use crate::fatal::{ErrorRepost, FatalError};
 use crate::fsutil::{self, FileError};
 use crate::markers::{self, DoneMarker};
 use crate::srt;
@@ -55,6 +59,7 @@ struct Scene {
     file: Option<File>,
     hasher: sha2::Sha256,
     cues: u32,
+    format: srt::Format,
 }
 
 #[derive(Default)]
@@ -67,6 +72,8 @@ struct State {
 pub struct SceneCkptSink {
     settings: Mutex<Settings>,
     state: Mutex<State>,
+    /// Fatal streaming errors are posted again until the pipeline is stopped (see crate::fatal).
+    repost: ErrorRepost,
 }
 
 #[glib::object_subclass]
@@ -82,7 +89,15 @@ fn discard(scene: Scene) {
 }
 
 impl SceneCkptSink {
-    fn open_scene(&self, s: &gst::StructureRef) -> Result<Scene, String> {
+    fn post_fatal<T: gst::MessageErrorDomain>(&self, kind: T, message: &str, debug: &str) {
+        gst::error!(CAT, imp = self, "{}: {}", message, debug);
+        self.repost.post(
+            self.obj().upcast_ref(),
+            FatalError::new(kind, message, debug),
+        );
+    }
+
+    fn open_scene(&self, s: &gst::StructureRef, text: bool) -> Result<Scene, String> {
         let get = |k: &str| s.get::<String>(k).map_err(|e| format!("{k}: {e}"));
         let output = PathBuf::from(get("output")?);
         let (tmp, file) = fsutil::create_temp_for(&output).map_err(|e| {
@@ -93,7 +108,8 @@ impl SceneCkptSink {
             }
             .to_string()
         })?;
-        Ok(Scene {
+        let format = srt::Format::for_output(&output);
+        let mut scene = Scene {
             scene: get("scene")?,
             task: get("task")?,
             markers_dir: PathBuf::from(get("markers-dir")?),
@@ -108,7 +124,15 @@ impl SceneCkptSink {
             file: Some(file),
             hasher: sha2::Sha256::new(),
             cues: 0,
-        })
+            format,
+        };
+        if text && !format.header().is_empty() {
+            if let Err(e) = Self::write(&mut scene, format.header().as_bytes()) {
+                let left = cleanup::remove_temp(&scene.tmp);
+                return Err(format!("{e} ({left})"));
+            }
+        }
+        Ok(scene)
     }
 
     fn write(scene: &mut Scene, data: &[u8]) -> Result<(), FileError> {
@@ -122,23 +146,22 @@ impl SceneCkptSink {
         Ok(())
     }
 
-    /// Fail the open scene: remove its temp, release its claim, post an element error.
-    fn fail(&self, scene: Scene, err: &dyn std::fmt::Display) {
-        let claim = scene.claim.clone();
-        let what = scene.scene.clone();
-        discard(scene);
-        markers::release_claim_path_if_ours(std::path::Path::new(&claim));
-        gst::element_imp_error!(
-            self,
+    /// Fail the open scene: remove its temp, release its claim, post an element error that says
+    /// what was cleaned up and what was left.
+    fn fail(&self, mut scene: Scene, err: &dyn std::fmt::Display) {
+        drop(scene.file.take());
+        let account = cleanup::account(&scene.tmp, &scene.claim, false, &scene.output);
+        self.post_fatal(
             gst::ResourceError::Write,
-            ("scene {}: {}", what, err),
-            ["temp file removed, no done marker written, claim released"]
+            &format!("scene {}: {}", scene.scene, err),
+            &account,
         );
     }
 
-    fn commit(&self, mut scene: Scene, end: &gst::StructureRef) -> Result<(), FileError> {
+    /// Err((error, whether the output already reached its final name)).
+    fn commit(&self, mut scene: Scene, end: &gst::StructureRef) -> Result<(), (FileError, bool)> {
         let file = scene.file.take().expect("open");
-        fsutil::commit_temp(&scene.tmp, file, &scene.output)?;
+        fsutil::commit_temp(&scene.tmp, file, &scene.output).map_err(|e| (e, false))?;
         let sha = fsutil::hex(&std::mem::take(&mut scene.hasher).finalize());
         let finished = fsutil::now_unix();
         let device = end
@@ -174,7 +197,7 @@ impl SceneCkptSink {
         );
         let mut json = serde_json::to_string_pretty(&marker).expect("serialisable");
         json.push('\n');
-        fsutil::write_atomic(&paths.done, json.as_bytes())?;
+        fsutil::write_atomic(&paths.done, json.as_bytes()).map_err(|e| (e, true))?;
         let _ = markers::remove_if_exists(&paths.failed);
         markers::release_claim_path_if_ours(std::path::Path::new(&scene.claim));
         let audio = end
@@ -231,17 +254,21 @@ impl SceneCkptSink {
                     );
                     discard(old);
                 }
-                match self.open_scene(s) {
+                let text = state.text;
+                match self.open_scene(s, text) {
                     Ok(sc) => {
                         state.scene = Some(sc);
                         true
                     }
                     Err(e) => {
                         drop(state);
-                        if let Ok(claim) = s.get::<String>("claim") {
-                            markers::release_claim_path_if_ours(std::path::Path::new(&claim));
-                        }
-                        gst::element_imp_error!(self, gst::ResourceError::OpenWrite, ("{}", e));
+                        let claim = s.get::<String>("claim").unwrap_or_default();
+                        let claim = cleanup::release_claim(&claim);
+                        self.post_fatal(
+                            gst::ResourceError::OpenWrite,
+                            &e,
+                            &format!("nothing written for this scene; {claim}"),
+                        );
                         false
                     }
                 }
@@ -253,18 +280,20 @@ impl SceneCkptSink {
                 };
                 drop(state);
                 // Keep what the failure path needs: commit consumes the scene.
-                let (claim, tmp, name) =
-                    (scene.claim.clone(), scene.tmp.clone(), scene.scene.clone());
+                let (claim, tmp, name, output) = (
+                    scene.claim.clone(),
+                    scene.tmp.clone(),
+                    scene.scene.clone(),
+                    scene.output.clone(),
+                );
                 match self.commit(scene, s) {
                     Ok(()) => true,
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&tmp);
-                        markers::release_claim_path_if_ours(std::path::Path::new(&claim));
-                        gst::element_imp_error!(
-                            self,
+                    Err((e, output_in_place)) => {
+                        let account = cleanup::account(&tmp, &claim, output_in_place, &output);
+                        self.post_fatal(
                             gst::ResourceError::Write,
-                            ("scene {}: {}", name, e),
-                            ["temp file removed, no done marker written, claim released"]
+                            &format!("scene {name}: {e}"),
+                            &account,
                         );
                         false
                     }
@@ -346,11 +375,15 @@ impl ElementImpl for SceneCkptSink {
 
 impl BaseSinkImpl for SceneCkptSink {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.repost.disarm();
         *self.state.lock().unwrap() = State::default();
-        Ok(())
+        let sinkpad = self.obj().static_pad("sink").unwrap();
+        encoder_check::check_upstream(&sinkpad)
+            .map_err(|e| gst::error_msg!(gst::CoreError::Negotiation, ("{}", e)))
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.repost.disarm();
         if let Some(sc) = self.state.lock().unwrap().scene.take() {
             discard(sc);
         }
@@ -358,6 +391,12 @@ impl BaseSinkImpl for SceneCkptSink {
     }
 
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        if encoder_check::only_documents(caps) {
+            let sinkpad = self.obj().static_pad("sink").unwrap();
+            let why = encoder_check::refusal(&sinkpad, caps);
+            self.post_fatal(gst::CoreError::Negotiation, &why, &format!("caps {caps}"));
+            return Err(gst::loggable_error!(CAT, "refused {}", caps));
+        }
         let text = caps
             .structure(0)
             .map(|s| {
@@ -412,7 +451,7 @@ impl BaseSinkImpl for SceneCkptSink {
                 .map(|d| d.nseconds())
                 .unwrap_or(gst::ClockTime::SECOND.nseconds());
             let txt = String::from_utf8_lossy(&map);
-            match srt::format_cue(scene.cues + 1, start, start + dur, &txt) {
+            match scene.format.cue(scene.cues + 1, start, start + dur, &txt) {
                 Some(cue) => {
                     scene.cues += 1;
                     Self::write(scene, cue.as_bytes())

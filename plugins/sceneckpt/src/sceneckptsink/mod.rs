@@ -2,6 +2,8 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod cleanup;
+mod encoder_check;
 mod imp;
 
 glib::wrapper! {

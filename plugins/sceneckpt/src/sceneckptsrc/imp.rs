@@ -17,9 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use super::device;
+use super::report::{self, Summary};
 use crate::events;
+use crate::fatal::{ErrorRepost, FatalError};
 use crate::fsutil;
 use crate::markers::{self, Claim, ClaimInfo, ClaimResult, DoneState};
+use crate::names;
 use crate::scenes::{self, ScenePaths};
 use crate::stats::{StatsLine, STATS_FILE};
 
@@ -33,6 +37,16 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 const RATE: u64 = 16_000;
 const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Longest `task`: it is part of every marker name, which must stay within the name limit.
+const TASK_MAX: usize = 64;
+/// What the source's private decoding pipeline is made of (checked when the source starts).
+const DECODER_ELEMENTS: &[&str] = &[
+    "filesrc",
+    "decodebin",
+    "audioconvert",
+    "audioresample",
+    "appsink",
+];
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -70,6 +84,8 @@ struct Counters {
     skipped: u32,
     failed: u32,
     in_progress: u32,
+    /// Files named like scenes that are not taken as scenes (hidden, not files, dangling links).
+    ignored: u32,
     audio_done: f64,
     wall_done: f64,
 }
@@ -90,9 +106,46 @@ struct Current {
     waiting: Duration,
 }
 
+/// A scene found free and claimed (or free, with `claim=false`), not started yet.
+struct Claimed {
+    index: usize,
+    paths: ScenePaths,
+    claim: Option<Claim>,
+}
+
+/// Why the walk gave no scene.
+enum WalkStop {
+    Flushing,
+    /// The markers folder cannot be worked in (a claim cannot be written): the run must end.
+    Fatal(FatalError),
+}
+
+/// Claim errors that concern the whole markers folder rather than one scene.
+fn folder_wide(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENOSPC
+                | libc::EDQUOT
+                | libc::EROFS
+                | libc::EACCES
+                | libc::EPERM
+                | libc::EIO
+                | libc::ENOENT
+                | libc::ENOTDIR
+        )
+    )
+}
+
 #[derive(Default)]
 struct State {
     settings: Option<Settings>,
+    /// The device of the transcriber downstream (written into claims), or `device-label`.
+    device: String,
+    /// The first scene, claimed when the source starts (so that a folder where no claim can be
+    /// written fails the state change itself, before any data flows).
+    first: Option<Claimed>,
+    summary_posted: bool,
     scenes: Vec<PathBuf>,
     next: usize,
     /// Scenes found claimed by others in the first pass: looked at once more at the end, so a
@@ -119,6 +172,8 @@ pub struct SceneCkptSrc {
     /// Events sent before BaseSrc's first segment (see `push_custom`).
     pre_events: Arc<Mutex<Vec<gst::Event>>>,
     flushing: AtomicBool,
+    /// Fatal streaming errors are posted again until the pipeline is stopped (see crate::fatal).
+    repost: ErrorRepost,
 }
 
 #[glib::object_subclass]
@@ -413,13 +468,13 @@ impl SceneCkptSrc {
         Pulled::Timeout
     }
 
-    fn stats_line(&self, s: &Settings, cur: &Current, result: &str) -> StatsLine {
+    fn stats_line(&self, device: &str, cur: &Current, result: &str) -> StatsLine {
         let now = fsutil::now_unix();
         let audio = cur.samples as f64 / RATE as f64;
         let wall = now - cur.started_unix;
         StatsLine {
             scene: fsutil::path_str(&cur.paths.scene),
-            device: s.device_label.clone(),
+            device: device.to_string(),
             model: String::new(),
             audio_seconds: audio,
             wall_seconds: wall,
@@ -433,7 +488,7 @@ impl SceneCkptSrc {
 
     fn fail_scene(&self, state: &mut State, mut cur: Current, error: String) {
         let s = state.settings.clone().unwrap();
-        let _ = cur.pipeline.set_state(gst::State::Null);
+        self.stop_decoder(&cur);
         gst::warning!(
             CAT,
             imp = self,
@@ -444,7 +499,7 @@ impl SceneCkptSrc {
         if let Err(e) = markers::write_failed(&cur.paths, &s.task, &error) {
             gst::warning!(CAT, imp = self, "cannot write failed marker: {}", e);
         }
-        let line = self.stats_line(&s, &cur, "failed");
+        let line = self.stats_line(&state.device, &cur, "failed");
         if let Ok(l) = serde_json::to_string(&line) {
             let _ = fsutil::append_line(&cur.paths.markers_dir.join(STATS_FILE), &l);
         }
@@ -478,7 +533,7 @@ impl SceneCkptSrc {
 
     fn finish_scene(&self, state: &mut State, mut cur: Current) {
         let s = state.settings.clone().unwrap();
-        let _ = cur.pipeline.set_state(gst::State::Null);
+        self.stop_decoder(&cur);
         let audio_ns = samples_to_ns(cur.samples);
         {
             let mut c = self.counters.lock().unwrap();
@@ -519,25 +574,145 @@ impl SceneCkptSrc {
         state.pending_claims.retain(|c| c.still_ours());
     }
 
-    /// Find, claim and start decoding the next scene. Ok(false) when there is none left.
-    fn start_next_scene(&self, state: &mut State) -> Result<bool, gst::FlowError> {
+    /// Stop the scene's decoder, bounded (see decoder_stop.rs); a stuck one is a bus warning.
+    fn stop_decoder(&self, cur: &Current) {
+        if let Err(e) = super::decoder_stop::stop(&cur.pipeline, &cur.paths.scene) {
+            gst::element_imp_warning!(self, gst::ResourceError::Close, ("{}", e));
+        }
+    }
+
+    /// The next scene index to look at: the listing in order, then once more the scenes found
+    /// claimed by others (their claim may have gone stale meanwhile). (index, revisiting).
+    fn next_index(state: &mut State) -> Option<(usize, bool)> {
+        loop {
+            if state.next < state.scenes.len() {
+                state.next += 1;
+                return Some((state.next - 1, false));
+            }
+            if let Some(i) = state.revisit.pop_front() {
+                return Some((i, true));
+            }
+            if state.second_pass || state.busy.is_empty() {
+                return None;
+            }
+            state.second_pass = true;
+            state.revisit = state.busy.drain(..).collect();
+        }
+    }
+
+    fn claim_info(&self, s: &Settings, device: &str, scene: &Path) -> ClaimInfo {
+        ClaimInfo {
+            pid: std::process::id() as i64,
+            host: fsutil::hostname(),
+            device_label: s.device_label.clone(),
+            device: device.to_string(),
+            started: fsutil::rfc3339(fsutil::now_unix()),
+            scene: fsutil::path_str(scene),
+            task: s.task.clone(),
+        }
+    }
+
+    /// Why a claimed scene cannot be worked on at all, before decoding it.
+    fn unworkable(paths: &ScenePaths) -> Option<String> {
+        // The events and markers carry paths as UTF-8 strings: a name that is not UTF-8 would
+        // be written under another name and redone forever. Say so instead.
+        if paths.scene.to_str().is_none()
+            || paths.output.to_str().is_none()
+            || paths.markers_dir.to_str().is_none()
+        {
+            return Some("file name is not valid UTF-8: rename it".into());
+        }
+        let out_name = paths.output.file_name().unwrap_or_default();
+        if !names::fits(out_name) {
+            return Some(format!(
+                "its output name {} is {} bytes, longer than the {} bytes a file name may have: \
+                 rename the scene (at most {} bytes before the extension)",
+                out_name.to_string_lossy(),
+                out_name.len(),
+                names::NAME_MAX,
+                names::NAME_MAX.saturating_sub(out_name.len() - paths.stem.len()),
+            ));
+        }
+        None
+    }
+
+    /// A scene that cannot be started: `.failed` marker with the reason, claim released, a bus
+    /// warning; the walk goes on.
+    fn fail_unstarted(
+        &self,
+        state: &State,
+        index: usize,
+        paths: &ScenePaths,
+        claim: Option<Claim>,
+        msg: String,
+    ) {
+        let task = &state.settings.as_ref().unwrap().task;
+        gst::warning!(CAT, imp = self, "{}: {}", paths.scene.display(), msg);
+        if let Err(e) = markers::write_failed(paths, task, &msg) {
+            gst::warning!(CAT, imp = self, "cannot write failed marker: {}", e);
+        }
+        if let Some(c) = claim {
+            c.release();
+        }
+        self.counters.lock().unwrap().failed += 1;
+        gst::element_imp_warning!(
+            self,
+            gst::ResourceError::NotFound,
+            ("scene {} failed: {}", paths.scene.display(), msg)
+        );
+        self.post_scene_msg(paths, index, "failed", Some(("error", msg)));
+        self.post_progress(state, None);
+    }
+
+    fn skip_done(&self, state: &State, index: usize, paths: &ScenePaths) {
+        self.counters.lock().unwrap().skipped += 1;
+        gst::info!(
+            CAT,
+            imp = self,
+            "skipping done scene {}",
+            paths.scene.display()
+        );
+        self.post_scene_msg(paths, index, "skipped", None);
+        self.post_progress(state, None);
+    }
+
+    /// A scene another live pipeline holds, first pass: logged; looked at again at the end.
+    fn note_busy(&self, state: &mut State, index: usize, paths: &ScenePaths, who: &str) {
+        gst::info!(
+            CAT,
+            imp = self,
+            "scene {} in progress elsewhere: {}",
+            paths.scene.display(),
+            who
+        );
+        self.counters.lock().unwrap().in_progress += 1;
+        state.busy.push(index);
+        self.post_progress(state, None);
+    }
+
+    /// Still held by another live pipeline when looked at again at the end: this run ends
+    /// without it, said at the default level (a bus INFO; every pipeline of a shared folder
+    /// sees the others' current scenes, which is normal, so not a warning).
+    fn note_left_to_other(&self, paths: &ScenePaths, who: &str) {
+        let text = format!(
+            "scene {} is being worked on by another pipeline ({}): left to it",
+            paths.scene.display(),
+            who
+        );
+        gst::info!(CAT, imp = self, "{}", text);
+        report::post_info(self.obj().upcast_ref(), &text);
+    }
+
+    /// Find and claim the next scene to do. Ok(None) when none is left.
+    fn claim_next(&self, state: &mut State) -> Result<Option<Claimed>, WalkStop> {
         let s = state.settings.clone().unwrap();
         Self::prune_claims(state);
         loop {
             if self.flushing.load(Ordering::SeqCst) {
-                return Err(gst::FlowError::Flushing);
+                return Err(WalkStop::Flushing);
             }
-            let (index, revisiting) = if state.next < state.scenes.len() {
-                state.next += 1;
-                (state.next - 1, false)
-            } else if let Some(i) = state.revisit.pop_front() {
-                (i, true)
-            } else if !state.second_pass && !state.busy.is_empty() {
-                state.second_pass = true;
-                state.revisit = state.busy.drain(..).collect();
-                continue;
-            } else {
-                break;
+            let Some((index, revisiting)) = Self::next_index(state) else {
+                return Ok(None);
             };
             // A revisited scene no longer counts as in progress elsewhere once we settle it.
             let settle = |this: &Self| {
@@ -557,10 +732,7 @@ impl SceneCkptSrc {
             match markers::check_done(&paths, &s.task) {
                 DoneState::Done(_) => {
                     settle(self);
-                    self.counters.lock().unwrap().skipped += 1;
-                    gst::info!(CAT, imp = self, "skipping done scene {}", scene.display());
-                    self.post_scene_msg(&paths, index, "skipped", None);
-                    self.post_progress(state, None);
+                    self.skip_done(state, index, &paths);
                     continue;
                 }
                 DoneState::Invalid(why) => {
@@ -570,21 +742,9 @@ impl SceneCkptSrc {
             }
             let mut claim = None;
             if s.claim {
-                let info = ClaimInfo {
-                    pid: std::process::id() as i64,
-                    host: fsutil::hostname(),
-                    device_label: s.device_label.clone(),
-                    device: s.device_label.clone(),
-                    started: fsutil::rfc3339(fsutil::now_unix()),
-                    scene: fsutil::path_str(&scene),
-                    task: s.task.clone(),
-                };
-                match markers::try_claim(
-                    &paths.claim,
-                    &info,
-                    Duration::from_secs(s.stale_seconds as u64),
-                    HEARTBEAT,
-                ) {
+                let info = self.claim_info(&s, &state.device, &scene);
+                let stale = Duration::from_secs(s.stale_seconds as u64);
+                match markers::try_claim(&paths.claim, &info, stale, HEARTBEAT) {
                     Ok(ClaimResult::Claimed(c)) => {
                         settle(self);
                         if let Some(why) = &c.took_over {
@@ -599,135 +759,177 @@ impl SceneCkptSrc {
                         // Someone may have finished it between our check and our claim.
                         if let DoneState::Done(_) = markers::check_done(&paths, &s.task) {
                             c.release();
-                            self.counters.lock().unwrap().skipped += 1;
-                            self.post_scene_msg(&paths, index, "skipped", None);
-                            self.post_progress(state, None);
+                            self.skip_done(state, index, &paths);
                             continue;
                         }
                         claim = Some(c);
                     }
                     Ok(ClaimResult::Busy(who)) => {
-                        gst::info!(
-                            CAT,
-                            imp = self,
-                            "scene {} in progress elsewhere: {}",
-                            scene.display(),
-                            who
-                        );
-                        if !revisiting {
-                            self.counters.lock().unwrap().in_progress += 1;
-                            state.busy.push(index);
-                            self.post_progress(state, None);
+                        if revisiting {
+                            self.note_left_to_other(&paths, &who);
+                        } else {
+                            self.note_busy(state, index, &paths, &who);
                         }
                         continue;
                     }
-                    Err(e) => {
-                        gst::element_imp_error!(
-                            self,
+                    Err(e) if folder_wide(&e) => {
+                        return Err(WalkStop::Fatal(FatalError::new(
                             gst::ResourceError::OpenWrite,
-                            ("cannot create claim {}: {}", paths.claim.display(), e)
-                        );
-                        return Err(gst::FlowError::Error);
+                            &format!("cannot create claim {}: {}", paths.claim.display(), e),
+                            &format!(
+                                "no scene can be claimed in {}: free space or make it writable \
+                                 (or set markers-dir to a writable folder), then run again",
+                                paths.markers_dir.display()
+                            ),
+                        )));
+                    }
+                    Err(e) => {
+                        settle(self);
+                        let msg = format!("cannot create claim {}: {}", paths.claim.display(), e);
+                        self.fail_unstarted(state, index, &paths, None, msg);
+                        continue;
                     }
                 }
                 // We hold the claim: temp files of earlier, dead writers of this scene can go.
                 markers::remove_stale_temps(&paths.output);
                 markers::remove_stale_temps(&paths.done);
             }
-            let base_pts = samples_to_ns(state.samples);
-            let started_unix = fsutil::now_unix();
-            // The events and markers carry paths as UTF-8 strings: a name that is not UTF-8
-            // would be written under another name and redone forever. Say so instead.
-            if scene.to_str().is_none()
-                || paths.output.to_str().is_none()
-                || paths.markers_dir.to_str().is_none()
-            {
-                let msg = "file name is not valid UTF-8: rename it".to_string();
-                gst::warning!(CAT, imp = self, "{}: {}", scene.display(), msg);
-                let _ = markers::write_failed(&paths, &s.task, &msg);
+            if let Some(why) = Self::unworkable(&paths) {
+                self.fail_unstarted(state, index, &paths, claim, why);
+                continue;
+            }
+            return Ok(Some(Claimed {
+                index,
+                paths,
+                claim,
+            }));
+        }
+    }
+
+    /// Start decoding a claimed scene. Ok(false) when it failed (marked, the walk goes on).
+    fn begin_scene(&self, state: &mut State, claimed: Claimed) -> Result<bool, FatalError> {
+        let s = state.settings.clone().unwrap();
+        let Claimed {
+            index,
+            paths,
+            claim,
+        } = claimed;
+        let (pipeline, appsink, audio_linked, no_more_pads) = match self.build_decoder(&paths.scene)
+        {
+            Ok(b) => b,
+            Err(e) => {
                 if let Some(c) = claim {
                     c.release();
                 }
-                self.counters.lock().unwrap().failed += 1;
-                gst::element_imp_warning!(
-                    self,
-                    gst::ResourceError::NotFound,
-                    ("scene {} failed: {}", scene.display(), msg)
-                );
-                self.post_scene_msg(&paths, index, "failed", Some(("error", msg)));
-                self.post_progress(state, None);
-                continue;
+                return Err(FatalError::new(gst::CoreError::MissingPlugin, &e, &e));
             }
-            let built = self.build_decoder(&scene);
-            let (pipeline, appsink, audio_linked, no_more_pads) = match built {
-                Ok(b) => b,
-                Err(e) => {
-                    gst::element_imp_error!(self, gst::CoreError::MissingPlugin, ("{}", e));
-                    if let Some(c) = claim {
-                        c.release();
-                    }
-                    return Err(gst::FlowError::Error);
-                }
-            };
-            let cur = Current {
-                index,
-                paths: paths.clone(),
-                pipeline,
-                appsink,
-                audio_linked,
-                no_more_pads,
-                claim,
-                base_pts,
-                samples: 0,
-                started_unix,
-                started: Instant::now(),
-                waiting: Duration::ZERO,
-            };
-            let claim_path = cur
-                .claim
-                .as_ref()
-                .map(|c| fsutil::path_str(&c.path))
-                .unwrap_or_default();
-            let total = state.scenes.len() as u32;
-            self.push_custom(
-                gst::event::CustomDownstreamSticky::builder(
-                    gst::Structure::builder(events::SCENE_START)
-                        .field("scene", fsutil::path_str(&scene))
-                        .field("stem", paths.stem.to_string_lossy().as_ref())
-                        .field("index", index as u32)
-                        .field("total", total)
-                        .field("task", s.task.as_str())
-                        .field("output", fsutil::path_str(&paths.output))
-                        .field("markers-dir", fsutil::path_str(&paths.markers_dir))
-                        .field("claim", claim_path)
-                        .field("base-pts", base_pts)
-                        .field("device-label", s.device_label.as_str())
-                        .field("started-unix", started_unix)
-                        .build(),
-                )
-                .build(),
-            );
-            self.post_scene_msg(&paths, index, "started", None);
-            let stem = paths.stem.to_string_lossy().into_owned();
-            self.post_progress(state, Some(&stem));
-            if let Err(e) = cur.pipeline.set_state(gst::State::Playing) {
-                // The bus holds the reason (e.g. the file cannot be opened).
-                let msg = cur
-                    .pipeline
-                    .bus()
-                    .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
-                    .and_then(|m| match m.view() {
-                        gst::MessageView::Error(err) => Some(err.error().to_string()),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| format!("cannot start decoding: {e}"));
-                self.fail_scene(state, cur, msg);
-                continue;
-            }
-            state.current = Some(cur);
-            return Ok(true);
+        };
+        let base_pts = samples_to_ns(state.samples);
+        let started_unix = fsutil::now_unix();
+        let cur = Current {
+            index,
+            paths: paths.clone(),
+            pipeline,
+            appsink,
+            audio_linked,
+            no_more_pads,
+            claim,
+            base_pts,
+            samples: 0,
+            started_unix,
+            started: Instant::now(),
+            waiting: Duration::ZERO,
+        };
+        let claim_path = cur
+            .claim
+            .as_ref()
+            .map(|c| fsutil::path_str(&c.path))
+            .unwrap_or_default();
+        let total = state.scenes.len() as u32;
+        self.push_custom(
+            gst::event::CustomDownstreamSticky::builder(
+                gst::Structure::builder(events::SCENE_START)
+                    .field("scene", fsutil::path_str(&paths.scene))
+                    .field("stem", paths.stem.to_string_lossy().as_ref())
+                    .field("index", index as u32)
+                    .field("total", total)
+                    .field("task", s.task.as_str())
+                    .field("output", fsutil::path_str(&paths.output))
+                    .field("markers-dir", fsutil::path_str(&paths.markers_dir))
+                    .field("claim", claim_path)
+                    .field("base-pts", base_pts)
+                    .field("device-label", s.device_label.as_str())
+                    .field("started-unix", started_unix)
+                    .build(),
+            )
+            .build(),
+        );
+        self.post_scene_msg(&paths, index, "started", None);
+        let stem = paths.stem.to_string_lossy().into_owned();
+        self.post_progress(state, Some(&stem));
+        if let Err(e) = cur.pipeline.set_state(gst::State::Playing) {
+            // The bus holds the reason (e.g. the file cannot be opened).
+            let msg = cur
+                .pipeline
+                .bus()
+                .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
+                .and_then(|m| match m.view() {
+                    gst::MessageView::Error(err) => Some(err.error().to_string()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| format!("cannot start decoding: {e}"));
+            self.fail_scene(state, cur, msg);
+            return Ok(false);
         }
-        Ok(false)
+        state.current = Some(cur);
+        Ok(true)
+    }
+
+    /// The end-of-run summary, once per run.
+    fn post_summary_once(&self, state: &mut State, finished: bool) {
+        if state.summary_posted || state.settings.is_none() {
+            return;
+        }
+        state.summary_posted = true;
+        let c = self.counters.lock().unwrap().clone();
+        let summary = Summary {
+            total: c.total,
+            done: c.done,
+            skipped: c.skipped,
+            failed: c.failed,
+            claimed_elsewhere: c.in_progress,
+            ignored: c.ignored,
+            finished,
+        };
+        report::post_summary(self.obj().upcast_ref(), *CAT, &summary);
+    }
+
+    /// Checks made when the source starts: task usable in file names, decoder elements present.
+    fn check_settings(s: &Settings) -> Result<(), gst::ErrorMessage> {
+        if s.task.is_empty() || s.task.contains('/') || s.task.len() > TASK_MAX {
+            return Err(gst::error_msg!(
+                gst::LibraryError::Settings,
+                (
+                    "invalid task {:?}: a name of 1 to {} bytes without '/'",
+                    s.task,
+                    TASK_MAX
+                )
+            ));
+        }
+        if let Some(missing) = DECODER_ELEMENTS
+            .iter()
+            .find(|f| gst::ElementFactory::find(f).is_none())
+        {
+            return Err(gst::error_msg!(
+                gst::CoreError::MissingPlugin,
+                (
+                    "GStreamer element {} is missing (sceneckpt decodes scenes with it): \
+                     install gstreamer1.0-plugins-base",
+                    missing
+                )
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -934,18 +1136,14 @@ impl BaseSrcImpl for SceneCkptSrc {
                 ("no location set")
             ));
         };
-        if s.task.is_empty() || s.task.contains('/') {
-            return Err(gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("invalid task {:?}", s.task)
-            ));
-        }
-        let list = scenes::list_scenes(&location).map_err(|e| {
+        Self::check_settings(&s)?;
+        let listing = scenes::list_scenes(&location).map_err(|e| {
             gst::error_msg!(
                 gst::ResourceError::NotFound,
                 ("cannot list scenes in {}: {}", location.display(), e)
             )
         })?;
+        let list = listing.scenes;
         let scene_dir = if location.is_dir() {
             location.clone()
         } else {
@@ -966,34 +1164,59 @@ impl BaseSrcImpl for SceneCkptSrc {
             list.len(),
             location.display()
         );
+        report::post_ignored(self.obj().upcast_ref(), *CAT, &listing.ignored);
         *self.counters.lock().unwrap() = Counters {
             total: list.len() as u32,
+            ignored: listing.ignored.len() as u32,
             ..Default::default()
         };
+        let src_pad = self.obj().static_pad("src").unwrap();
+        let device = device::downstream_device(&src_pad).unwrap_or_else(|| s.device_label.clone());
+        gst::info!(CAT, imp = self, "device written into claims: {:?}", device);
+        self.repost.disarm();
+        self.flushing.store(false, Ordering::SeqCst);
+        self.pre_events.lock().unwrap().clear();
         let mut st = self.state.lock().unwrap();
         *st = State {
             settings: Some(s),
+            device,
             scenes: list,
             started: Some(Instant::now()),
             first_buffer: true,
             ..Default::default()
         };
-        self.flushing.store(false, Ordering::SeqCst);
-        self.pre_events.lock().unwrap().clear();
+        // Claim the first scene now: a folder where no claim can be written fails this state
+        // change itself (every application sees that), not a streaming thread racing preroll.
+        match self.claim_next(&mut st) {
+            Ok(first) => st.first = first,
+            Err(WalkStop::Flushing) => {}
+            Err(WalkStop::Fatal(e)) => {
+                return Err(gst::error_msg!(
+                    gst::ResourceError::OpenWrite,
+                    ("{}", e.error.message()),
+                    ["{}", e.debug]
+                ));
+            }
+        }
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.repost.disarm();
         let mut st = self.state.lock().unwrap();
         if let Some(mut cur) = st.current.take() {
-            let _ = cur.pipeline.set_state(gst::State::Null);
+            self.stop_decoder(&cur);
             if let Some(c) = cur.claim.take() {
                 c.release();
             }
         }
+        if let Some(c) = st.first.take().and_then(|f| f.claim) {
+            c.release();
+        }
         for c in st.pending_claims.drain(..) {
             c.release();
         }
+        self.post_summary_once(&mut st, false);
         Ok(())
     }
 
@@ -1022,12 +1245,35 @@ impl PushSrcImpl for SceneCkptSrc {
             if self.flushing.load(Ordering::SeqCst) {
                 return Err(gst::FlowError::Flushing);
             }
-            if state.current.is_none() && !self.start_next_scene(&mut state)? {
-                Self::prune_claims(&mut state);
-                self.flush_pre_events();
-                self.post_progress(&state, None);
-                gst::info!(CAT, imp = self, "all scenes handled");
-                return Err(gst::FlowError::Eos);
+            if state.current.is_none() {
+                let next = match state.first.take() {
+                    Some(first) => Ok(Some(first)),
+                    None => self.claim_next(&mut state),
+                };
+                let claimed = match next {
+                    Ok(Some(c)) => c,
+                    Ok(None) => {
+                        Self::prune_claims(&mut state);
+                        self.flush_pre_events();
+                        self.post_progress(&state, None);
+                        self.post_summary_once(&mut state, true);
+                        gst::info!(CAT, imp = self, "all scenes handled");
+                        return Err(gst::FlowError::Eos);
+                    }
+                    Err(WalkStop::Flushing) => return Err(gst::FlowError::Flushing),
+                    Err(WalkStop::Fatal(e)) => {
+                        self.repost.post(self.obj().upcast_ref(), e);
+                        return Err(gst::FlowError::Error);
+                    }
+                };
+                match self.begin_scene(&mut state, claimed) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        self.repost.post(self.obj().upcast_ref(), e);
+                        return Err(gst::FlowError::Error);
+                    }
+                }
             }
             let timeout =
                 Duration::from_secs(state.settings.as_ref().unwrap().decode_timeout as u64);

@@ -2,7 +2,10 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod decoder_stop;
+mod device;
 mod imp;
+mod report;
 
 glib::wrapper! {
     pub struct SceneCkptSrc(ObjectSubclass<imp::SceneCkptSrc>) @extends gst_base::PushSrc, gst_base::BaseSrc, gst::Element, gst::Object;

@@ -97,6 +97,10 @@ pub fn put(dir: &Path, name: &str, as_name: impl AsRef<std::ffi::OsStr>) -> Path
 pub struct RunResult {
     pub error: Option<String>,
     pub warnings: Vec<String>,
+    /// Bus INFO messages (text).
+    pub infos: Vec<String>,
+    /// The `sceneckpt-summary` element message, if one was posted.
+    pub summary: Option<gst::Structure>,
     /// (stem, state) of every sceneckpt-scene message, in order.
     pub scenes: Vec<(String, String)>,
     pub committed: Vec<String>,
@@ -148,6 +152,7 @@ pub fn run_pipeline(pipeline: &gst::Pipeline, text: Option<&gst::Element>) -> Ru
                 break;
             }
             gst::MessageView::Warning(w) => r.warnings.push(w.error().to_string()),
+            gst::MessageView::Info(i) => r.infos.push(i.error().to_string()),
             gst::MessageView::Element(e) => {
                 let s = e.structure().unwrap();
                 match s.name().as_str() {
@@ -157,6 +162,7 @@ pub fn run_pipeline(pipeline: &gst::Pipeline, text: Option<&gst::Element>) -> Ru
                     )),
                     "sceneckpt-committed" => r.committed.push(s.get::<String>("scene").unwrap()),
                     "sceneckpt-progress" => r.progress.push(s.to_owned()),
+                    "sceneckpt-summary" => r.summary = Some(s.to_owned()),
                     _ => {}
                 }
             }
