@@ -31,7 +31,7 @@ use std::sync::{Mutex, OnceLock};
 use whisper_engine::{DecodeOptions, EngineConfig, WhisperModel};
 use worker_protocol::{
     read_frame, write_control, DecodeSettings, DeviceReport, ErrorKind, Frame, FrameError,
-    ModelReport, Request, Response, ResumeState, SegmentMsg, PROTOCOL_VERSION,
+    ModelReport, Request, Response, ResumeState, SegmentMsg, WordMsg, PROTOCOL_VERSION,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -751,6 +751,7 @@ fn to_engine_state(s: &ResumeState) -> whisper_engine::StreamState {
         seek_samples: s.seek_samples,
         prompt_tokens: s.prompt_tokens.clone(),
         language: s.language.clone(),
+        last_speech_seconds: s.last_speech_seconds,
     }
 }
 
@@ -759,6 +760,7 @@ fn from_engine_state(s: &whisper_engine::StreamState) -> ResumeState {
         seek_samples: s.seek_samples,
         prompt_tokens: s.prompt_tokens.clone(),
         language: s.language.clone(),
+        last_speech_seconds: s.last_speech_seconds,
     }
 }
 
@@ -772,6 +774,16 @@ fn to_msg(s: &whisper_engine::Segment) -> SegmentMsg {
         no_speech_prob: s.no_speech_prob,
         temperature: s.temperature,
         compression_ratio: s.compression_ratio,
+        words: s
+            .words
+            .iter()
+            .map(|w| WordMsg {
+                start: w.start,
+                end: w.end,
+                word: w.word.clone(),
+                probability: w.probability,
+            })
+            .collect(),
     }
 }
 
