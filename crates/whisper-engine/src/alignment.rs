@@ -179,7 +179,7 @@ fn is_listed(s: &str, chars: &str) -> bool {
 
 /// faster-whisper's segment-boundary rules: the first word after a long pause (and the second)
 /// may not be implausibly long; a first/last word that overhangs Whisper's own segment boundary
-/// by more than 0.5 s is trimmed to it; otherwise the segment takes its words' start and end.
+/// by more than 0.5 s is trimmed towards it; then the segment takes its words' start and end.
 fn fit_segment_to_words(
     seg: &mut Segment,
     words: &mut [Word],
@@ -201,15 +201,15 @@ fn fit_segment_to_words(
     }
     if seg.start < words[0].end && seg.start - 0.5 > words[0].start {
         words[0].start = (words[0].end - median).min(seg.start).max(0.0);
-    } else {
-        seg.start = words[0].start;
     }
     let last = words.len() - 1;
     if seg.end > words[last].start && seg.end + 0.5 < words[last].end {
         words[last].end = (words[last].start + median).max(seg.end);
-    } else {
-        seg.end = words[last].end;
     }
+    // The segment spans its words (faster-whisper keeps Whisper's own start/end in the two
+    // cases above; a cue then would start before or end after its words).
+    seg.start = words[0].start;
+    seg.end = words[last].end;
 }
 
 fn round2(x: f64) -> f64 {
