@@ -613,7 +613,10 @@ fn out_of_memory_while_decoding_moves_down_the_chain_and_redoes_the_audio() {
     // The whole clip is there: its first and last words.
     assert!(text.starts_with("1 from fairest creatures"), "{text}");
     // (the words in between depend on where the windows fall, which the word timing moves)
-    assert!(text.contains("grave") && text.ends_with("and thee"), "{text}");
+    assert!(
+        text.contains("grave") && text.ends_with("and thee"),
+        "{text}"
+    );
 }
 
 fn libc_sigabrt() -> i32 {
