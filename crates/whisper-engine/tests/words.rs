@@ -14,7 +14,9 @@ use whisper_engine::{DecodeOptions, Segment, Word};
 /// Allowed deviation from faster-whisper per word boundary (seconds).
 const TOLERANCE: f64 = 0.2;
 
-type Reference = BTreeMap<String, BTreeMap<String, Vec<(String, f64, f64, f32)>>>;
+/// faster-whisper's word: (word, start, end, probability).
+type RefWord = (String, f64, f64, f32);
+type Reference = BTreeMap<String, BTreeMap<String, Vec<RefWord>>>;
 
 fn reference() -> Reference {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/words_ref.json");
@@ -33,10 +35,7 @@ fn norm(w: &str) -> String {
 }
 
 /// Pairs (ours, theirs) of the longest common subsequence of normalised words.
-fn matched<'a>(
-    ours: &'a [Word],
-    theirs: &'a [(String, f64, f64, f32)],
-) -> Vec<(&'a Word, &'a (String, f64, f64, f32))> {
+fn matched<'a>(ours: &'a [Word], theirs: &'a [RefWord]) -> Vec<(&'a Word, &'a RefWord)> {
     let (n, m) = (ours.len(), theirs.len());
     let mut l = vec![vec![0usize; m + 1]; n + 1];
     for i in (0..n).rev() {
