@@ -313,11 +313,11 @@ def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None =
     cache_position = param("cache_position", [-1], np.int64)
     beam_idx = param("beam_idx", [-1], np.int32)
 
-    def variable(name):
+    def variable(name, heads=H):
         info = VariableInfo()
         info.variable_id = name
         info.data_type = ov.Type.f32
-        info.data_shape = ov.PartialShape([-1, H, -1, hd])
+        info.data_shape = ov.PartialShape([-1, heads, -1, hd])
         return Variable(info)
 
     batch = ops.gather(ops.shape_of(input_ids, "i64"), _i64([0]), _i64(0))
@@ -368,9 +368,14 @@ def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None =
         a = ops.scaled_dot_product_attention(q, ckv[0], ckv[1], None, _const(np.float32(1.0)),
                                              name=f"decoder.layers.{i}.encoder_attn.sdpa")
         heads = [h for lay, h in (align_heads or []) if lay == i]
-        if heads:  # a second, small Q.K^T for this layer (K is pre-scaled), then the wanted heads
-            qk = ops.matmul(q, ckv[0], False, True)
-            align_qk.append(ops.gather(qk, _i64(heads), _i64(1)))
+        if heads:
+            # Q.K^T of this layer's alignment heads only. Their (pre-scaled) keys get a state
+            # variable of their own, filled with the cross K on a fresh state, so that a call
+            # multiplies just these heads and copies nothing: a few % of a decoder step.
+            var = variable(f"alignment_keys.{i}", len(heads))
+            keys = read_value(ops.gather(ckv[0], _i64(heads), _i64(1)), var)
+            sinks.append(assign(keys, var))
+            align_qk.append(ops.matmul(ops.gather(q, _i64(heads), _i64(1)), keys, False, True))
         x = ops.add(x, _linear(_merge_heads(a, d), m, f"{p}/attention/linear_2"))
         x = _ffn(x, m, f"{p}/ffn")
 

@@ -322,7 +322,9 @@ def test_layout(tiny):
     assert names["input_ids"].get_element_type() == ov.Type.i64
     assert names["beam_idx"].get_element_type() == ov.Type.i32
     assert [o.get_any_name() for o in m.outputs] == ["logits", conv.ALIGNMENT_OUTPUT]
-    assert len(m.get_sinks()) == 4 * tiny.config["decoder_layers"]
+    # K/V self and cross per layer, plus the alignment heads' keys of each layer that has some
+    align_layers = {lay for lay, _ in tiny.gen["alignment_heads"]}
+    assert len(m.get_sinks()) == 4 * tiny.config["decoder_layers"] + len(align_layers)
     e = ov.Core().read_model(d / "openvino_encoder_model.xml")
     assert e.input(0).get_any_name() == "input_features" and e.output(0).get_any_name() == "last_hidden_state"
     gen = tiny.gen
