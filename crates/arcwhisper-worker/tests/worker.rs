@@ -710,7 +710,11 @@ fn out_of_memory_while_decoding_moves_down_the_chain_and_redoes_the_audio() {
     let text = words(&text_of(&segs));
     // The whole clip is there: its first and last words.
     assert!(text.starts_with("1 from fairest creatures"), "{text}");
-    assert!(text.contains("grave and thee"), "{text}");
+    // (the words in between depend on where the windows fall, which the word timing moves)
+    assert!(
+        text.contains("grave") && text.ends_with("and thee"),
+        "{text}"
+    );
 }
 
 fn libc_sigabrt() -> i32 {

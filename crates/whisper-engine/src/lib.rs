@@ -16,9 +16,12 @@
 //! # Ok::<(), whisper_engine::Error>(())
 //! ```
 
+mod alignment;
 mod config;
 mod decode;
+mod dtw;
 mod error;
+mod hallucination;
 pub mod mel;
 mod ov;
 mod runtime;
@@ -96,6 +99,14 @@ pub struct DecodeOptions {
     pub suppress_tokens: Vec<i64>,
     /// Seed of the sampler at temperature > 0 (combined with the window's seek).
     pub seed: u64,
+    /// Word timestamps from the alignment heads (models without them: segment timing, a warning).
+    pub word_timestamps: bool,
+    /// With word timestamps: drop a possible hallucination (improbable, too short or too long
+    /// words) surrounded by at least this much silence (seconds), and skip the silence before it.
+    pub hallucination_silence_threshold: Option<f32>,
+    /// Punctuation merged into the following word / the preceding word (word timestamps).
+    pub prepend_punctuations: String,
+    pub append_punctuations: String,
 }
 
 impl Default for DecodeOptions {
@@ -115,11 +126,19 @@ impl Default for DecodeOptions {
             suppress_blank: true,
             suppress_tokens: vec![-1],
             seed: 0,
+            word_timestamps: true,
+            // Home video is mostly room noise and long quiet stretches, where Whisper invents
+            // text; 2 s of silence around an anomalous segment is a pause no real exchange of
+            // short words has, and stays well below the gaps between utterances.
+            hallucination_silence_threshold: Some(2.0),
+            prepend_punctuations: "\"'“¿([{-".into(),
+            append_punctuations: "\"'.。,，!！?？:：”)]}、".into(),
         }
     }
 }
 
-/// A transcribed segment; times in seconds from the start of the stream.
+/// A transcribed segment; times in seconds from the start of the stream. With word timestamps
+/// its start and end are those of its words.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Segment {
     pub start: f64,
@@ -130,10 +149,24 @@ pub struct Segment {
     pub no_speech_prob: f32,
     pub temperature: f32,
     pub compression_ratio: f32,
+    /// Empty when word timestamps are off or the model has no alignment output.
+    #[serde(default)]
+    pub words: Vec<Word>,
+}
+
+/// A word with its time (seconds from the start of the stream); `word` keeps its leading space
+/// and the punctuation merged into it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Word {
+    pub start: f64,
+    pub end: f64,
+    pub word: String,
+    /// Mean probability of the word's tokens.
+    pub probability: f32,
 }
 
 /// Where a stream is: enough to resume it in a new process (see the resumability contract).
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StreamState {
     /// Absolute sample index (16 kHz) of the next window's start.
     pub seek_samples: u64,
@@ -141,6 +174,10 @@ pub struct StreamState {
     pub prompt_tokens: Vec<u32>,
     /// The language in use (detected on the first window, or given).
     pub language: Option<String>,
+    /// End of the last word emitted (seconds): the word-timing rules for the first word after
+    /// a pause and the hallucination rules look back to it.
+    #[serde(default)]
+    pub last_speech_seconds: f64,
 }
 
 /// Time spent and work done, for benchmarks.
@@ -226,6 +263,15 @@ impl WhisperModel {
             cfg.threads,
             config.num_mel_bins,
         )?;
+        if ov.alignment_heads == 0 {
+            eprintln!(
+                "whisper-engine: {} has no alignment output ({}); words get no timestamps and \
+                 segments keep Whisper's own timing. Re-convert it with tools/convert \
+                 (tools/setup.sh does) for word timestamps",
+                dir.display(),
+                ov::ALIGNMENT_OUTPUT
+            );
+        }
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

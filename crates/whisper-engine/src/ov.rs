@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 const ENCODER_XML: &str = "openvino_encoder_model.xml";
 const DECODER_XML: &str = "openvino_decoder_model.xml";
 const DECODER_PAST_XML: &str = "openvino_decoder_with_past_model.xml";
+/// The decoder output with the alignment heads' raw cross-attention scores, `[B, A, T, S]`
+/// (tools/convert writes it; optimum-intel exports have none).
+pub(crate) const ALIGNMENT_OUTPUT: &str = "cross_attention_qk";
 
 fn check_ir(dir: &Path, xml: &str) -> Result<(PathBuf, PathBuf)> {
     let x = dir.join(xml);
@@ -84,6 +87,8 @@ pub(crate) struct OvWhisper {
     decoder: CompiledModel,
     kind: DecoderKind,
     decoder_inputs: Vec<String>,
+    /// Heads in the `cross_attention_qk` output; 0 when the decoder has none.
+    pub alignment_heads: usize,
     #[allow(dead_code)]
     pub n_mels: usize,
     pub device: String,
@@ -193,6 +198,15 @@ impl OvWhisper {
                 .ov(|| format!("compiling {} for {device}", px.display()))?;
             DecoderKind::Stateless { with_past }
         };
+        let has_alignment = matches!(kind, DecoderKind::Stateful)
+            && output_names(&decoder)?
+                .iter()
+                .any(|n| n == ALIGNMENT_OUTPUT);
+        let alignment_heads = if has_alignment {
+            alignment_head_count(&decoder)?
+        } else {
+            0
+        };
         let encoder_req = encoder
             .create_infer_request()
             .ov(|| "creating the encoder request".into())?;
@@ -206,9 +220,50 @@ impl OvWhisper {
             decoder,
             kind,
             decoder_inputs,
+            alignment_heads,
             n_mels,
             device: device.to_string(),
         })
+    }
+
+    /// The forced-alignment pass: `tokens` at once on a fresh decoder state. Returns the
+    /// alignment heads' scores over the first `frames` encoder frames, `[heads][T][frames]`
+    /// flattened, and the probability (softmax over the first `text_vocab` logits) of each
+    /// `targets[k]` at row `first_row + k`.
+    pub fn forced_pass(
+        &mut self,
+        encoder_out: &Tensor,
+        tokens: &[u32],
+        frames: usize,
+        first_row: usize,
+        targets: &[u32],
+        text_vocab: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let mut session = self.session(encoder_out)?;
+        let mut scratch = vec![Vec::new()];
+        session.forward(tokens, &[0], &mut scratch)?;
+        let logits = session
+            .req
+            .get_tensor("logits")
+            .ov(|| "decoder logits".into())?;
+        let qk = session
+            .req
+            .get_tensor(ALIGNMENT_OUTPUT)
+            .ov(|| format!("decoder output {ALIGNMENT_OUTPUT}"))?;
+        let probs = target_probs(&logits, first_row, targets, text_vocab)?;
+        let dims = qk
+            .get_shape()
+            .ov(|| "qk shape".into())?
+            .get_dimensions()
+            .to_vec();
+        let (t, s) = (dims[2] as usize, dims[3] as usize);
+        let data = qk.get_data::<f32>().ov(|| "qk".into())?;
+        let frames = frames.min(s);
+        let mut out = Vec::with_capacity(self.alignment_heads * t * frames);
+        for row in data.chunks_exact(s).take(self.alignment_heads * t) {
+            out.extend_from_slice(&row[..frames]);
+        }
+        Ok((out, probs))
     }
 
     /// Run the encoder on `[n_mels, 3000]` features; returns `last_hidden_state` `[1,1500,d]`.
@@ -451,6 +506,53 @@ impl Session for OvSession<'_> {
         self.pos += n;
         Ok(())
     }
+}
+
+/// Number of heads in the alignment output (its dimension 1, static in our IR).
+fn alignment_head_count(decoder: &CompiledModel) -> Result<usize> {
+    let n = decoder.get_output_size().ov(|| "model outputs".into())?;
+    for i in 0..n {
+        let port = decoder
+            .get_output_by_index(i)
+            .ov(|| "decoder output".into())?;
+        if port.get_name().ov(|| "output name".into())? == ALIGNMENT_OUTPUT {
+            let shape = port.get_partial_shape().ov(|| "output shape".into())?;
+            let dims = shape.get_dimensions();
+            if let Some(d) = dims.get(1).filter(|d| !d.is_dynamic()) {
+                return Ok(d.get_min() as usize);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Probability of `targets[k]` under softmax over the first `text_vocab` logits of row
+/// `first_row + k` (CTranslate2's and openai-whisper's word probability).
+fn target_probs(
+    logits: &Tensor,
+    first_row: usize,
+    targets: &[u32],
+    text_vocab: usize,
+) -> Result<Vec<f32>> {
+    let dims = logits
+        .get_shape()
+        .ov(|| "logits shape".into())?
+        .get_dimensions()
+        .to_vec();
+    let vocab = *dims.last().unwrap_or(&0) as usize;
+    let data = logits.get_data::<f32>().ov(|| "logits".into())?;
+    let text_vocab = text_vocab.min(vocab);
+    let mut out = Vec::with_capacity(targets.len());
+    for (k, &tok) in targets.iter().enumerate() {
+        let row = &data[(first_row + k) * vocab..][..text_vocab];
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
+        let p = row
+            .get(tok as usize)
+            .map_or(0.0, |&x| (x - max).exp() / sum);
+        out.push(p);
+    }
+    Ok(out)
 }
 
 /// Whether a load failed in OpenVINO's model cache rather than in the model itself.

@@ -6,8 +6,10 @@
 //! A window is decoded by `push` only when 30 s of audio beyond the seek point are buffered, so
 //! the result does not depend on how the audio was chunked.
 
+use crate::alignment::{self, WindowInput};
 use crate::decode::{self, DecodeCounters, Rules, WindowResult};
 use crate::error::{Error, Result};
+use crate::hallucination::{self, WindowView};
 use crate::mel::{HOP, N_FRAMES, N_SAMPLES};
 use crate::{DecodeOptions, Segment, StreamState, Task, WhisperModel};
 use std::time::Instant;
@@ -35,6 +37,10 @@ pub struct Stream<'m> {
     language: Option<String>,
     suppress: Vec<u32>,
     error: Option<String>,
+    /// End of the last word emitted (word timestamps), seconds.
+    last_speech: f64,
+    /// `finish` is decoding: the end of the stream lies in the current window.
+    finishing: bool,
 }
 
 impl std::fmt::Debug for Stream<'_> {
@@ -54,6 +60,7 @@ impl<'m> Stream<'m> {
         resume: Option<StreamState>,
     ) -> Self {
         let mut error = None;
+        let last_speech = resume.as_ref().map_or(0.0, |st| st.last_speech_seconds);
         let (seek_frames, prompt_tokens, mut language) = match resume {
             Some(st) => {
                 if st.seek_samples % HOP as u64 != 0 {
@@ -104,6 +111,8 @@ impl<'m> Stream<'m> {
             language,
             suppress,
             error,
+            last_speech,
+            finishing: false,
         }
     }
 
@@ -135,6 +144,7 @@ impl<'m> Stream<'m> {
             return Err(Error::Options(e.clone()));
         }
         let mut out = Vec::new();
+        self.finishing = true;
         while self.buf.len() / HOP > 0 {
             self.window(&mut out)?;
         }
@@ -148,6 +158,7 @@ impl<'m> Stream<'m> {
             seek_samples: self.seek_frames * HOP as u64,
             prompt_tokens: self.prompt_tokens.clone(),
             language: self.language.clone(),
+            last_speech_seconds: self.last_speech,
         }
     }
 
@@ -375,28 +386,50 @@ impl<'m> Stream<'m> {
             pieces.push((time_offset, time_offset + duration, tokens.clone()));
             new_seek = seek + segment_size;
         }
+        let mut segments = Vec::with_capacity(pieces.len());
+        for (start, end, tokens) in pieces {
+            segments.push(Segment {
+                start,
+                end,
+                text: self.model.decode_text(&tokens)?,
+                tokens,
+                avg_logprob,
+                no_speech_prob: result.no_speech_prob,
+                temperature,
+                compression_ratio,
+                words: Vec::new(),
+            });
+        }
+        if self.opts.word_timestamps && self.model.ov.alignment_heads > 0 {
+            let view = WindowView {
+                seek,
+                time_offset,
+                duration: segment_duration,
+                single_timestamp_ending,
+                last_speech: self.last_speech,
+                stream_end: (self.finishing && self.buf.len() <= N_SAMPLES)
+                    .then(|| time_offset + content as f64 / 16000.0),
+                threshold: self.opts.hallucination_silence_threshold.map(f64::from),
+            };
+            let sot_sequence: Vec<u32> = prompt[sot_index..]
+                .iter()
+                .copied()
+                .filter(|&t| t != sp.no_timestamps)
+                .collect();
+            new_seek = self.add_words(&enc, &sot_sequence, &mut segments, &view, new_seek)?;
+        }
         if new_seek <= seek {
             // Never stall on a degenerate window (e.g. "<|0.00|><|0.00|>").
             new_seek = seek + segment_size.max(1);
         }
 
         let mut all_tokens_added: Vec<u32> = Vec::new();
-        for (start, end, toks) in pieces {
-            let text = self.model.decode_text(&toks)?;
-            if start == end || text.trim().is_empty() {
+        for seg in segments {
+            if seg.start == seg.end || seg.text.trim().is_empty() {
                 continue;
             }
-            all_tokens_added.extend_from_slice(&toks);
-            out.push(Segment {
-                start,
-                end,
-                text,
-                tokens: toks,
-                avg_logprob,
-                no_speech_prob: result.no_speech_prob,
-                temperature,
-                compression_ratio,
-            });
+            all_tokens_added.extend_from_slice(&seg.tokens);
+            out.push(seg);
         }
         self.prompt_tokens.extend_from_slice(&all_tokens_added);
         if !self.opts.condition_on_previous_text
@@ -407,6 +440,38 @@ impl<'m> Stream<'m> {
         trim_prompt(&mut self.prompt_tokens);
         self.advance(new_seek);
         Ok(())
+    }
+
+    /// Word timestamps for a window's segments (one forced-alignment pass), then the
+    /// hallucination rules: drops the segments they reject and returns the next seek.
+    fn add_words(
+        &mut self,
+        enc: &openvino::Tensor,
+        sot_sequence: &[u32],
+        segments: &mut Vec<Segment>,
+        view: &WindowView,
+        seek: u64,
+    ) -> Result<u64> {
+        let t = Instant::now();
+        let language = self.language.clone();
+        let input = WindowInput {
+            encoder_out: enc,
+            sot_sequence,
+            content_frames: (view.duration / TIME_PER_FRAME).round() as usize,
+            time_offset: view.time_offset,
+            last_speech: self.last_speech,
+            language: language.as_deref(),
+            prepend: &self.opts.prepend_punctuations,
+            append: &self.opts.append_punctuations,
+        };
+        alignment::add_word_timestamps(self.model, segments, &input)?;
+        self.model.add_time(2, t.elapsed());
+        let verdict = hallucination::review(segments, view, seek);
+        segments.truncate(verdict.keep);
+        if let Some(end) = hallucination::last_word_end(segments) {
+            self.last_speech = end;
+        }
+        Ok(verdict.seek)
     }
 
     fn advance(&mut self, new_seek: u64) {

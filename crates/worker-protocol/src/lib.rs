@@ -187,6 +187,9 @@ pub struct ResumeState {
     pub seek_samples: u64,
     pub prompt_tokens: Vec<u32>,
     pub language: Option<String>,
+    /// End of the last word delivered (seconds): the word-timing rules look back to it.
+    #[serde(default)]
+    pub last_speech_seconds: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,6 +203,20 @@ pub struct SegmentMsg {
     pub no_speech_prob: f32,
     pub temperature: f32,
     pub compression_ratio: f32,
+    /// The segment's words with their times (same timeline as `start`); empty when the model
+    /// has no word timestamps (older workers send none).
+    #[serde(default)]
+    pub words: Vec<WordMsg>,
+}
+
+/// A word of a segment: seconds from the start of the current stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WordMsg {
+    pub start: f64,
+    pub end: f64,
+    /// The word as Whisper wrote it: leading space and attached punctuation included.
+    pub word: String,
+    pub probability: f32,
 }
 
 /// Element -> worker.
@@ -344,6 +361,21 @@ mod tests {
             read_frame::<_, Request>(&mut r),
             Err(FrameError::Closed)
         ));
+    }
+
+    #[test]
+    fn segments_and_states_without_word_fields_still_parse() {
+        // what a worker from before word timestamps sends
+        let seg: SegmentMsg = serde_json::from_str(
+            r#"{"start":0.0,"end":1.5,"text":" Hi","tokens":[1],"avg_logprob":-0.2,
+                "no_speech_prob":0.1,"temperature":0.0,"compression_ratio":1.0}"#,
+        )
+        .unwrap();
+        assert!(seg.words.is_empty());
+        let st: ResumeState =
+            serde_json::from_str(r#"{"seek_samples":160,"prompt_tokens":[],"language":null}"#)
+                .unwrap();
+        assert_eq!(st.last_speech_seconds, 0.0);
     }
 
     #[test]

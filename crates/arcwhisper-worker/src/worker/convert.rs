@@ -2,7 +2,7 @@
 //! segment field is one line here.
 
 use whisper_engine::{DecodeOptions, Segment, StreamState};
-use worker_protocol::{languages, DecodeSettings, ResumeState, SegmentMsg, Task};
+use worker_protocol::{languages, DecodeSettings, ResumeState, SegmentMsg, Task, WordMsg};
 
 /// The element's settings as engine options (`None` fields keep the engine's defaults).
 #[allow(clippy::field_reassign_with_default)]
@@ -44,6 +44,7 @@ pub fn to_engine_state(s: &ResumeState) -> StreamState {
         seek_samples: s.seek_samples,
         prompt_tokens: s.prompt_tokens.clone(),
         language: s.language.clone(),
+        last_speech_seconds: s.last_speech_seconds,
     }
 }
 
@@ -52,6 +53,7 @@ pub fn from_engine_state(s: &StreamState) -> ResumeState {
         seek_samples: s.seek_samples,
         prompt_tokens: s.prompt_tokens.clone(),
         language: s.language.clone(),
+        last_speech_seconds: s.last_speech_seconds,
     }
 }
 
@@ -65,6 +67,16 @@ pub fn segment_msg(s: &Segment) -> SegmentMsg {
         no_speech_prob: s.no_speech_prob,
         temperature: s.temperature,
         compression_ratio: s.compression_ratio,
+        words: s
+            .words
+            .iter()
+            .map(|w| WordMsg {
+                start: w.start,
+                end: w.end,
+                word: w.word.clone(),
+                probability: w.probability,
+            })
+            .collect(),
     }
 }
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Per-token decoder time of two model folders, interleaved (same load on the machine for both).
+
+    python tools/bench/decoder_token_time.py OLD_DIR NEW_DIR [MORE_DIRS..] [--steps 64] [--rounds 5]
+
+Greedy steps from <|startoftranscript|> on a random encoder state, f32 (the engine's CPU decoder
+precision); prints the median per-token milliseconds of each folder and their ratio. On a machine
+shared with other jobs wall time is noisy: `--cpu-time` runs one inference thread and counts the
+process's CPU time instead, which other load barely changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+
+def step_times(dec, hidden, sot: int, steps: int, clock=time.perf_counter) -> list[float]:
+    req = dec.create_infer_request()
+    token, times = sot, []
+    for pos in range(steps):
+        t0 = clock()
+        logits = req.infer({"input_ids": np.array([[token]], np.int64), "encoder_hidden_states": hidden,
+                            "cache_position": np.array([pos], np.int64), "beam_idx": np.zeros(1, np.int32)})[0]
+        times.append((clock() - t0) * 1000)
+        token = int(logits[0, -1].argmax())
+    return times[1:]  # the first step computes the cross-attention K/V
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dirs", nargs="+", type=Path, help="the first is the baseline")
+    ap.add_argument("--steps", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--cpu-time", action="store_true", help="one thread, process CPU time")
+    a = ap.parse_args()
+    core = ov.Core()
+    cfg = json.loads((a.dirs[0] / "config.json").read_text())
+    props = {"INFERENCE_PRECISION_HINT": "f32"}
+    if a.cpu_time:
+        props["INFERENCE_NUM_THREADS"] = 1
+    clock = time.process_time if a.cpu_time else time.perf_counter
+    decs = [core.compile_model(str(d / "openvino_decoder_model.xml"), "CPU", props) for d in a.dirs]
+    hidden = np.random.default_rng(0).standard_normal((1, 1500, cfg["d_model"])).astype(np.float32)
+    times, round_medians = [[] for _ in decs], [[] for _ in decs]
+    for r in range(a.rounds):
+        for k in range(len(decs)):  # rotate the order: no folder always runs first
+            i = (r + k) % len(decs)
+            dec = decs[i]
+            t = step_times(dec, hidden, cfg["decoder_start_token_id"], a.steps, clock)
+            times[i] += t
+            round_medians[i].append(float(np.median(t)))
+    med = [float(np.median(t)) for t in times]
+    best = [min(r) for r in round_medians]  # the round least disturbed by other load
+    for d, m, b in zip(a.dirs, med, best):
+        print(f"{d}: median {m:.2f} ms/token, best round {b:.2f} ms/token ({len(times[0])} tokens)")
+    for d, m, b in list(zip(a.dirs, med, best))[1:]:
+        print(f"{d} / {a.dirs[0]}: median {m / med[0]:.3f}, best round {b / best[0]:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
