@@ -163,14 +163,29 @@ pub fn create_exclusive(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// `<dir>/.<name>.tmp-<pid>-<rand>`: the temp name for replacing `<dir>/<name>`.
+/// `<dir>/.<name>.tmp-<host>-<pid>-<rand>`: the temp name for replacing `<dir>/<name>` (the
+/// host, because pids of several hosts sharing a folder collide).
 pub fn temp_path_for(target: &Path) -> PathBuf {
     let dir = target.parent().unwrap_or_else(|| Path::new("."));
     let name = target.file_name().unwrap_or_else(|| OsStr::new("out"));
     let mut t = OsString::from(".");
     t.push(name);
-    t.push(format!(".tmp-{}-{:016x}", std::process::id(), random_u64()));
+    t.push(format!(
+        ".tmp-{}-{}-{:016x}",
+        host_for_names(),
+        std::process::id(),
+        random_u64()
+    ));
     dir.join(t)
+}
+
+/// The host name as it goes into file names: at most 32 bytes of `[A-Za-z0-9-]`.
+pub fn host_for_names() -> String {
+    hostname()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect()
 }
 
 /// The prefix every temp file for `target` starts with (`.<name>.tmp-`).

@@ -11,6 +11,7 @@ use gst::glib;
 
 pub mod events;
 pub mod fsutil;
+pub mod liveness;
 pub mod markers;
 pub mod scenes;
 pub mod srt;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::events;
 use crate::fsutil;
+use crate::liveness;
 use crate::markers::{self, Claim, ClaimInfo, ClaimResult, DoneState};
 use crate::scenes::{self, ScenePaths};
 use crate::stats::{StatsLine, STATS_FILE};
@@ -420,6 +421,7 @@ impl SceneCkptSrc {
         StatsLine {
             scene: fsutil::path_str(&cur.paths.scene),
             device: s.device_label.clone(),
+            host: fsutil::hostname(),
             model: String::new(),
             audio_seconds: audio,
             wall_seconds: wall,
@@ -583,7 +585,10 @@ impl SceneCkptSrc {
                     &paths.claim,
                     &info,
                     Duration::from_secs(s.stale_seconds as u64),
-                    HEARTBEAT,
+                    liveness::heartbeat_interval(
+                        Duration::from_secs(s.stale_seconds as u64),
+                        HEARTBEAT,
+                    ),
                 ) {
                     Ok(ClaimResult::Claimed(c)) => {
                         settle(self);
