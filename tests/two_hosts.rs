@@ -81,6 +81,9 @@ fn reference() -> &'static (PathBuf, BTreeMap<String, Vec<u8>>) {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        REF_DIR.set(dir.clone()).unwrap();
+        // SAFETY: registers a plain extern "C" function that only removes a folder.
+        unsafe { libc::atexit(remove_reference) };
         let mut clips = vec![clip("jfk/jfk.flac")];
         clips.extend((1..SCENES).map(|i| clip(&format!("ljspeech/LJ001-{i:04}.wav"))));
         for (i, c) in clips.iter().enumerate() {
@@ -91,6 +94,16 @@ fn reference() -> &'static (PathBuf, BTreeMap<String, Vec<u8>>) {
         assert_eq!(want.len(), SCENES);
         (dir, want)
     })
+}
+
+static REF_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_reference() {
+    if let Some(d) = REF_DIR.get() {
+        if std::env::var_os("ARCWHISPER_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 /// A fresh folder with copies of the reference scenes (no results).

@@ -155,9 +155,14 @@ pub fn summarize_hosts(lines: &[StatsLine]) -> Report {
 pub fn format_hosts(r: &Report) -> String {
     let total_audio: f64 = r.devices.iter().map(|d| d.audio_seconds).sum();
     let mut s = String::new();
+    let w = r
+        .devices
+        .iter()
+        .map(|d| d.device.chars().count())
+        .fold(20, usize::max);
     let _ = writeln!(
         s,
-        "{:<20} {:>6} {:>6} {:>11} {:>12} {:>7}",
+        "{:<w$} {:>6} {:>6} {:>11} {:>12} {:>7}",
         "host", "scenes", "failed", "audio h", "busy span s", "share"
     );
     for h in &r.devices {
@@ -168,7 +173,7 @@ pub fn format_hosts(r: &Report) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<20} {:>6} {:>6} {:>11.4} {:>12.1} {:>6.1}%",
+            "{:<w$} {:>6} {:>6} {:>11.4} {:>12.1} {:>6.1}%",
             h.device,
             h.scenes,
             h.failed,
@@ -247,15 +252,21 @@ pub fn summarize(lines: &[StatsLine]) -> Report {
 
 pub fn format_table(r: &Report) -> String {
     let mut s = String::new();
+    // Wide enough for `host/device` lanes.
+    let w = r
+        .devices
+        .iter()
+        .map(|d| d.device.chars().count())
+        .fold(14, usize::max);
     let _ = writeln!(
         s,
-        "{:<14} {:>6} {:>6} {:>11} {:>10} {:>9} {:>12}",
+        "{:<w$} {:>6} {:>6} {:>11} {:>10} {:>9} {:>12}",
         "device", "scenes", "failed", "audio h", "wall h", "mean RTF", "busy span s"
     );
     for d in &r.devices {
         let _ = writeln!(
             s,
-            "{:<14} {:>6} {:>6} {:>11.4} {:>10.4} {:>9.3} {:>12.1}",
+            "{:<w$} {:>6} {:>6} {:>11.4} {:>10.4} {:>9.3} {:>12.1}",
             d.device,
             d.scenes,
             d.failed,
