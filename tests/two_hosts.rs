@@ -407,3 +407,110 @@ fn dead_hosts_claims_with_skewed_heartbeats_are_taken_over_as_documented() {
     std::fs::remove_file(d.join("a.log")).unwrap();
     assert_each_scene_once_and_as_undisturbed(d);
 }
+
+/// `examples/slurm/arcwhisper-array.sbatch` as Slurm would start two array tasks on two nodes
+/// (the environment a `--gres=gpu:1` task gets: its card in `ZE_AFFINITY_MASK` on one node,
+/// in `GPU_DEVICE_ORDINAL` with `SLURM_JOB_GPUS` on the other), with `CPU:` standing in for
+/// `GPU.` (no cards here); then `report.sbatch` over the shared folder.
+#[test]
+fn slurm_array_tasks_on_two_nodes_share_the_folder_and_the_report_shows_both() {
+    let _serial = require_setup();
+    require_namespaces();
+    let tmp = fresh_folder("slurm");
+    let d = tmp.path();
+    let script = repo_root().join("examples/slurm/arcwhisper-array.sbatch");
+    let task = |node: &str, index: &str, card_env: &[(&str, &str)]| {
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--uts",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            "sh",
+            "-c",
+        ])
+        .arg(r#"hostname "$0" && exec "$@""#)
+        .arg(node)
+        .arg(&script)
+        .arg(d)
+        .env_remove("ZE_AFFINITY_MASK")
+        .envs([
+            ("SLURM_JOB_ID", "4242"),
+            ("SLURM_ARRAY_JOB_ID", "4242"),
+            ("SLURM_ARRAY_TASK_ID", index),
+            ("ARCWHISPER_DEVICE_PREFIX", "CPU:"),
+            ("ARCWHISPER_MODEL", "tiny.en"),
+        ])
+        .envs(card_env.iter().copied())
+        .env("ARCWHISPER_REPO", repo_root())
+        .env("GST_PLUGIN_PATH", build_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        cmd.spawn().expect("unshare runs")
+    };
+    let a = task("node01", "0", &[("ZE_AFFINITY_MASK", "0")]);
+    let b = task(
+        "node02",
+        "1",
+        &[("GPU_DEVICE_ORDINAL", "1,0"), ("SLURM_JOB_GPUS", "3,2")],
+    );
+    for (name, child) in [("node01", a), ("node02", b)] {
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        eprintln!("{text}");
+        assert!(out.status.success(), "{name}: {text}");
+    }
+    let logs: Vec<String> = std::fs::read_dir(d.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(logs.len(), 2, "one log per task: {logs:?}");
+    assert_each_scene_once_and_as_undisturbed(d);
+    // Each task used the card its environment named (CPU:0 on node01, CPU:1 on node02).
+    for r in stats(d) {
+        let want = if r["host"] == "node01" {
+            "CPU:0"
+        } else {
+            "CPU:1"
+        };
+        assert_eq!(r["device"], want, "{r}");
+    }
+    let out = Command::new(repo_root().join("examples/slurm/report.sbatch"))
+        .arg(d)
+        .env("ARCWHISPER_REPO", repo_root())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                build_dir().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}");
+    assert!(out.status.success(), "{text}");
+    for want in [
+        "scenes: 6, done: 6, failed: 0, open: 0",
+        "node01/CPU:0",
+        "node02/CPU:1",
+        "host balance",
+    ] {
+        assert!(text.contains(want), "report lacks {want:?}:\n{text}");
+    }
+    // A task without a card in its environment fails at once, saying so.
+    let out = Command::new(&script)
+        .arg(d)
+        .env_remove("ZE_AFFINITY_MASK")
+        .env_remove("GPU_DEVICE_ORDINAL")
+        .env_remove("SLURM_STEP_GPUS")
+        .env_remove("SLURM_JOB_GPUS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--gres=gpu:1"));
+}
