@@ -817,6 +817,10 @@ impl ArcWhisper {
         let base = st.stream.base_pts.unwrap_or(gst::ClockTime::ZERO);
         let end = base + samples_to_time(st.stream.samples);
         self.push_gap_until(st, end);
+        // A last segment may end after the audio (Whisper's timestamps overshoot a little):
+        // that must not delay the first cue of the next stream (scene), or a scene's subtitles
+        // would depend on which scene this pipeline did before it.
+        st.last_end = st.last_end.map(|le| le.min(end));
         st.stream = StreamTrack::default();
         Ok(())
     }
