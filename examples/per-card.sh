@@ -14,13 +14,16 @@
 # Rerunning resumes: scenes already done are skipped.
 #
 # Usage: examples/per-card.sh [--scenes DIR] [--task subtitles] [--model NAME|DIR]
-#                             [--markers-dir DIR] [--logs DIR] [--fresh] [-q|-v] [DEVICE...]
+#                             [--markers-dir DIR] [--logs DIR] [--stale SECONDS] [--fresh]
+#                             [-q|-v] [DEVICE...]
 #   DEVICE       GPU.0 GPU.1 ... (Intel cards), CPU:0-3 (a CPU worker on those cores), CPU, AUTO;
 #                default: CPU:0 CPU:1
 #   --scenes     default: $ARCWHISPER_HOME/demo/scenes (made by tools/make-scenes.sh)
 #   --model      arcwhisper's model property (a name, a chain "base,tiny" or a folder)
 #   --markers-dir  where markers and arcwhisper-stats.jsonl go (default: next to the scenes)
 #   --logs       default: <markers folder>/logs
+#   --stale      sceneckpt's stale-seconds (default 60; 180 for a folder on a NAS shared by
+#                several PCs, see README "Many machines")
 #   --fresh      forget earlier results first: removes this task's done/failed markers, the
 #                scenes' <stem>.srt files and the stats file, so every scene is redone
 #   -q, --quiet  no progress, report nor SRT preview: errors and the one-line result only
@@ -35,12 +38,13 @@ task=subtitles
 model=''
 markers_dir=''
 logs=''
+stale=''
 fresh=0
 verbosity=1
 devices=()
 while [ $# -gt 0 ]; do
     case "$1" in
-    --scenes | --task | --model | --markers-dir | --logs)
+    --scenes | --task | --model | --markers-dir | --logs | --stale)
         [ $# -ge 2 ] || die "$1 needs a value"
         case "$1" in
         --scenes) scenes="$2" ;;
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
         --model) model="$2" ;;
         --markers-dir) markers_dir="$2" ;;
         --logs) logs="$2" ;;
+        --stale) stale="$2" ;;
         esac
         shift
         ;;
@@ -153,6 +158,7 @@ for d in "${devices[@]}"; do
     log="$logs/$(safe_name "$d").log"
     args=(sceneckpt "location=$scenes" "task=$task" "device-label=$d")
     [ -z "$markers_dir" ] || args+=("markers-dir=$markers")
+    [ -z "$stale" ] || args+=("stale-seconds=$stale")
     args+=('!' arcwhisper "device=$d")
     [ -z "$model" ] || args+=("model=$model")
     args+=('!' sceneckptsink)

@@ -163,16 +163,31 @@ pub fn create_exclusive(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Bytes `.tmp-` names add after the prefix: `<pid, at most 7 digits>-<16 hex>`.
-const TEMP_TAIL: usize = 7 + 1 + 16;
+/// Bytes `.tmp-` names add after the prefix: `<host, at most 32>-<pid, at most 7 digits>-<16 hex>`.
+const TEMP_TAIL: usize = 32 + 1 + 7 + 1 + 16;
 
-/// `<dir>/.<name>.tmp-<pid>-<rand>`: the temp name for replacing `<dir>/<name>` (with `<name>`
-/// shortened by a hash when the whole would not fit a file name, see [`crate::names::fit`]).
+/// `<dir>/.<name>.tmp-<host>-<pid>-<rand>`: the temp name for replacing `<dir>/<name>` (with
+/// `<name>` shortened by a hash when the whole would not fit a file name, see
+/// [`crate::names::fit`]; the host, because pids of several hosts sharing a folder collide).
 pub fn temp_path_for(target: &Path) -> PathBuf {
     let dir = target.parent().unwrap_or_else(|| Path::new("."));
     let mut t = OsString::from_vec(temp_prefix_for(target));
-    t.push(format!("{}-{:016x}", std::process::id(), random_u64()));
+    t.push(format!(
+        "{}-{}-{:016x}",
+        host_for_names(),
+        std::process::id(),
+        random_u64()
+    ));
     dir.join(t)
+}
+
+/// The host name as it goes into file names: at most 32 bytes of `[A-Za-z0-9-]`.
+pub fn host_for_names() -> String {
+    hostname()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect()
 }
 
 /// The prefix every temp file for `target` starts with (`.<name>.tmp-`).
@@ -266,7 +281,9 @@ pub fn write_atomic(target: &Path, data: &[u8]) -> Result<(), FileError> {
 }
 
 /// Append one line with a single `write(2)` on an `O_APPEND` file, so parallel writers never
-/// interleave within a line.
+/// interleave within a line. On NFS `O_APPEND` is emulated by each client (two hosts may write
+/// at the same end offset), so the append also holds a POSIX record lock, which NFS (v4, or v3
+/// with lockd) takes on the server and which makes the client revalidate the file's size.
 pub fn append_line(path: &Path, line: &str) -> Result<(), FileError> {
     let mut f = OpenOptions::new()
         .append(true)
@@ -278,6 +295,7 @@ pub fn append_line(path: &Path, line: &str) -> Result<(), FileError> {
     let mut buf = Vec::with_capacity(line.len() + 1);
     buf.extend_from_slice(line.as_bytes());
     buf.push(b'\n');
+    let _locked = lock_whole_file(&f, std::time::Duration::from_secs(10));
     let n = f.write(&buf).map_err(ferr("appending to", path))?;
     if n != buf.len() {
         return Err(FileError {
@@ -287,6 +305,29 @@ pub fn append_line(path: &Path, line: &str) -> Result<(), FileError> {
         });
     }
     Ok(())
+}
+
+/// Take a write lock on all of `f` (released when `f` is closed), trying for at most `limit`.
+/// False when it could not be had (no lock service, or held too long): the caller goes on
+/// without it rather than hang.
+pub fn lock_whole_file(f: &File, limit: std::time::Duration) -> bool {
+    use std::os::unix::io::AsRawFd;
+    let t0 = std::time::Instant::now();
+    loop {
+        // SAFETY: a zeroed flock is valid; l_len 0 = to the end of the file, whatever it grows to.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        // SAFETY: valid fd and a valid flock structure.
+        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &fl) } == 0 {
+            return true;
+        }
+        let e = io::Error::last_os_error().raw_os_error();
+        if !matches!(e, Some(libc::EAGAIN) | Some(libc::EACCES)) || t0.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Probe whether we can create files in `dir` (really tries: root ignores mode bits, and a
@@ -333,6 +374,32 @@ pub fn os_from_bytes(b: Vec<u8>) -> OsString {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appends_hold_a_record_lock_and_keep_lines_whole() {
+        let d = std::env::temp_dir().join(format!("fsutil-append-{}", random_u64()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("stats.jsonl");
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        append_line(&p, &format!("{{\"t\":{t},\"i\":{i}}}")).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 200);
+        assert!(text
+            .lines()
+            .all(|l| l.starts_with("{\"t\":") && l.ends_with('}')));
+        let f = OpenOptions::new().append(true).open(&p).unwrap();
+        assert!(lock_whole_file(&f, std::time::Duration::from_secs(1)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn rfc3339_roundtrip() {

@@ -12,6 +12,7 @@ use gst::glib;
 pub mod events;
 pub mod fatal;
 pub mod fsutil;
+pub mod liveness;
 pub mod markers;
 pub mod names;
 pub mod scenes;

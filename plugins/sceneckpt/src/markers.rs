@@ -2,6 +2,7 @@
 //! Done / failed markers and claims (see docs/ARCHITECTURE.md, "Checkpoint files"). No GStreamer.
 
 use crate::fsutil::{self, FileError};
+use crate::liveness;
 use crate::scenes::ScenePaths;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -240,36 +241,27 @@ pub fn release_claim_path_if_ours(path: &Path) -> bool {
     matches!(release_claim_if_ours(path), ClaimRelease::Released)
 }
 
-/// Why an existing claim can be taken over, or None if it is live.
+/// Why an existing claim can be taken over, or None if it is live (rules: `liveness`).
 pub fn claim_staleness(path: &Path, stale: Duration) -> io::Result<Option<String>> {
     let md = std::fs::symlink_metadata(path)?;
     if !md.is_file() {
         return Ok(Some("claim path is not a regular file".into()));
     }
-    let age = md
-        .modified()
-        .ok()
-        .and_then(|m| std::time::SystemTime::now().duration_since(m).ok())
-        .unwrap_or_default();
-    if age > stale {
-        return Ok(Some(format!("heartbeat {}s old", age.as_secs())));
-    }
+    let beat = liveness::Heartbeat::read(path)?;
     let data = match fsutil::read_nofollow(path, 1 << 16) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
         Err(e) => return Ok(Some(format!("unreadable claim: {e}"))),
     };
     match serde_json::from_slice::<ClaimInfo>(&data) {
-        Ok(c) => {
-            if c.host == fsutil::hostname() && !fsutil::pid_alive(c.pid) {
-                Ok(Some(format!("pid {} is gone", c.pid)))
-            } else {
-                Ok(None)
-            }
-        }
+        Ok(c) => Ok(liveness::judge(
+            liveness::Owner::of(&c.host, c.pid),
+            beat,
+            stale,
+        )),
         // A claim is written in one small write right after creation: an empty or partial
         // file younger than the staleness limit is someone in the middle of claiming.
-        Err(_) if age < Duration::from_secs(5) => Ok(None),
+        Err(_) if beat.younger_than(Duration::from_secs(5)) => Ok(None),
         Err(e) => Ok(Some(format!("claim does not parse: {e}"))),
     }
 }
@@ -296,7 +288,7 @@ fn create_claim(path: &Path, info: &ClaimInfo, heartbeat: Duration) -> io::Resul
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
-                let _ = f.set_modified(std::time::SystemTime::now());
+                let _ = liveness::beat(&f, s.as_bytes());
             }
         })?;
     Ok(Claim {

@@ -14,6 +14,9 @@ pub struct StatsLine {
     pub scene: String,
     #[serde(default)]
     pub device: String,
+    /// The host that did the scene (several hosts may share one folder).
+    #[serde(default)]
+    pub host: String,
     #[serde(default)]
     pub model: String,
     #[serde(default)]
@@ -106,19 +109,96 @@ pub fn device_name(s: &StatsLine) -> String {
     }
 }
 
+pub fn host_name(s: &StatsLine) -> String {
+    if s.host.is_empty() {
+        "(unknown)".into()
+    } else {
+        s.host.clone()
+    }
+}
+
+/// The lane a record belongs to: its device, or `host/device` when the records come from more
+/// than one host (the same `GPU.0` on two machines is two devices).
+pub fn lane_names(lines: &[StatsLine]) -> Vec<String> {
+    let many = lines
+        .iter()
+        .map(|l| l.host.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1;
+    lines
+        .iter()
+        .map(|l| {
+            if many {
+                format!("{}/{}", host_name(l), device_name(l))
+            } else {
+                device_name(l)
+            }
+        })
+        .collect()
+}
+
+/// Per-host totals: each host's devices merged into one lane.
+pub fn summarize_hosts(lines: &[StatsLine]) -> Report {
+    let by_host: Vec<StatsLine> = lines
+        .iter()
+        .map(|l| StatsLine {
+            device: host_name(l),
+            host: String::new(),
+            ..l.clone()
+        })
+        .collect();
+    summarize(&by_host)
+}
+
+/// The per-host table (scenes, audio, busy span, share of the audio) and the host balance.
+pub fn format_hosts(r: &Report) -> String {
+    let total_audio: f64 = r.devices.iter().map(|d| d.audio_seconds).sum();
+    let mut s = String::new();
+    let w = r
+        .devices
+        .iter()
+        .map(|d| d.device.chars().count())
+        .fold(20, usize::max);
+    let _ = writeln!(
+        s,
+        "{:<w$} {:>6} {:>6} {:>11} {:>12} {:>7}",
+        "host", "scenes", "failed", "audio h", "busy span s", "share"
+    );
+    for h in &r.devices {
+        let share = if total_audio > 0.0 {
+            h.audio_seconds / total_audio
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            s,
+            "{:<w$} {:>6} {:>6} {:>11.4} {:>12.1} {:>6.1}%",
+            h.device,
+            h.scenes,
+            h.failed,
+            h.audio_seconds / 3600.0,
+            h.busy_span(),
+            share * 100.0
+        );
+    }
+    let _ = writeln!(s, "host balance (min/max busy span): {:.3}", r.balance);
+    s
+}
+
 pub fn summarize(lines: &[StatsLine]) -> Report {
     let mut by: BTreeMap<String, (DeviceSummary, f64, usize)> = BTreeMap::new();
     let mut start = f64::INFINITY;
     let mut end = f64::NEG_INFINITY;
     let mut total_wall = 0.0;
-    for s in lines {
+    for (s, lane) in lines.iter().zip(lane_names(lines)) {
         let (Some(a), Some(b)) = (s.start_unix(), s.finish_unix()) else {
             continue;
         };
-        let e = by.entry(device_name(s)).or_insert_with(|| {
+        let e = by.entry(lane.clone()).or_insert_with(|| {
             (
                 DeviceSummary {
-                    device: device_name(s),
+                    device: lane,
                     first_start: f64::INFINITY,
                     last_finish: f64::NEG_INFINITY,
                     ..Default::default()
@@ -172,15 +252,21 @@ pub fn summarize(lines: &[StatsLine]) -> Report {
 
 pub fn format_table(r: &Report) -> String {
     let mut s = String::new();
+    // Wide enough for `host/device` lanes.
+    let w = r
+        .devices
+        .iter()
+        .map(|d| d.device.chars().count())
+        .fold(14, usize::max);
     let _ = writeln!(
         s,
-        "{:<14} {:>6} {:>6} {:>11} {:>10} {:>9} {:>12}",
+        "{:<w$} {:>6} {:>6} {:>11} {:>10} {:>9} {:>12}",
         "device", "scenes", "failed", "audio h", "wall h", "mean RTF", "busy span s"
     );
     for d in &r.devices {
         let _ = writeln!(
             s,
-            "{:<14} {:>6} {:>6} {:>11.4} {:>10.4} {:>9.3} {:>12.1}",
+            "{:<w$} {:>6} {:>6} {:>11.4} {:>10.4} {:>9.3} {:>12.1}",
             d.device,
             d.scenes,
             d.failed,
@@ -286,7 +372,8 @@ pub fn svg_timeline(lines: &[StatsLine], r: &Report) -> String {
             y + lane_h / 2.0 + 4.0,
             xml_escape(&d.device)
         );
-        for l in lines.iter().filter(|l| device_name(l) == d.device) {
+        let lanes = lane_names(lines);
+        for (l, _) in lines.iter().zip(&lanes).filter(|(_, n)| **n == d.device) {
             let (Some(a), Some(b)) = (l.start_unix(), l.finish_unix()) else {
                 continue;
             };
@@ -364,6 +451,7 @@ mod tests {
             wall_seconds: b - a,
             rtf: (b - a) / audio,
             worker_pid: 1,
+            host: String::new(),
             result: "done".into(),
             started: fsutil::rfc3339(1_000_000.0 + a),
             finished: fsutil::rfc3339(1_000_000.0 + b),
@@ -394,6 +482,35 @@ mod tests {
         let svg = svg_timeline(&lines, &r);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<rect x=").count(), 3);
+    }
+
+    #[test]
+    fn several_hosts_get_lanes_per_host_and_device_and_a_host_balance() {
+        let on = |host: &str, l: StatsLine| StatsLine {
+            host: host.into(),
+            ..l
+        };
+        let lines = vec![
+            on("nas-pc1", line("GPU.0", "a", 0.0, 10.0, 20.0)),
+            on("nas-pc1", line("GPU.1", "b", 0.0, 30.0, 20.0)),
+            on("nas-pc2", line("GPU.0", "c", 0.0, 15.0, 60.0)),
+        ];
+        let r = summarize(&lines);
+        let lanes: Vec<&str> = r.devices.iter().map(|d| d.device.as_str()).collect();
+        assert_eq!(lanes, ["nas-pc1/GPU.0", "nas-pc1/GPU.1", "nas-pc2/GPU.0"]);
+        let h = summarize_hosts(&lines);
+        assert_eq!(h.devices.len(), 2);
+        assert_eq!(
+            (h.devices[0].device.as_str(), h.devices[0].scenes),
+            ("nas-pc1", 2)
+        );
+        assert!((h.balance - 0.5).abs() < 1e-9, "{h:?}");
+        let t = format_hosts(&h);
+        assert!(t.contains("host balance (min/max busy span): 0.500"), "{t}");
+        assert!(t.contains("60.0%"), "{t}");
+        assert_eq!(svg_timeline(&lines, &r).matches("<rect x=").count(), 3);
+        // One host: lanes stay plain device names (single-machine output unchanged).
+        assert_eq!(lane_names(&lines[..2]), ["GPU.0", "GPU.1"]);
     }
 
     #[test]

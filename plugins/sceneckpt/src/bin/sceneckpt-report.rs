@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! `sceneckpt-report`: per-device table, balance and speed-up from `arcwhisper-stats.jsonl`
+//! `sceneckpt-report`: per-device table (per host and device, plus a per-host table, when the
+//! records come from several hosts), balance and speed-up from `arcwhisper-stats.jsonl`
 //! files, and optionally an SVG timeline (one lane per device, one bar per scene).
 
 use clap::Parser;
@@ -57,6 +58,10 @@ fn main() {
     }
     let r = stats::summarize(&lines);
     print!("{}", stats::format_table(&r));
+    let hosts = stats::summarize_hosts(&lines);
+    if hosts.devices.len() > 1 {
+        print!("\n{}", stats::format_hosts(&hosts));
+    }
     if let Some(svg) = &args.svg {
         if let Err(e) = std::fs::write(svg, stats::svg_timeline(&lines, &r)) {
             eprintln!("sceneckpt-report: cannot write {}: {e}", svg.display());

@@ -209,6 +209,7 @@ impl SceneCkptSink {
             let line = StatsLine {
                 scene: scene.scene.clone(),
                 device: device.clone(),
+                host: fsutil::hostname(),
                 model: model.clone(),
                 audio_seconds: audio,
                 wall_seconds: wall,

@@ -22,6 +22,7 @@ use super::report::{self, Summary};
 use crate::events;
 use crate::fatal::{ErrorRepost, FatalError};
 use crate::fsutil;
+use crate::liveness;
 use crate::markers::{self, Claim, ClaimInfo, ClaimResult, DoneState};
 use crate::names;
 use crate::scenes::{self, ScenePaths};
@@ -475,6 +476,7 @@ impl SceneCkptSrc {
         StatsLine {
             scene: fsutil::path_str(&cur.paths.scene),
             device: device.to_string(),
+            host: fsutil::hostname(),
             model: String::new(),
             audio_seconds: audio,
             wall_seconds: wall,
@@ -744,7 +746,8 @@ impl SceneCkptSrc {
             if s.claim {
                 let info = self.claim_info(&s, &state.device, &scene);
                 let stale = Duration::from_secs(s.stale_seconds as u64);
-                match markers::try_claim(&paths.claim, &info, stale, HEARTBEAT) {
+                let beat = liveness::heartbeat_interval(stale, HEARTBEAT);
+                match markers::try_claim(&paths.claim, &info, stale, beat) {
                     Ok(ClaimResult::Claimed(c)) => {
                         settle(self);
                         if let Some(why) = &c.took_over {
