@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -63,27 +64,52 @@ def machine() -> dict:
     return info
 
 
-def run_all(args, modes: list[runners.Mode], built: list[tuple[tracks.Track, Path]], out: Path) -> list[dict]:
+def run_all(args, modes: list[runners.Mode], built: list[tuple[tracks.Track, Path]], out: Path,
+            runs: list[dict]) -> list[dict]:
+    """Track by track, both models, modes rotated; `runs` (from --resume) are not run again.
+
+    Every finished run is saved to `<out>/runs.json` at once, so an interrupted benchmark keeps
+    what it measured (`--resume` continues it, `--score-only` tables it).
+    """
     cmd = runners.arcwhisper_cmd(args.arcwhisper_cmd)
     extra = args.arcwhisper_args.split() if args.arcwhisper_args else []
-    runs = []
-    for model in args.models:
-        ct2 = ct2_dir(model, tempdir()) if any(m.engine == "fw" for m in modes) else None
-        for k, (track, wav) in enumerate(built):
+    ct2 = {m: ct2_dir(m, tempdir()) for m in args.models} if any(m.engine == "fw" for m in modes) else {}
+    done = {(r["model"], r["mode"], r["track"]) for r in runs}
+    for k, (track, wav) in enumerate(built):
+        for model in args.models:
             order = modes[k % len(modes):] + modes[:k % len(modes)]   # rotate: no mode always first
             for mode in order:
+                if (model, mode.label, track.name) in done:
+                    continue
                 srt = out / "runs" / model / mode.label / f"{track.name}.srt"
                 srt.parent.mkdir(parents=True, exist_ok=True)
                 srt.unlink(missing_ok=True)
                 timeout = 120.0 + 10.0 * track.seconds
+                load = os.getloadavg()[0]
                 if mode.engine == "arcwhisper":
                     r = runners.run_arcwhisper(cmd, extra, mode, wav, model, args.threads, srt, timeout)
                 else:
-                    r = runners.run_fw(ct2, mode, wav, args.threads, srt, timeout)
+                    r = runners.run_fw(ct2[model], mode, wav, args.threads, srt, timeout)
                 runs.append({"model": model, "mode": mode.label, "track": track.name, "audio_s": track.seconds,
-                             "transcribe_s": r.transcribe_s, "process_s": r.process_s, "stats": r.stats})
-                eprint(f"[{model}] {track.name} {mode.label}: {r.process_s:.1f} s")
+                             "transcribe_s": r.transcribe_s, "process_s": r.process_s, "cpu_s": r.cpu_s,
+                             "load_before": load, "load_after": os.getloadavg()[0], "stats": r.stats})
+                save_runs(out, runs)
+                eprint(f"[{model}] {track.name} {mode.label}: {r.process_s:.1f} s wall, {r.cpu_s:.1f} s CPU, "
+                       f"load {load:.1f}")
     return runs
+
+
+def save_runs(out: Path, runs: list[dict]) -> None:
+    tmp = out / "runs.json.tmp"
+    tmp.write_text(json.dumps(runs, indent=1), encoding="utf-8")
+    tmp.replace(out / "runs.json")
+
+
+def load_runs(out: Path) -> list[dict]:
+    path = out / "runs.json"
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist: run the benchmark (without --score-only) first")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def score_runs(runs: list[dict], built: list[tuple[tracks.Track, Path]], out: Path) -> None:
@@ -111,6 +137,8 @@ def summarize(runs: list[dict], modes: list[str], models: list[str]) -> list[dic
                 "median_start_error_s": pooled.median_start_error, "words_in_gaps": pooled.words_in_gaps,
                 "cues": pooled.cues, "shape_violations": pooled.shape_violations, "violations": pooled.violations,
                 "transcribe_s": sum(r["transcribe_s"] for r in rs), "process_s": sum(r["process_s"] for r in rs),
+                "cpu_s": sum(r.get("cpu_s", 0.0) for r in rs),
+                "load": sum(r.get("load_before", 0.0) for r in rs) / len(rs),
             })
             rows[-1]["rtf"] = rows[-1]["transcribe_s"] / audio if audio else None
     for row in rows:
@@ -141,14 +169,15 @@ def fmt(x, spec: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | engine | WER % | cue time in speech % | speech covered % | median start error s "
-             "| words in gaps | shape violations / cues | time s | RTF | process s | targets missed |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| model | engine | tracks | WER % | cue time in speech % | speech covered % | median start error s "
+             "| words in gaps | shape violations / cues | time s | RTF | process s | process CPU s | targets missed |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['engine']} | {r['wer']:.2f} | {fmt(r['cue_in_speech_pct'], '.1f')} "
+        lines.append(f"| {r['model']} | {r['engine']} | {r['tracks']} | {r['wer']:.2f} | {fmt(r['cue_in_speech_pct'], '.1f')} "
                      f"| {fmt(r['speech_covered_pct'], '.1f')} | {fmt(r['median_start_error_s'], '.2f')} "
                      f"| {r['words_in_gaps']} | {r['shape_violations']} / {r['cues']} | {r['transcribe_s']:.1f} "
-                     f"| {fmt(r['rtf'], '.3f')} | {r['process_s']:.1f} | {', '.join(r['misses']) or 'none'} |")
+                     f"| {fmt(r['rtf'], '.3f')} | {r['process_s']:.1f} | {r['cpu_s']:.1f} "
+                     f"| {', '.join(r['misses']) or 'none'} |")
     return "\n".join(lines)
 
 
@@ -167,7 +196,8 @@ def parse_args(argv=None):
     ap.add_argument("--arcwhisper-args", default="", help="extra arguments for every arcwhisper run")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build first")
     ap.add_argument("--tracks-only", action="store_true", help="build the soundtracks and stop")
-    ap.add_argument("--score-only", action="store_true", help="rescore the SRTs already in <out>")
+    ap.add_argument("--score-only", action="store_true", help="table the runs already in <out>/runs.json")
+    ap.add_argument("--resume", action="store_true", help="keep <out>/runs.json and run only what is missing")
     a = ap.parse_args(argv)
     a.models = [m.strip() for m in a.models.split(",") if m.strip()]
     a.out = a.out or tempdir() / "homevideo"
@@ -187,32 +217,37 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if not (args.no_build or args.arcwhisper_cmd or args.score_only or args.tracks_only):
         runners.build_arcwhisper()
-    built = tracks.write_set(tracks.build_set(source_clips(tempdir()), args.seed, args.tracks), args.out / "tracks")
+    made = tracks.build_set(source_clips(tempdir()), args.seed, args.tracks)
+    if args.score_only:   # the same seed gives the same tracks: only their bookkeeping is needed
+        built = [(t, args.out / "tracks" / f"{t.name}.wav") for t, _ in made]
+    else:
+        built = tracks.write_set(made, args.out / "tracks")
     audio = sum(t.seconds for t, _ in built)
     speech = sum(u.end - u.start for t, _ in built for u in t.utterances)
     eprint(f"{len(built)} soundtracks in {args.out / 'tracks'}: {audio:.0f} s, {speech:.0f} s of speech")
     if args.tracks_only:
         return 0
-    if args.score_only:
-        prev = json.loads(args.json.read_text(encoding="utf-8"))
-        runs, labels = prev["runs"], prev["modes"]
-    else:
-        modes = resolve_modes(args.modes, args.arcwhisper_cmd)
-        labels = [m.label for m in modes]
-        started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        runs = run_all(args, modes, built, args.out)
+    modes = resolve_modes(args.modes, args.arcwhisper_cmd)
+    labels = [m.label for m in modes]
+    runs = load_runs(args.out) if (args.score_only or args.resume) else []
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if not args.score_only:
+        runs = run_all(args, modes, built, args.out, runs)
+    names = {t.name for t, _ in built}
+    runs = [r for r in runs if r["track"] in names and r["model"] in args.models]
+    labels += sorted({r["mode"] for r in runs} - set(labels))
     score_runs(runs, built, args.out)
     rows = summarize(runs, labels, args.models)
-    info = machine() if not args.score_only else prev["machine"]
-    started = prev["started"] if args.score_only else started
-    print(f"Run {started}, {len(built)} soundtracks ({audio:.0f} s, {speech:.0f} s speech, seed {args.seed}), "
-          f"{args.threads} threads, {info.get('Model name', '?')} ({info.get('CPU(s)', '?')} CPUs; {info['simd']})\n")
+    info = machine()
+    load = sum(r.get("load_before", 0.0) for r in runs) / max(1, len(runs))
+    print(f"Run {started}, mean load average {load:.1f}, {len(built)} soundtracks ({audio:.0f} s, "
+          f"{speech:.0f} s speech, seed {args.seed}), {args.threads} threads, {info.get('Model name', '?')} ({info.get('CPU(s)', '?')} CPUs; {info['simd']})\n")
     print(table(rows))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     for r in runs:
         r["score"] = r["score"].to_json()
-    args.json.write_text(json.dumps({"started": started, "machine": info, "seed": args.seed, "modes": labels,
-                                     "tracks": [t.to_json() for t, _ in built], "summary": rows, "runs": runs},
+    args.json.write_text(json.dumps({"started": started, "machine": info, "mean_load": load, "seed": args.seed,
+                                     "modes": labels, "tracks": [t.to_json() for t, _ in built], "summary": rows, "runs": runs},
                                     indent=1, ensure_ascii=False), encoding="utf-8")
     eprint(f"results: {args.json}")
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -39,6 +40,7 @@ class RunResult:
     srt: Path
     transcribe_s: float          # as the engine reports it (model loaded)
     process_s: float             # the whole process, from outside
+    cpu_s: float                 # user + system CPU of the whole process (robust on a shared machine)
     stats: dict = field(default_factory=dict)
 
 
@@ -105,13 +107,22 @@ def run_arcwhisper(cmd: list[str], extra: list[str], mode: Mode, wav: Path, mode
                   "--json"] + extra
     if mode.vad is not None:
         argv.append("--vad" if mode.vad else "--no-vad")
+    p, process_s, cpu_s = timed(argv, timeout_s)
+    stats = json.loads(p.stderr.strip().splitlines()[-1])
+    return RunResult(srt, float(stats["wall_seconds"]), process_s, cpu_s, stats)
+
+
+def timed(argv: list[str], timeout_s: float) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run a whole process; (result, wall s, CPU s of it and its children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
-    process_s = time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise RuntimeError(f"{shlex.join(argv)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
-    stats = json.loads(p.stderr.strip().splitlines()[-1])
-    return RunResult(srt, float(stats["wall_seconds"]), process_s, stats)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return p, wall, cpu
 
 
 # ---- faster-whisper ---------------------------------------------------------------------------
@@ -119,13 +130,9 @@ def run_arcwhisper(cmd: list[str], extra: list[str], mode: Mode, wav: Path, mode
 def run_fw(ct2: Path, mode: Mode, wav: Path, threads: int, srt: Path, timeout_s: float) -> RunResult:
     argv = [sys.executable, str(Path(__file__).resolve()), "fw", "--ct2", str(ct2), "--mode", mode.fw_mode,
             "--compute", mode.compute, "--threads", str(threads), "--wav", str(wav), "--srt", str(srt)]
-    t = time.perf_counter()
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
-    process_s = time.perf_counter() - t
-    if p.returncode != 0:
-        raise RuntimeError(f"{shlex.join(argv)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    p, process_s, cpu_s = timed(argv, timeout_s)
     stats = json.loads(p.stdout.strip().splitlines()[-1])
-    return RunResult(srt, float(stats["transcribe_s"]), process_s, stats)
+    return RunResult(srt, float(stats["transcribe_s"]), process_s, cpu_s, stats)
 
 
 def srt_time(t: float) -> str:
