@@ -11,9 +11,9 @@
    `--vad` and `--no-vad` when its `--help` has them (else as it is), faster-whisper on the same
    CTranslate2 weights plain, `vad_filter=True` and `BatchedInferencePipeline(batch_size=8)`;
    every run is a whole process, timed from outside.
-4. Scores each SRT (hv_score.py) and prints one markdown table per run with the machine; writes
-   all numbers, per track, to `--json` (default `<out>/results.json`). `--score-only` rescores the
-   SRTs already in `<out>`.
+4. Scores each SRT (hv_score.py) and prints one markdown table with the machine; writes all
+   numbers, per track, to `--json` (default `<out>/results.json`). Each run is saved to
+   `<out>/runs.json` as it ends: `--resume` runs only what is missing, `--score-only` tables it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -72,7 +73,7 @@ def run_all(args, modes: list[runners.Mode], built: list[tuple[tracks.Track, Pat
     what it measured (`--resume` continues it, `--score-only` tables it).
     """
     cmd = runners.arcwhisper_cmd(args.arcwhisper_cmd)
-    extra = args.arcwhisper_args.split() if args.arcwhisper_args else []
+    extra = shlex.split(args.arcwhisper_args)
     ct2 = {m: ct2_dir(m, tempdir()) for m in args.models} if any(m.engine == "fw" for m in modes) else {}
     done = {(r["model"], r["mode"], r["track"]) for r in runs}
     for k, (track, wav) in enumerate(built):
