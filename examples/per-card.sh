@@ -105,8 +105,10 @@ stem_of() {
 if [ "$fresh" -eq 1 ]; then
     for f in "${scene_files[@]}"; do
         s="$(stem_of "$f")"
-        rm -f "$markers/.$s.$task.done" "$markers/.$s.$task.failed" "$scenes/$s.srt"
+        rm -f "$scenes/$s.srt"
     done
+    # Every marker of this task, also the hashed names of very long stems (.<head>~<hash>.<task>.done).
+    rm -f "$markers"/.*."$task".done "$markers"/.*."$task".failed
     rm -f "$stats"
     info "--fresh: removed the earlier results of task '$task'"
 fi
