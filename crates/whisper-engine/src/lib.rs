@@ -22,11 +22,17 @@ mod error;
 pub mod mel;
 mod ov;
 mod runtime;
+mod speech_regions;
+mod speech_stream;
 mod stream;
+mod timeline;
+pub mod vad;
 
 pub use error::{Error, Result};
 pub use runtime::{arcwhisper_home, find_model, load_runtime, model_search_dirs};
-pub use stream::Stream;
+pub use speech_regions::{Region, RegionTracker, VadOptions};
+pub use speech_stream::{Stream, VadState};
+pub use timeline::{Edge, TimelineMap};
 
 use config::{GenerationConfig, ModelConfig, SpecialTokens};
 use std::path::{Path, PathBuf};
@@ -96,6 +102,9 @@ pub struct DecodeOptions {
     pub suppress_tokens: Vec<i64>,
     /// Seed of the sampler at temperature > 0 (combined with the window's seek).
     pub seed: u64,
+    /// Speech detection: only the speech regions Silero finds are decoded (`None`: the whole
+    /// audio, in 30 s windows).
+    pub vad: Option<VadOptions>,
 }
 
 impl Default for DecodeOptions {
@@ -115,6 +124,7 @@ impl Default for DecodeOptions {
             suppress_blank: true,
             suppress_tokens: vec![-1],
             seed: 0,
+            vad: None,
         }
     }
 }
@@ -141,6 +151,9 @@ pub struct StreamState {
     pub prompt_tokens: Vec<u32>,
     /// The language in use (detected on the first window, or given).
     pub language: Option<String>,
+    /// Speech detection's own state (streams with `DecodeOptions::vad`).
+    #[serde(default)]
+    pub vad: Option<VadState>,
 }
 
 /// Time spent and work done, for benchmarks.
@@ -153,6 +166,9 @@ pub struct Stats {
     /// Tokens sampled (EOT included), over all temperature attempts.
     pub tokens: u64,
     pub decoder_calls: u64,
+    /// Time in speech detection, and the audio it passed to Whisper (16 kHz samples).
+    pub vad_seconds: f64,
+    pub speech_samples: u64,
 }
 
 /// A loaded Whisper model (encoder + decoder IR compiled for one device).
@@ -166,6 +182,8 @@ pub struct WhisperModel {
     ov: ov::OvWhisper,
     mel: mel::LogMel,
     stats: Stats,
+    /// Silero VAD, loaded with the first stream that detects speech.
+    vad: Option<vad::SileroVad>,
 }
 
 impl std::fmt::Debug for WhisperModel {
@@ -240,6 +258,7 @@ impl WhisperModel {
             vocab_size,
             ov,
             stats: Stats::default(),
+            vad: None,
         })
     }
 
@@ -303,6 +322,14 @@ impl WhisperModel {
         self.tokenizer
             .decode(&text, true)
             .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// Load the speech-detection model if it is not loaded yet.
+    pub(crate) fn ensure_vad(&mut self) -> Result<()> {
+        if self.vad.is_none() {
+            self.vad = Some(vad::SileroVad::load()?);
+        }
+        Ok(())
     }
 
     pub(crate) fn encode_text(&self, text: &str) -> Result<Vec<u32>> {

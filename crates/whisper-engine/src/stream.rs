@@ -148,6 +148,7 @@ impl<'m> Stream<'m> {
             seek_samples: self.seek_frames * HOP as u64,
             prompt_tokens: self.prompt_tokens.clone(),
             language: self.language.clone(),
+            vad: None,
         }
     }
 
@@ -383,7 +384,7 @@ impl<'m> Stream<'m> {
         let mut all_tokens_added: Vec<u32> = Vec::new();
         for (start, end, toks) in pieces {
             let text = self.model.decode_text(&toks)?;
-            if start == end || text.trim().is_empty() {
+            if start == end || !has_words(&text) {
                 continue;
             }
             all_tokens_added.extend_from_slice(&toks);
@@ -419,6 +420,12 @@ impl<'m> Stream<'m> {
             self.buf.clear();
         }
     }
+}
+
+/// Text with at least one letter or digit: empty and punctuation-only segments (Whisper's "."
+/// on a pure tone) are never emitted.
+fn has_words(text: &str) -> bool {
+    text.chars().any(char::is_alphanumeric)
 }
 
 fn trim_prompt(p: &mut Vec<u32>) {
