@@ -740,6 +740,16 @@ fn decode_options(s: &DecodeSettings) -> DecodeOptions {
     if let Some(v) = s.seed {
         o.seed = v;
     }
+    o.vad = s.vad.as_ref().map(|v| {
+        let d = whisper_engine::VadOptions::default();
+        whisper_engine::VadOptions {
+            threshold: v.threshold.unwrap_or(d.threshold),
+            min_silence_ms: v.min_silence_ms.unwrap_or(d.min_silence_ms),
+            speech_pad_ms: v.speech_pad_ms.unwrap_or(d.speech_pad_ms),
+            min_speech_ms: v.min_speech_ms.unwrap_or(d.min_speech_ms),
+            ..d
+        }
+    });
     o
 }
 
@@ -751,6 +761,8 @@ fn to_engine_state(s: &ResumeState) -> whisper_engine::StreamState {
         seek_samples: s.seek_samples,
         prompt_tokens: s.prompt_tokens.clone(),
         language: s.language.clone(),
+        // Written by this worker's engine; unreadable only if the element changed it.
+        vad: s.vad.clone().and_then(|v| serde_json::from_value(v).ok()),
     }
 }
 
@@ -759,6 +771,7 @@ fn from_engine_state(s: &whisper_engine::StreamState) -> ResumeState {
         seek_samples: s.seek_samples,
         prompt_tokens: s.prompt_tokens.clone(),
         language: s.language.clone(),
+        vad: s.vad.as_ref().and_then(|v| serde_json::to_value(v).ok()),
     }
 }
 

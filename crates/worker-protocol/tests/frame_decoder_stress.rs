@@ -57,6 +57,7 @@ fn seeds() -> Vec<Vec<u8>> {
                 seek_samples: 480000,
                 prompt_tokens: vec![1, 2, 3],
                 language: Some("en".into()),
+                vad: None,
             }),
         },
         Request::Drain,

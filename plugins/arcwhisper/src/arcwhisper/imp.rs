@@ -37,7 +37,7 @@ use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::Duration;
 use worker_protocol::{
     DecodeSettings, DeviceReport, ErrorKind, ModelReport, Request, Response, ResumeState,
-    SegmentMsg, Task, PROTOCOL_VERSION,
+    SegmentMsg, Task, VadSettings, PROTOCOL_VERSION,
 };
 
 static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
@@ -63,6 +63,18 @@ const DEFAULT_MODEL: &str = "medium,small,base,tiny";
 const DEFAULT_RESTARTS: u32 = 3;
 const DEFAULT_NO_SPEECH: f32 = 0.6;
 
+/// The engine's speech-detection defaults (the reasons are in whisper-engine's `VadOptions`).
+struct VadDefaults {
+    threshold: f32,
+    min_silence_ms: u32,
+    speech_pad_ms: u32,
+}
+const DEFAULT_VAD: VadDefaults = VadDefaults {
+    threshold: 0.5,
+    min_silence_ms: 500,
+    speech_pad_ms: 200,
+};
+
 #[derive(Debug, Clone)]
 struct Settings {
     device: String,
@@ -77,6 +89,11 @@ struct Settings {
     no_speech_threshold: f32,
     latency: u64,
     preload: bool,
+    /// Speech detection: `vad`, `vad-threshold`, `min-silence` and `speech-pad` (ms).
+    vad: bool,
+    vad_threshold: f32,
+    min_silence_ms: u32,
+    speech_pad_ms: u32,
 }
 
 impl Default for Settings {
@@ -94,6 +111,10 @@ impl Default for Settings {
             no_speech_threshold: DEFAULT_NO_SPEECH,
             latency: 0,
             preload: false,
+            vad: true,
+            vad_threshold: DEFAULT_VAD.threshold,
+            min_silence_ms: DEFAULT_VAD.min_silence_ms,
+            speech_pad_ms: DEFAULT_VAD.speech_pad_ms,
         }
     }
 }
@@ -121,6 +142,12 @@ impl Settings {
             },
             initial_prompt: self.initial_prompt.clone().filter(|s| !s.trim().is_empty()),
             no_speech_threshold: Some(self.no_speech_threshold),
+            vad: self.vad.then(|| VadSettings {
+                threshold: Some(self.vad_threshold),
+                min_silence_ms: Some(self.min_silence_ms),
+                speech_pad_ms: Some(self.speech_pad_ms),
+                min_speech_ms: None,
+            }),
             ..Default::default()
         }
     }
@@ -1182,6 +1209,35 @@ impl ObjectImpl for ArcWhisper {
                     .default_value(DEFAULT_NO_SPEECH)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("vad")
+                    .nick("Speech detection")
+                    .blurb("Decode only the speech Silero VAD finds (long silences and room noise are never decoded, and cues start when people speak); false decodes all audio in 30 s windows")
+                    .default_value(true)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("vad-threshold")
+                    .nick("Speech threshold")
+                    .blurb("Speech probability (0-1) from which a 32 ms frame counts as speech; lower finds quieter speech and more noise")
+                    .minimum(0.05)
+                    .maximum(0.95)
+                    .default_value(DEFAULT_VAD.threshold)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-silence")
+                    .nick("Minimum silence (ms)")
+                    .blurb("Silence, in milliseconds, that ends a speech region; longer pauses are cut out of what Whisper hears")
+                    .minimum(32)
+                    .maximum(10_000)
+                    .default_value(DEFAULT_VAD.min_silence_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("speech-pad")
+                    .nick("Speech padding (ms)")
+                    .blurb("Audio, in milliseconds, kept before and after each speech region")
+                    .maximum(2_000)
+                    .default_value(DEFAULT_VAD.speech_pad_ms)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt64::builder("latency")
                     .nick("Latency")
                     .blurb("For live pipelines, ns: the most audio held undecoded before a forced drain (decode what is there as final); reported in the latency query. 0 = decode whole 30 s windows only and report 30 s")
@@ -1235,6 +1291,10 @@ impl ObjectImpl for ArcWhisper {
             "preload" => s.preload = value.get().unwrap(),
             "initial-prompt" => s.initial_prompt = opt(value.get().unwrap()),
             "no-speech-threshold" => s.no_speech_threshold = value.get().unwrap(),
+            "vad" => s.vad = value.get().unwrap(),
+            "vad-threshold" => s.vad_threshold = value.get().unwrap(),
+            "min-silence" => s.min_silence_ms = value.get().unwrap(),
+            "speech-pad" => s.speech_pad_ms = value.get().unwrap(),
             "latency" => {
                 s.latency = value.get().unwrap();
                 drop(s);
@@ -1260,6 +1320,10 @@ impl ObjectImpl for ArcWhisper {
             "preload" => s.preload.to_value(),
             "initial-prompt" => s.initial_prompt.to_value(),
             "no-speech-threshold" => s.no_speech_threshold.to_value(),
+            "vad" => s.vad.to_value(),
+            "vad-threshold" => s.vad_threshold.to_value(),
+            "min-silence" => s.min_silence_ms.to_value(),
+            "speech-pad" => s.speech_pad_ms.to_value(),
             "latency" => s.latency.to_value(),
             "worker-pid" => self.info.lock().unwrap().pid.to_value(),
             "verified-device" => self.info.lock().unwrap().verified_device.to_value(),
