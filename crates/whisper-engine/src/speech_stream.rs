@@ -117,6 +117,8 @@ struct SpeechStream<'m> {
     error: Option<String>,
     /// `Some`: only detect; closed windows' regions are collected here instead of decoded.
     detected: Option<Vec<Region>>,
+    /// A window was decoded since the last `trim`.
+    decoded_since_trim: bool,
 }
 
 impl<'m> SpeechStream<'m> {
@@ -155,6 +157,7 @@ impl<'m> SpeechStream<'m> {
             language,
             error,
             detected: None,
+            decoded_since_trim: false,
         }
     }
 
@@ -303,6 +306,7 @@ impl<'m> SpeechStream<'m> {
             return Ok(());
         }
         let regions = std::mem::take(&mut self.vad.window);
+        self.decoded_since_trim = true;
         if let Some(d) = &mut self.detected {
             d.extend(regions);
             return Ok(());
@@ -348,6 +352,13 @@ impl<'m> SpeechStream<'m> {
         }
         // After a resume the re-sent audio may not have reached the look-back yet.
         let keep = keep.min(self.buf_end()).max(self.buf_start);
+        // The seek point moves in steps of a window at least (or as far as a decoded window
+        // lets it): every move is a state message to the element, and an element that pushes a
+        // GAP for each would block a pipeline's preroll as often. Memory stays bounded.
+        if keep < self.buf_start + N_SAMPLES as u64 && !self.decoded_since_trim {
+            return;
+        }
+        self.decoded_since_trim = false;
         let drop = ((keep - self.buf_start) as usize).min(self.buf.len());
         self.buf.drain(..drop);
         self.buf_start = keep;

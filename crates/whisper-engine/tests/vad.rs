@@ -229,3 +229,90 @@ fn a_missing_vad_model_is_a_clear_error() {
         .iter()
         .any(|p| p.starts_with(&home_models) && p.ends_with("silero-vad/silero_vad_v6.onnx")));
 }
+
+/// First sample of a clean clip where a 10 ms frame exceeds -40 dBFS RMS: where speech starts.
+fn onset(clip: &[f32]) -> f64 {
+    let i = clip
+        .chunks(160)
+        .position(|f| (f.iter().map(|x| x * x).sum::<f32>() / f.len() as f32).sqrt() > 0.01)
+        .unwrap_or(0);
+    i as f64 * 0.01
+}
+
+/// Benchmark (not a test of speed): a 4-minute soundtrack of speech clips separated by long
+/// stretches of brown noise at -30 dBFS, transcribed with speech detection on and off.
+/// `cargo test --release -p whisper-engine --test vad -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn benchmark_vad_on_and_off() {
+    let names = [
+        "ljspeech/LJ001-0001.wav",
+        "jfk/jfk.flac",
+        "pocketsphinx_cards/005.wav",
+        "ljspeech/LJ001-0003.wav",
+        "ljspeech/LJ001-0008.wav",
+        "ljspeech/LJ001-0005.wav",
+        "ljspeech/LJ001-0013.wav",
+    ];
+    let clips: Vec<Vec<f32>> = names.iter().map(|n| clip(n)).collect();
+    let gaps = [14.0, 32.0, 21.0, 45.0, 9.0, 27.0, 38.0, 12.0];
+    let (audio, spans) = soundtrack(&clips, &gaps, -30.0);
+    let onsets: Vec<f64> = spans
+        .iter()
+        .zip(&clips)
+        .map(|((a, _), c)| a + onset(c))
+        .collect();
+    let minutes = audio.len() as f64 / SR / 60.0;
+    let speech: f64 = spans.iter().map(|(a, b)| b - a).sum();
+    println!(
+        "soundtrack {minutes:.1} min, {} clips, {speech:.1} s of speech, brown noise -30 dBFS",
+        spans.len()
+    );
+    println!("| model | vad | wall s | windows | speech decoded s | VAD s | segments | outside speech | median start error s | max start error s |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for model in ["tiny.en", "base"] {
+        let mut m = load(model);
+        for vad in [false, true] {
+            let opts = DecodeOptions {
+                vad: vad.then(VadOptions::default),
+                ..DecodeOptions::default()
+            };
+            m.transcribe(&audio[..16_000 * 5], &opts).unwrap(); // warm-up
+            m.reset_stats();
+            let t = std::time::Instant::now();
+            let segs = m.transcribe(&audio, &opts).unwrap();
+            let wall = t.elapsed().as_secs_f64();
+            let st = m.stats();
+            let outside = segs
+                .iter()
+                .filter(|s| {
+                    let mid = (s.start + s.end) / 2.0;
+                    !spans.iter().any(|&(a, b)| mid > a - 0.5 && mid < b + 0.5)
+                })
+                .count();
+            let mut errors: Vec<f64> = spans
+                .iter()
+                .zip(&onsets)
+                .filter_map(|(&(a, b), &on)| {
+                    segs.iter()
+                        .find(|s| s.end > a && s.start < b)
+                        .map(|s| (s.start - on).abs())
+                })
+                .collect();
+            errors.sort_by(f64::total_cmp);
+            let median = errors.get(errors.len() / 2).copied().unwrap_or(f64::NAN);
+            let max = errors.last().copied().unwrap_or(f64::NAN);
+            println!(
+                "| {model} | {} | {wall:.2} | {} | {:.1} | {:.2} | {} | {outside} | {median:.2} | {max:.2} |",
+                if vad { "on" } else { "off" },
+                st.windows,
+                if vad { st.speech_samples as f64 / SR } else { audio.len() as f64 / SR },
+                st.vad_seconds,
+                segs.len(),
+            );
+            for s in &segs {
+                eprintln!("  {:7.2} {:7.2} {}", s.start, s.end, s.text);
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@ use clap::{Parser, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use whisper_engine::{DecodeOptions, EngineConfig, Segment, Task, WhisperModel};
+use whisper_engine::{DecodeOptions, EngineConfig, Segment, Task, VadOptions, WhisperModel};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Format {
@@ -60,6 +60,12 @@ struct Args {
     /// Do not condition a window on the previous window's text
     #[arg(long)]
     no_condition_on_previous_text: bool,
+    /// Decode only the speech Silero VAD finds (the default)
+    #[arg(long, overrides_with = "no_vad")]
+    vad: bool,
+    /// Decode all audio in 30 s windows (no speech detection)
+    #[arg(long, overrides_with = "vad")]
+    no_vad: bool,
     /// Sampler seed for temperature > 0
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -201,6 +207,7 @@ fn run() -> Result<()> {
         without_timestamps: args.without_timestamps,
         condition_on_previous_text: !args.no_condition_on_previous_text,
         seed: args.seed,
+        vad: (!args.no_vad).then(VadOptions::default),
         ..DecodeOptions::default()
     };
     if args.no_fallback {
