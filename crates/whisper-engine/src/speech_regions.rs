@@ -26,9 +26,10 @@ pub struct VadOptions {
     /// inside the region, while every longer pause is cut out of what Whisper hears, so its
     /// timestamps never have to bridge a long silence (the cause of cues seconds early).
     pub min_silence_ms: u32,
-    /// Audio kept before and after each region. 200 ms keeps soft onsets and trailing
-    /// consonants that Silero flags a frame or two late, while a cue starting at the padded
-    /// start is at most 0.2 s early.
+    /// Audio kept before and after each region. 300 ms: Silero flags soft onsets (an
+    /// unvoiced "p", "s", "h") several 32 ms frames late, and Whisper drops a first word that
+    /// starts right at the edge of its audio (seen with base at 200 ms); a cue starting at the
+    /// padded start is still at most about 0.3 s early.
     pub speech_pad_ms: u32,
     /// Regions closer than this are decoded in one window (up to 30 s of audio), farther
     /// ones in windows of their own. 2 s: enough context for Whisper across a conversation's
@@ -43,7 +44,7 @@ impl Default for VadOptions {
             neg_threshold: None,
             min_speech_ms: 250,
             min_silence_ms: 500,
-            speech_pad_ms: 200,
+            speech_pad_ms: 300,
             merge_gap_ms: 2000,
         }
     }
@@ -252,11 +253,13 @@ mod tests {
         let speech_end = p.len() as u64 * F;
         p.extend(vec![0.05; frames(2000)]);
         let got = run(&p);
+        let pad = rules().pad;
+        assert_eq!(pad, 4800);
         assert_eq!(
             got,
             vec![Region {
-                start: speech_at - 3200,
-                end: speech_end + 3200
+                start: speech_at - pad,
+                end: speech_end + pad
             }]
         );
     }

@@ -117,7 +117,7 @@ fn caps_eos_drain_and_timestamps_from_first_pts() {
         "{all}"
     );
     // Speech detection (on by default) starts the first cue where JFK starts speaking, about
-    // 0.3 s into the clip, less the 0.2 s padding.
+    // 0.3 s into the clip, less the 0.3 s padding.
     let first = texts[0].pts - base;
     assert!(
         first < gst::ClockTime::from_mseconds(500),

@@ -72,7 +72,7 @@ struct VadDefaults {
 const DEFAULT_VAD: VadDefaults = VadDefaults {
     threshold: 0.5,
     min_silence_ms: 500,
-    speech_pad_ms: 200,
+    speech_pad_ms: 300,
 };
 
 #[derive(Debug, Clone)]
