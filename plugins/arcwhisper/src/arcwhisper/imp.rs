@@ -142,7 +142,7 @@ impl Settings {
             },
             initial_prompt: self.initial_prompt.clone().filter(|s| !s.trim().is_empty()),
             no_speech_threshold: Some(self.no_speech_threshold),
-            vad: self.vad.then(|| VadSettings {
+            vad: self.vad.then_some(VadSettings {
                 threshold: Some(self.vad_threshold),
                 min_silence_ms: Some(self.min_silence_ms),
                 speech_pad_ms: Some(self.speech_pad_ms),
