@@ -22,18 +22,21 @@ pub struct VadOptions {
     /// Shorter speech is dropped: door bangs and clicks give Silero a few high frames, while
     /// the shortest words ("yes", "no") last 250 ms and more.
     pub min_speech_ms: u32,
-    /// Silence that ends a region. 500 ms: pauses inside a sentence (up to about 0.4 s) stay
-    /// inside the region, while every longer pause is cut out of what Whisper hears, so its
-    /// timestamps never have to bridge a long silence (the cause of cues seconds early).
+    /// Silence that ends a region; shorter pauses stay in it, as heard. 2 s (faster-whisper's
+    /// default too): pauses between phrases and turns of a conversation (up to 1.5-2 s) stay
+    /// whole, because cutting them clips the edges of words Silero scores low (a final "s",
+    /// band-limited audio) and Whisper then drops them; longer silences are cut out, so
+    /// Whisper's timestamps never bridge one (the cause of cues seconds early).
     pub min_silence_ms: u32,
     /// Audio kept before and after each region. 300 ms: Silero flags soft onsets (an
     /// unvoiced "p", "s", "h") several 32 ms frames late, and Whisper drops a first word that
     /// starts right at the edge of its audio (seen with base at 200 ms); a cue starting at the
     /// padded start is still at most about 0.3 s early.
     pub speech_pad_ms: u32,
-    /// Regions closer than this are decoded in one window (up to 30 s of audio), farther
-    /// ones in windows of their own. 2 s: enough context for Whisper across a conversation's
-    /// turns, and a segment spanning a junction covers at most a 2 s pause.
+    /// Regions closer than this are laid end to end in one window (up to 30 s of audio),
+    /// farther ones get windows of their own. Default 0: every region is a window of its own
+    /// (regions are at least `min_silence_ms` apart), so no segment spans a removed silence;
+    /// the prompt still carries the context from window to window.
     pub merge_gap_ms: u32,
 }
 
@@ -43,9 +46,9 @@ impl Default for VadOptions {
             threshold: 0.5,
             neg_threshold: None,
             min_speech_ms: 250,
-            min_silence_ms: 500,
+            min_silence_ms: 2000,
             speech_pad_ms: 300,
-            merge_gap_ms: 2000,
+            merge_gap_ms: 0,
         }
     }
 }
@@ -276,11 +279,13 @@ mod tests {
     }
 
     #[test]
-    fn short_bursts_are_dropped_and_long_silences_split() {
+    fn short_bursts_are_dropped_pauses_kept_and_long_silences_split() {
         let mut p = vec![0.95; 3]; // 96 ms click
         p.extend(vec![0.0; frames(2000)]);
         p.extend(vec![0.9; frames(500)]);
-        p.extend(vec![0.0; frames(800)]);
+        p.extend(vec![0.0; frames(1500)]); // a pause: kept inside
+        p.extend(vec![0.9; frames(500)]);
+        p.extend(vec![0.0; frames(2500)]); // a silence: cut
         p.extend(vec![0.9; frames(500)]);
         let got = run(&p);
         assert_eq!(got.len(), 2, "{got:?}");

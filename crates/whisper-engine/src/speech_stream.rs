@@ -1,11 +1,11 @@
 //! The stream users get: Whisper's long-form stream, behind speech detection when
 //! `DecodeOptions::vad` is set.
 //!
-//! With VAD, audio is run through Silero in blocks; the speech regions it finds (padded) are
-//! packed into windows of at most 30 s (regions closer than `merge_gap`), each window's
-//! regions are laid end to end and decoded on their own by the long-form stream (prompt and
-//! language carried from window to window), and every time is mapped back to the original
-//! timeline. Audio outside the regions is never decoded.
+//! With VAD, audio is run through Silero in blocks; each speech region it finds (padded, at
+//! most 30 s, pauses shorter than `min_silence` inside) is a window (regions closer than
+//! `merge_gap` are laid end to end in one window of at most 30 s), decoded on its own by the
+//! long-form stream (prompt and language carried from window to window), and every time is
+//! mapped back to the original timeline. Audio outside the regions is never decoded.
 //!
 //! Resumability: the state holds the VAD position and LSTM state, the region tracker and the
 //! regions of the window being built; its `seek_samples` is the first sample any of them still
@@ -138,7 +138,7 @@ impl<'m> SpeechStream<'m> {
                     Some(p) => model
                         .encode_text(&format!(" {}", p.trim()))
                         .unwrap_or_else(|e| {
-                            error = Some(e.to_string());
+                            error = Some(format!("initial prompt: {e}"));
                             Vec::new()
                         }),
                     None => Vec::new(),
@@ -163,7 +163,8 @@ impl<'m> SpeechStream<'m> {
 
     fn check(&self) -> Result<()> {
         match &self.error {
-            Some(e) => Err(Error::Options(e.clone())),
+            // The message names what failed (the VAD model and the fix, or the prompt).
+            Some(e) => Err(Error::ModelNotFound(e.clone())),
             None => Ok(()),
         }
     }

@@ -71,7 +71,7 @@ struct VadDefaults {
 }
 const DEFAULT_VAD: VadDefaults = VadDefaults {
     threshold: 0.5,
-    min_silence_ms: 500,
+    min_silence_ms: 2000,
     speech_pad_ms: 300,
 };
 
@@ -1225,7 +1225,7 @@ impl ObjectImpl for ArcWhisper {
                     .build(),
                 glib::ParamSpecUInt::builder("min-silence")
                     .nick("Minimum silence (ms)")
-                    .blurb("Silence, in milliseconds, that ends a speech region; longer pauses are cut out of what Whisper hears")
+                    .blurb("Silence, in milliseconds, that ends a speech region: shorter pauses are decoded as heard, longer silences are cut out of what Whisper hears")
                     .minimum(32)
                     .maximum(10_000)
                     .default_value(DEFAULT_VAD.min_silence_ms)
