@@ -137,7 +137,10 @@ fi
 
 # Silero VAD v6 (speech detection, the element's vad=true): the ONNX in faster-whisper's wheel.
 vad_model="$ARCWHISPER_HOME/models/silero-vad/silero_vad_v6.onnx"
-vad_src=$(ls "$ARCWHISPER_VENV"/lib/python3*/site-packages/faster_whisper/assets/silero_vad_v6.onnx 2>/dev/null | head -n1)
+vad_src=
+for f in "$ARCWHISPER_VENV"/lib/python3*/site-packages/faster_whisper/assets/silero_vad_v6.onnx; do
+    [ -f "$f" ] && vad_src=$f
+done
 [ -n "$vad_src" ] || die "silero_vad_v6.onnx is not in the faster-whisper wheel of $ARCWHISPER_VENV: delete the venv and re-run tools/setup.sh"
 if ! cmp -s "$vad_src" "$vad_model"; then
     mkdir -p "$(dirname "$vad_model")"
