@@ -22,7 +22,9 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn shared_speech(rel: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech");
+    let root = std::env::var_os("ARCWHISPER_SPEECH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech"));
     let p = root.join(rel);
     assert!(
         p.is_file(),
