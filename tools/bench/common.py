@@ -125,8 +125,9 @@ def cli_path() -> Path:
 
 
 def run_ours(wav: Path, model: str, threads: int = 2, extra: list[str] | None = None) -> tuple[str, dict]:
-    """Transcribe with our CLI; returns (text, timing stats)."""
-    cmd = [str(cli_path()), str(wav), "--model", model, "--threads", str(threads), "--format", "txt", "--json", "--quiet"]
+    """Transcribe with our CLI, speech detection off as on the faster-whisper side; returns
+    (text, timing stats)."""
+    cmd = [str(cli_path()), str(wav), "--model", model, "--threads", str(threads), "--format", "txt", "--json", "--quiet", "--no-vad"]
     cmd += extra or []
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:

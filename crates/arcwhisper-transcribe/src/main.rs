@@ -14,7 +14,7 @@ use output::Format;
 use progress::{Progress, Verbosity};
 use std::path::PathBuf;
 use std::time::Instant;
-use whisper_engine::{DecodeOptions, EngineConfig, Task, WhisperModel};
+use whisper_engine::{DecodeOptions, EngineConfig, Task, VadOptions, WhisperModel};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,6 +65,12 @@ struct Args {
     /// Do not condition a window on the previous window's text
     #[arg(long)]
     no_condition_on_previous_text: bool,
+    /// Decode only the speech Silero VAD finds (the default)
+    #[arg(long, overrides_with = "no_vad")]
+    vad: bool,
+    /// Decode all audio in 30 s windows (no speech detection)
+    #[arg(long, overrides_with = "vad")]
+    no_vad: bool,
     /// Sampler seed for temperature > 0
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -104,6 +110,7 @@ impl Args {
             without_timestamps: self.without_timestamps,
             condition_on_previous_text: !self.no_condition_on_previous_text,
             seed: self.seed,
+            vad: (!self.no_vad).then(VadOptions::default),
             ..DecodeOptions::default()
         };
         if self.no_fallback {

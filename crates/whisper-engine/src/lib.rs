@@ -25,11 +25,17 @@ mod hallucination;
 pub mod mel;
 mod ov;
 mod runtime;
+mod speech_regions;
+mod speech_stream;
 mod stream;
+mod timeline;
+pub mod vad;
 
 pub use error::{Error, Result};
 pub use runtime::{arcwhisper_home, find_model, load_runtime, model_search_dirs};
-pub use stream::Stream;
+pub use speech_regions::{Region, RegionTracker, VadOptions};
+pub use speech_stream::{Stream, VadState};
+pub use timeline::{Edge, TimelineMap};
 
 use config::{GenerationConfig, ModelConfig, SpecialTokens};
 use std::path::{Path, PathBuf};
@@ -107,6 +113,9 @@ pub struct DecodeOptions {
     /// Punctuation merged into the following word / the preceding word (word timestamps).
     pub prepend_punctuations: String,
     pub append_punctuations: String,
+    /// Speech detection: only the speech regions Silero finds are decoded (`None`: the whole
+    /// audio, in 30 s windows).
+    pub vad: Option<VadOptions>,
 }
 
 impl Default for DecodeOptions {
@@ -133,6 +142,7 @@ impl Default for DecodeOptions {
             hallucination_silence_threshold: Some(2.0),
             prepend_punctuations: "\"'“¿([{-".into(),
             append_punctuations: "\"'.。,，!！?？:：”)]}、".into(),
+            vad: None,
         }
     }
 }
@@ -178,6 +188,9 @@ pub struct StreamState {
     /// a pause and the hallucination rules look back to it.
     #[serde(default)]
     pub last_speech_seconds: f64,
+    /// Speech detection's own state (streams with `DecodeOptions::vad`).
+    #[serde(default)]
+    pub vad: Option<VadState>,
 }
 
 /// Time spent and work done, for benchmarks.
@@ -190,6 +203,9 @@ pub struct Stats {
     /// Tokens sampled (EOT included), over all temperature attempts.
     pub tokens: u64,
     pub decoder_calls: u64,
+    /// Time in speech detection, and the audio it passed to Whisper (16 kHz samples).
+    pub vad_seconds: f64,
+    pub speech_samples: u64,
 }
 
 /// A loaded Whisper model (encoder + decoder IR compiled for one device).
@@ -203,6 +219,8 @@ pub struct WhisperModel {
     ov: ov::OvWhisper,
     mel: mel::LogMel,
     stats: Stats,
+    /// Silero VAD, loaded with the first stream that detects speech.
+    vad: Option<vad::SileroVad>,
 }
 
 impl std::fmt::Debug for WhisperModel {
@@ -286,6 +304,7 @@ impl WhisperModel {
             vocab_size,
             ov,
             stats: Stats::default(),
+            vad: None,
         })
     }
 
@@ -349,6 +368,14 @@ impl WhisperModel {
         self.tokenizer
             .decode(&text, true)
             .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// Load the speech-detection model if it is not loaded yet.
+    pub(crate) fn ensure_vad(&mut self) -> Result<()> {
+        if self.vad.is_none() {
+            self.vad = Some(vad::SileroVad::load()?);
+        }
+        Ok(())
     }
 
     pub(crate) fn encode_text(&self, text: &str) -> Result<Vec<u32>> {

@@ -159,6 +159,7 @@ impl<'m> Stream<'m> {
             prompt_tokens: self.prompt_tokens.clone(),
             language: self.language.clone(),
             last_speech_seconds: self.last_speech,
+            vad: None,
         }
     }
 
@@ -425,7 +426,7 @@ impl<'m> Stream<'m> {
 
         let mut all_tokens_added: Vec<u32> = Vec::new();
         for seg in segments {
-            if seg.start == seg.end || seg.text.trim().is_empty() {
+            if seg.start == seg.end || !has_words(&seg.text) {
                 continue;
             }
             all_tokens_added.extend_from_slice(&seg.tokens);
@@ -484,6 +485,12 @@ impl<'m> Stream<'m> {
             self.buf.clear();
         }
     }
+}
+
+/// Text with at least one letter or digit: empty and punctuation-only segments (Whisper's "."
+/// on a pure tone) are never emitted.
+fn has_words(text: &str) -> bool {
+    text.chars().any(char::is_alphanumeric)
 }
 
 fn trim_prompt(p: &mut Vec<u32>) {

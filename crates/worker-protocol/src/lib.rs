@@ -177,6 +177,24 @@ pub struct DecodeSettings {
     pub condition_on_previous_text: Option<bool>,
     pub temperatures: Option<Vec<f32>>,
     pub seed: Option<u64>,
+    /// Speech detection: `Some` decodes only the speech Silero VAD finds; `None` (also what an
+    /// older element sends) decodes all audio.
+    #[serde(default)]
+    pub vad: Option<VadSettings>,
+}
+
+/// Speech-detection settings; `None` means the engine's default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct VadSettings {
+    /// Speech probability that starts speech (0-1).
+    pub threshold: Option<f32>,
+    /// Silence that ends a speech region, ms.
+    pub min_silence_ms: Option<u32>,
+    /// Audio kept before and after each region, ms.
+    pub speech_pad_ms: Option<u32>,
+    /// Shorter speech is dropped, ms.
+    pub min_speech_ms: Option<u32>,
 }
 
 /// Where a restarted worker picks up: mirrors the engine's `StreamState`.
@@ -190,6 +208,10 @@ pub struct ResumeState {
     /// End of the last word delivered (seconds): the word-timing rules look back to it.
     #[serde(default)]
     pub last_speech_seconds: f64,
+    /// The engine's speech-detection state (VAD on): opaque to the element, which keeps the
+    /// latest and sends it back with the audio from `seek_samples`.
+    #[serde(default)]
+    pub vad: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -376,6 +398,32 @@ mod tests {
             serde_json::from_str(r#"{"seek_samples":160,"prompt_tokens":[],"language":null}"#)
                 .unwrap();
         assert_eq!(st.last_speech_seconds, 0.0);
+    }
+
+    #[test]
+    fn settings_and_state_without_vad_fields_still_parse() {
+        let s: DecodeSettings = serde_json::from_str(
+            r#"{"language":null,"task":"transcribe","initial_prompt":null,
+                "no_speech_threshold":0.6,"log_prob_threshold":null,
+                "compression_ratio_threshold":null,"condition_on_previous_text":null,
+                "temperatures":null,"seed":null}"#,
+        )
+        .unwrap();
+        assert_eq!(s.vad, None);
+        let r: ResumeState =
+            serde_json::from_str(r#"{"seek_samples":160,"prompt_tokens":[1],"language":"en"}"#)
+                .unwrap();
+        assert_eq!(r.vad, None);
+        let with = DecodeSettings {
+            vad: Some(VadSettings {
+                threshold: Some(0.4),
+                ..VadSettings::default()
+            }),
+            ..DecodeSettings::default()
+        };
+        let back: DecodeSettings =
+            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn seeds() -> Vec<Vec<u8>> {
                 prompt_tokens: vec![1, 2, 3],
                 language: Some("en".into()),
                 last_speech_seconds: 29.5,
+                vad: None,
             }),
         },
         Request::Drain,

@@ -116,9 +116,12 @@ fn caps_eos_drain_and_timestamps_from_first_pts() {
         all.contains("ask not what your country can do for you"),
         "{all}"
     );
-    assert_eq!(
-        texts[0].pts, base,
-        "first segment starts at the stream's first PTS"
+    // Speech detection (on by default) starts the first cue where JFK starts speaking, about
+    // 0.3 s into the clip, less the 0.3 s padding.
+    let first = texts[0].pts - base;
+    assert!(
+        first < gst::ClockTime::from_mseconds(500),
+        "first segment starts {first} after the stream's first PTS"
     );
     let mut prev_end = base;
     for t in &texts {
@@ -203,7 +206,7 @@ fn scene_end_drains_and_is_annotated() {
     assert!(h.push_event(gst::event::Eos::new()));
     let second = pull_texts(&mut h);
     assert!(!second.is_empty());
-    assert_eq!(second[0].pts, base);
+    assert!(second[0].pts >= base && second[0].pts - base < gst::ClockTime::from_mseconds(500));
     let w2 = words(
         &second
             .iter()
@@ -287,7 +290,8 @@ fn p001_all() -> &'static [f32] {
 fn p001_through_harness(die_after: Option<u32>) -> (Vec<(u64, u64, String)>, Vec<gst::Structure>) {
     init();
     let wrapper;
-    let mut props: Vec<(&str, &dyn ToValue)> = Vec::new();
+    // Without speech detection: the windows (and so the worker's crash hook) fall every 30 s.
+    let mut props: Vec<(&str, &dyn ToValue)> = vec![("vad", &false)];
     if let Some(n) = die_after {
         let dir = tmpdir(&format!("die-after-{n}"));
         let w = dir.join("worker-wrapper.sh");

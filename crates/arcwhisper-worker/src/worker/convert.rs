@@ -36,6 +36,16 @@ pub fn decode_options(s: &DecodeSettings) -> DecodeOptions {
     if let Some(v) = s.seed {
         o.seed = v;
     }
+    o.vad = s.vad.as_ref().map(|v| {
+        let d = whisper_engine::VadOptions::default();
+        whisper_engine::VadOptions {
+            threshold: v.threshold.unwrap_or(d.threshold),
+            min_silence_ms: v.min_silence_ms.unwrap_or(d.min_silence_ms),
+            speech_pad_ms: v.speech_pad_ms.unwrap_or(d.speech_pad_ms),
+            min_speech_ms: v.min_speech_ms.unwrap_or(d.min_speech_ms),
+            ..d
+        }
+    });
     o
 }
 
@@ -45,6 +55,8 @@ pub fn to_engine_state(s: &ResumeState) -> StreamState {
         prompt_tokens: s.prompt_tokens.clone(),
         language: s.language.clone(),
         last_speech_seconds: s.last_speech_seconds,
+        // Written by this worker's engine; unreadable only if the element changed it.
+        vad: s.vad.clone().and_then(|v| serde_json::from_value(v).ok()),
     }
 }
 
@@ -54,6 +66,7 @@ pub fn from_engine_state(s: &StreamState) -> ResumeState {
         prompt_tokens: s.prompt_tokens.clone(),
         language: s.language.clone(),
         last_speech_seconds: s.last_speech_seconds,
+        vad: s.vad.as_ref().and_then(|v| serde_json::to_value(v).ok()),
     }
 }
 

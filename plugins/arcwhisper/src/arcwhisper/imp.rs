@@ -19,7 +19,7 @@
 
 use crate::arcwhisper::cues::{self, CueBounds};
 use crate::arcwhisper::settings::{
-    Settings, DEFAULT_DEVICE, DEFAULT_MODEL, DEFAULT_NO_SPEECH, DEFAULT_RESTARTS,
+    Settings, DEFAULT_DEVICE, DEFAULT_MODEL, DEFAULT_NO_SPEECH, DEFAULT_RESTARTS, DEFAULT_VAD,
     DEFAULT_WORKER_TIMEOUT_S,
 };
 use crate::arcwhisper::supervisor::{self, Decoded, Host, Launch, Supervisor};
@@ -669,6 +669,35 @@ impl ObjectImpl for ArcWhisper {
                     .default_value(DEFAULT_NO_SPEECH)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("vad")
+                    .nick("Speech detection")
+                    .blurb("Decode only the speech Silero VAD finds (long silences and room noise are never decoded, and cues start when people speak); false decodes all audio in 30 s windows")
+                    .default_value(true)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("vad-threshold")
+                    .nick("Speech threshold")
+                    .blurb("Speech probability (0-1) from which a 32 ms frame counts as speech; lower finds quieter speech and more noise")
+                    .minimum(0.05)
+                    .maximum(0.95)
+                    .default_value(DEFAULT_VAD.threshold)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-silence")
+                    .nick("Minimum silence (ms)")
+                    .blurb("Silence, in milliseconds, that ends a speech region: shorter pauses are decoded as heard, longer silences are cut out of what Whisper hears")
+                    .minimum(32)
+                    .maximum(10_000)
+                    .default_value(DEFAULT_VAD.min_silence_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("speech-pad")
+                    .nick("Speech padding (ms)")
+                    .blurb("Audio, in milliseconds, kept before and after each speech region")
+                    .maximum(2_000)
+                    .default_value(DEFAULT_VAD.speech_pad_ms)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt64::builder("latency")
                     .nick("Latency")
                     .blurb("For live pipelines, ns: the most audio held undecoded before a forced drain (decode what is there as final); reported in the latency query. 0 = decode whole 30 s windows only and report 30 s")
@@ -731,6 +760,10 @@ impl ObjectImpl for ArcWhisper {
             "preload" => s.preload = value.get().unwrap(),
             "initial-prompt" => s.initial_prompt = opt(value.get().unwrap()),
             "no-speech-threshold" => s.no_speech_threshold = value.get().unwrap(),
+            "vad" => s.vad = value.get().unwrap(),
+            "vad-threshold" => s.vad_threshold = value.get().unwrap(),
+            "min-silence" => s.min_silence_ms = value.get().unwrap(),
+            "speech-pad" => s.speech_pad_ms = value.get().unwrap(),
             "latency" => {
                 s.latency = value.get().unwrap();
                 drop(s);
@@ -757,6 +790,10 @@ impl ObjectImpl for ArcWhisper {
             "preload" => s.preload.to_value(),
             "initial-prompt" => s.initial_prompt.to_value(),
             "no-speech-threshold" => s.no_speech_threshold.to_value(),
+            "vad" => s.vad.to_value(),
+            "vad-threshold" => s.vad_threshold.to_value(),
+            "min-silence" => s.min_silence_ms.to_value(),
+            "speech-pad" => s.speech_pad_ms.to_value(),
             "latency" => s.latency.to_value(),
             "worker-pid" => self.info.lock().unwrap().pid.to_value(),
             "verified-device" => self.info.lock().unwrap().verified_device.to_value(),

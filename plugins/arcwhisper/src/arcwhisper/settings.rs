@@ -4,7 +4,7 @@
 
 use crate::arcwhisper::ArcWhisperTask;
 use std::time::Duration;
-use worker_protocol::{DecodeSettings, Task};
+use worker_protocol::{DecodeSettings, Task, VadSettings};
 
 pub const DEFAULT_DEVICE: &str = "CPU";
 pub const DEFAULT_MODEL: &str = "medium,small,base,tiny";
@@ -13,6 +13,18 @@ pub const DEFAULT_NO_SPEECH: f32 = 0.6;
 /// Longest silence of a worker the element accepts while it waits for it (loading a model,
 /// decoding a window): generous enough for a large model compiling on a slow CPU.
 pub const DEFAULT_WORKER_TIMEOUT_S: u32 = 300;
+
+/// The engine's speech-detection defaults (the reasons are in whisper-engine's `VadOptions`).
+pub struct VadDefaults {
+    pub threshold: f32,
+    pub min_silence_ms: u32,
+    pub speech_pad_ms: u32,
+}
+pub const DEFAULT_VAD: VadDefaults = VadDefaults {
+    threshold: 0.5,
+    min_silence_ms: 2000,
+    speech_pad_ms: 300,
+};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -29,6 +41,11 @@ pub struct Settings {
     pub no_speech_threshold: f32,
     pub latency: u64,
     pub preload: bool,
+    /// Speech detection: `vad`, `vad-threshold`, `min-silence` and `speech-pad` (ms).
+    pub vad: bool,
+    pub vad_threshold: f32,
+    pub min_silence_ms: u32,
+    pub speech_pad_ms: u32,
 }
 
 impl Default for Settings {
@@ -47,6 +64,10 @@ impl Default for Settings {
             no_speech_threshold: DEFAULT_NO_SPEECH,
             latency: 0,
             preload: false,
+            vad: true,
+            vad_threshold: DEFAULT_VAD.threshold,
+            min_silence_ms: DEFAULT_VAD.min_silence_ms,
+            speech_pad_ms: DEFAULT_VAD.speech_pad_ms,
         }
     }
 }
@@ -78,6 +99,12 @@ impl Settings {
             },
             initial_prompt: self.initial_prompt.clone().filter(|s| !s.trim().is_empty()),
             no_speech_threshold: Some(self.no_speech_threshold),
+            vad: self.vad.then_some(VadSettings {
+                threshold: Some(self.vad_threshold),
+                min_silence_ms: Some(self.min_silence_ms),
+                speech_pad_ms: Some(self.speech_pad_ms),
+                min_speech_ms: None,
+            }),
             ..Default::default()
         }
     }

@@ -1,0 +1,322 @@
+//! Speech regions from per-frame speech probabilities, decided incrementally.
+//!
+//! Pure: no model, no audio. Frames are fed in order with their start sample and probability;
+//! a region is returned once it is final (enough silence followed it, it reached the longest
+//! region, or the stream ended). Region bounds include the padding. The tracker's state is
+//! serialisable, so a resumed stream makes exactly the decisions the interrupted one would.
+
+use crate::vad::FRAME;
+
+const SAMPLE_RATE: u64 = 16_000;
+
+/// Speech-detection settings. The defaults aim at subtitles of home video: speech now and
+/// then over room noise, where the time a cue appears matters to a fraction of a second.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct VadOptions {
+    /// A frame whose speech probability reaches this starts (or continues) speech. Silero's
+    /// own calibration point; room noise stays well below it.
+    pub threshold: f32,
+    /// Speech ends only below this (hysteresis); default `threshold - 0.15`.
+    pub neg_threshold: Option<f32>,
+    /// Shorter speech is dropped: door bangs and clicks give Silero a few high frames, while
+    /// the shortest words ("yes", "no") last 250 ms and more.
+    pub min_speech_ms: u32,
+    /// Silence that ends a region; shorter pauses stay in it, as heard. 2 s (faster-whisper's
+    /// default too): pauses between phrases and turns of a conversation (up to 1.5-2 s) stay
+    /// whole, because cutting them clips the edges of words Silero scores low (a final "s",
+    /// band-limited audio) and Whisper then drops them; longer silences are cut out, so
+    /// Whisper's timestamps never bridge one (the cause of cues seconds early).
+    pub min_silence_ms: u32,
+    /// Audio kept before and after each region. 300 ms: Silero flags soft onsets (an
+    /// unvoiced "p", "s", "h") several 32 ms frames late, and Whisper drops a first word that
+    /// starts right at the edge of its audio (seen with base at 200 ms); a cue starting at the
+    /// padded start is still at most about 0.3 s early.
+    pub speech_pad_ms: u32,
+    /// Regions closer than this are laid end to end in one window (up to 30 s of audio),
+    /// farther ones get windows of their own. Default 0: every region is a window of its own
+    /// (regions are at least `min_silence_ms` apart), so no segment spans a removed silence;
+    /// the prompt still carries the context from window to window.
+    pub merge_gap_ms: u32,
+}
+
+impl Default for VadOptions {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            neg_threshold: None,
+            min_speech_ms: 250,
+            min_silence_ms: 2000,
+            speech_pad_ms: 300,
+            merge_gap_ms: 0,
+        }
+    }
+}
+
+/// A pause inside speech at least this long is where an over-long region is split.
+const MIN_SPLIT_PAUSE: u64 = 3 * FRAME as u64;
+
+/// [`VadOptions`] in samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegionRules {
+    pub threshold: f32,
+    pub neg_threshold: f32,
+    pub min_speech: u64,
+    pub min_silence: u64,
+    pub pad: u64,
+    /// Longest raw region: padded, it still fits one 30 s window.
+    pub max_region: u64,
+    pub merge_gap: u64,
+}
+
+fn ms(v: u32) -> u64 {
+    v as u64 * SAMPLE_RATE / 1000
+}
+
+impl RegionRules {
+    /// Samples from settings; `window` is the longest padded region (Whisper's 30 s).
+    pub fn new(o: &VadOptions, window: u64) -> Self {
+        let threshold = o.threshold.clamp(0.0, 1.0);
+        let pad = ms(o.speech_pad_ms).min(window / 4);
+        Self {
+            threshold,
+            neg_threshold: o
+                .neg_threshold
+                .unwrap_or(threshold - 0.15)
+                .clamp(0.0, threshold),
+            min_speech: ms(o.min_speech_ms),
+            min_silence: ms(o.min_silence_ms).max(FRAME as u64),
+            pad,
+            max_region: window - 2 * pad - FRAME as u64,
+            merge_gap: ms(o.merge_gap_ms),
+        }
+    }
+}
+
+/// A speech region in samples of the original timeline, padding included: `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Region {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// Where the tracker is; everything it needs to continue.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RegionTracker {
+    /// First sample of the speech in progress (unpadded).
+    speech_start: Option<u64>,
+    /// First sample of the below-threshold run inside the speech in progress.
+    silence_start: Option<u64>,
+    /// The latest pause of at least [`MIN_SPLIT_PAUSE`] inside the speech: `(start, end)`.
+    last_pause: Option<(u64, u64)>,
+    /// End of the last region returned: the next one never starts before it.
+    last_end: u64,
+}
+
+impl RegionTracker {
+    /// Feed the frame starting at sample `start` with speech probability `prob`.
+    pub fn frame(&mut self, r: &RegionRules, start: u64, prob: f32) -> Option<Region> {
+        let end = start + FRAME as u64;
+        let Some(speech) = self.speech_start else {
+            if prob >= r.threshold {
+                self.speech_start = Some(start);
+                self.silence_start = None;
+                self.last_pause = None;
+            }
+            return None;
+        };
+        if prob >= r.threshold {
+            if let Some(s) = self.silence_start.take() {
+                if start - s >= MIN_SPLIT_PAUSE {
+                    self.last_pause = Some((s, start));
+                }
+            }
+        } else if prob < r.neg_threshold && self.silence_start.is_none() {
+            self.silence_start = Some(start);
+        }
+        if let Some(s) = self.silence_start {
+            if end - s >= r.min_silence {
+                self.speech_start = None;
+                self.silence_start = None;
+                return self.close(r, speech, s, end, true);
+            }
+        }
+        if end - speech >= r.max_region {
+            return Some(self.split(r, speech, end));
+        }
+        None
+    }
+
+    /// The stream ended at sample `end`: the region in progress, if any.
+    pub fn finish(&mut self, r: &RegionRules, end: u64) -> Option<Region> {
+        let speech = self.speech_start.take()?;
+        let speech_end = self.silence_start.take().unwrap_or(end).min(end);
+        self.close(r, speech, speech_end, end, true)
+    }
+
+    /// Padded start of the speech in progress (where its region will start).
+    pub fn open_start(&self, r: &RegionRules) -> Option<u64> {
+        self.speech_start
+            .map(|s| s.saturating_sub(r.pad).max(self.last_end))
+    }
+
+    /// Unpadded end of the speech in progress as known so far (at most `now`).
+    pub fn open_end(&self, now: u64) -> Option<u64> {
+        self.speech_start
+            .map(|_| self.silence_start.unwrap_or(now).min(now))
+    }
+
+    /// End of the last region returned.
+    pub fn last_end(&self) -> u64 {
+        self.last_end
+    }
+
+    /// The region of speech `[speech, speech_end)`, padded, its end at most `limit`.
+    fn close(
+        &mut self,
+        r: &RegionRules,
+        speech: u64,
+        speech_end: u64,
+        limit: u64,
+        check_length: bool,
+    ) -> Option<Region> {
+        if check_length && speech_end.saturating_sub(speech) < r.min_speech {
+            return None;
+        }
+        let start = speech.saturating_sub(r.pad).max(self.last_end);
+        let end = (speech_end + r.pad).min(limit).max(start);
+        self.last_end = end;
+        Some(Region { start, end })
+    }
+
+    /// The speech in progress reached the longest region: cut it at its latest pause (or here)
+    /// and go on with the rest as new speech.
+    fn split(&mut self, r: &RegionRules, speech: u64, now: u64) -> Region {
+        let (cut_end, resume) = match self.last_pause.take() {
+            Some((s, e)) if s > speech => (s, e),
+            _ => (now, now),
+        };
+        let region = self
+            .close(r, speech, cut_end, resume, false)
+            .unwrap_or(Region {
+                start: speech,
+                end: cut_end,
+            });
+        self.speech_start = Some(resume);
+        if self.silence_start.is_some_and(|s| s < resume) {
+            self.silence_start = None;
+        }
+        region
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F: u64 = FRAME as u64;
+
+    fn rules() -> RegionRules {
+        RegionRules::new(&VadOptions::default(), 480_000)
+    }
+
+    /// Regions of a probability sequence (one value per frame), with the stream's end.
+    fn run(probs: &[f32]) -> Vec<Region> {
+        let r = rules();
+        let mut t = RegionTracker::default();
+        let mut out: Vec<Region> = probs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &p)| t.frame(&r, i as u64 * F, p))
+            .collect();
+        out.extend(t.finish(&r, probs.len() as u64 * F));
+        out
+    }
+
+    fn frames(ms: u64) -> usize {
+        (ms * 16 / F) as usize
+    }
+
+    #[test]
+    fn one_utterance_is_padded_and_closed_after_the_silence() {
+        // 1 s silence, 1 s speech, 2 s silence.
+        let mut p = vec![0.05; frames(1000)];
+        let speech_at = p.len() as u64 * F;
+        p.extend(vec![0.9; frames(1000)]);
+        let speech_end = p.len() as u64 * F;
+        p.extend(vec![0.05; frames(2000)]);
+        let got = run(&p);
+        let pad = rules().pad;
+        assert_eq!(pad, 4800);
+        assert_eq!(
+            got,
+            vec![Region {
+                start: speech_at - pad,
+                end: speech_end + pad
+            }]
+        );
+    }
+
+    #[test]
+    fn hysteresis_keeps_a_wobbly_region_whole_and_short_pauses_inside() {
+        // Speech with values between neg_threshold (0.35) and threshold, and a 300 ms pause.
+        let mut p = vec![0.9; frames(600)];
+        p.extend(vec![0.4; frames(600)]);
+        p.extend(vec![0.1; frames(300)]);
+        p.extend(vec![0.8; frames(600)]);
+        p.extend(vec![0.0; frames(1000)]);
+        assert_eq!(run(&p).len(), 1);
+    }
+
+    #[test]
+    fn short_bursts_are_dropped_pauses_kept_and_long_silences_split() {
+        let mut p = vec![0.95; 3]; // 96 ms click
+        p.extend(vec![0.0; frames(2000)]);
+        p.extend(vec![0.9; frames(500)]);
+        p.extend(vec![0.0; frames(1500)]); // a pause: kept inside
+        p.extend(vec![0.9; frames(500)]);
+        p.extend(vec![0.0; frames(2500)]); // a silence: cut
+        p.extend(vec![0.9; frames(500)]);
+        let got = run(&p);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].end <= got[1].start);
+    }
+
+    #[test]
+    fn over_long_speech_is_split_at_a_pause_and_fits_a_window() {
+        let r = rules();
+        let mut p = vec![0.9; frames(20_000)];
+        p.extend(vec![0.2; frames(400)]); // a breath
+        p.extend(vec![0.9; frames(25_000)]);
+        let got = run(&p);
+        assert!(got.len() >= 2, "{got:?}");
+        for g in &got {
+            assert!(g.len() <= 480_000, "{g:?}");
+        }
+        // The first cut is at the breath, not in the middle of a word.
+        let breath = frames(20_000) as u64 * F;
+        assert_eq!(got[0].end, breath + r.pad);
+        for w in got.windows(2) {
+            assert!(w[0].end <= w[1].start);
+        }
+    }
+
+    #[test]
+    fn speech_running_to_the_end_is_closed_by_finish() {
+        let mut p = vec![0.0; frames(500)];
+        p.extend(vec![0.9; frames(700)]);
+        let got = run(&p);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].end, p.len() as u64 * F);
+    }
+}

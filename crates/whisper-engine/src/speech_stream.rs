@@ -1,0 +1,406 @@
+//! The stream users get: Whisper's long-form stream, behind speech detection when
+//! `DecodeOptions::vad` is set.
+//!
+//! With VAD, audio is run through Silero in blocks; each speech region it finds (padded, at
+//! most 30 s, pauses shorter than `min_silence` inside) is a window (regions closer than
+//! `merge_gap` are laid end to end in one window of at most 30 s), decoded on its own by the
+//! long-form stream (prompt and language carried from window to window), and every time is
+//! mapped back to the original timeline. Audio outside the regions is never decoded.
+//!
+//! Resumability: the state holds the VAD position and LSTM state, the region tracker and the
+//! regions of the window being built; its `seek_samples` is the first sample any of them still
+//! needs (the window's first region, the speech in progress, or the VAD's look-back). A stream
+//! resumed from it and fed the audio from there makes the same decisions on the same numbers.
+
+use crate::error::{Error, Result};
+use crate::mel::N_SAMPLES;
+use crate::speech_regions::{Region, RegionRules, RegionTracker};
+use crate::stream::Stream as LongFormStream;
+use crate::timeline::{Edge, TimelineMap};
+use crate::vad::{LstmState, BLOCK_FRAMES, CONTEXT, FRAME};
+use crate::{DecodeOptions, Segment, StreamState, WhisperModel};
+use std::time::Instant;
+
+/// What a VAD stream adds to [`StreamState`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct VadState {
+    /// Sample of the next VAD frame (a multiple of the block size, except after `finish`).
+    pub vad_pos: u64,
+    pub lstm: LstmState,
+    pub tracker: RegionTracker,
+    /// Final regions of the window being built (not decoded yet).
+    pub window: Vec<Region>,
+}
+
+/// A streaming transcription bound to a model. See [`WhisperModel::stream`].
+pub struct Stream<'m> {
+    inner: Inner<'m>,
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Inner<'m> {
+    Plain(LongFormStream<'m>),
+    Speech(SpeechStream<'m>),
+}
+
+impl std::fmt::Debug for Stream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            Inner::Plain(s) => s.fmt(f),
+            Inner::Speech(s) => f
+                .debug_struct("Stream")
+                .field("seek", &s.buf_start)
+                .field("vad_pos", &s.vad.vad_pos)
+                .finish(),
+        }
+    }
+}
+
+impl<'m> Stream<'m> {
+    pub(crate) fn new(
+        model: &'m mut WhisperModel,
+        opts: DecodeOptions,
+        resume: Option<StreamState>,
+    ) -> Self {
+        let inner = if opts.vad.is_some() {
+            Inner::Speech(SpeechStream::new(model, opts, resume))
+        } else {
+            Inner::Plain(LongFormStream::new(model, opts, resume))
+        };
+        Self { inner }
+    }
+
+    /// Add audio (16 kHz mono); returns the segments completed by this call.
+    pub fn push(&mut self, audio: &[f32]) -> Result<Vec<Segment>> {
+        match &mut self.inner {
+            Inner::Plain(s) => s.push(audio),
+            Inner::Speech(s) => s.push(audio),
+        }
+    }
+
+    /// Decode what is left (the end of the stream).
+    pub fn finish(&mut self) -> Result<Vec<Segment>> {
+        match &mut self.inner {
+            Inner::Plain(s) => s.finish(),
+            Inner::Speech(s) => s.finish(),
+        }
+    }
+
+    /// The state after the last returned segment: resume from it with the audio from its
+    /// `seek_samples` on.
+    pub fn state(&self) -> StreamState {
+        match &self.inner {
+            Inner::Plain(s) => s.state(),
+            Inner::Speech(s) => s.state(),
+        }
+    }
+
+    /// Samples held beyond the seek point.
+    pub fn buffered_samples(&self) -> usize {
+        match &self.inner {
+            Inner::Plain(s) => s.buffered_samples(),
+            Inner::Speech(s) => s.buf.len(),
+        }
+    }
+}
+
+struct SpeechStream<'m> {
+    model: &'m mut WhisperModel,
+    opts: DecodeOptions,
+    rules: RegionRules,
+    /// Audio from `buf_start` on.
+    buf: Vec<f32>,
+    buf_start: u64,
+    vad: VadState,
+    prompt_tokens: Vec<u32>,
+    language: Option<String>,
+    error: Option<String>,
+    /// `Some`: only detect; closed windows' regions are collected here instead of decoded.
+    detected: Option<Vec<Region>>,
+    /// A window was decoded since the last `trim`.
+    decoded_since_trim: bool,
+}
+
+impl<'m> SpeechStream<'m> {
+    fn new(model: &'m mut WhisperModel, opts: DecodeOptions, resume: Option<StreamState>) -> Self {
+        let rules = RegionRules::new(opts.vad.as_ref().expect("vad options"), N_SAMPLES as u64);
+        let mut error = model.ensure_vad().err().map(|e| e.to_string());
+        let (buf_start, vad, prompt_tokens, language) = match resume {
+            Some(st) => {
+                let vad = st.vad.unwrap_or_else(|| VadState {
+                    vad_pos: st.seek_samples,
+                    ..VadState::default()
+                });
+                (st.seek_samples, vad, st.prompt_tokens, st.language)
+            }
+            None => {
+                let prompt = match &opts.initial_prompt {
+                    Some(p) => model
+                        .encode_text(&format!(" {}", p.trim()))
+                        .unwrap_or_else(|e| {
+                            error = Some(format!("initial prompt: {e}"));
+                            Vec::new()
+                        }),
+                    None => Vec::new(),
+                };
+                (0, VadState::default(), prompt, opts.language.clone())
+            }
+        };
+        Self {
+            model,
+            opts,
+            rules,
+            buf: Vec::new(),
+            buf_start,
+            vad,
+            prompt_tokens,
+            language,
+            error,
+            detected: None,
+            decoded_since_trim: false,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.error {
+            // The message names what failed (the VAD model and the fix, or the prompt).
+            Some(e) => Err(Error::ModelNotFound(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn buf_end(&self) -> u64 {
+        self.buf_start + self.buf.len() as u64
+    }
+
+    fn push(&mut self, audio: &[f32]) -> Result<Vec<Segment>> {
+        self.check()?;
+        let mut out = Vec::new();
+        for chunk in audio.chunks(BLOCK_FRAMES * FRAME) {
+            self.buf.extend_from_slice(chunk);
+            let block = (BLOCK_FRAMES * FRAME) as u64;
+            while self.buf_end() >= self.vad.vad_pos + block {
+                self.run_vad(BLOCK_FRAMES, &mut out)?;
+            }
+            self.trim();
+        }
+        Ok(out)
+    }
+
+    fn finish(&mut self) -> Result<Vec<Segment>> {
+        self.check()?;
+        let mut out = Vec::new();
+        let end = self.buf_end();
+        let left = end.saturating_sub(self.vad.vad_pos) as usize;
+        if left > 0 {
+            self.run_vad(left.div_ceil(FRAME), &mut out)?;
+        }
+        let region = self.vad.tracker.finish(&self.rules, end);
+        if let Some(r) = region {
+            self.add_region(r, &mut out)?;
+        }
+        self.decode_window(&mut out)?;
+        self.vad.vad_pos = end;
+        self.trim();
+        Ok(out)
+    }
+
+    fn state(&self) -> StreamState {
+        StreamState {
+            seek_samples: self.buf_start,
+            prompt_tokens: self.prompt_tokens.clone(),
+            language: self.language.clone(),
+            vad: Some(self.vad.clone()),
+        }
+    }
+
+    /// Run `frames` frames from `vad_pos` (zero-padded past the audio) and feed the tracker.
+    fn run_vad(&mut self, frames: usize, out: &mut Vec<Segment>) -> Result<()> {
+        let pos = self.vad.vad_pos;
+        let mut rows = Vec::with_capacity(frames * (CONTEXT + FRAME));
+        for f in 0..frames as u64 {
+            let start = pos + f * FRAME as u64;
+            if start < CONTEXT as u64 {
+                // The stream's first frame: no context yet (zeros, as Silero starts).
+                rows.extend([0.0; CONTEXT]);
+            } else {
+                rows.extend(self.samples(start - CONTEXT as u64, start));
+            }
+            rows.extend(self.samples(start, start + FRAME as u64));
+        }
+        let t = Instant::now();
+        let probs = self
+            .model
+            .vad
+            .as_mut()
+            .expect("VAD loaded")
+            .run(&rows, &mut self.vad.lstm)?;
+        self.model.stats.vad_seconds += t.elapsed().as_secs_f64();
+        for (f, &p) in probs.iter().enumerate() {
+            let start = pos + (f * FRAME) as u64;
+            self.vad.vad_pos = start + FRAME as u64;
+            if let Some(r) = self.vad.tracker.frame(&self.rules, start, p) {
+                self.add_region(r, out)?;
+            }
+            if self.window_is_closed() {
+                self.decode_window(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `[from, to)` of the audio, zeros where there is none (past the end, or a context before
+    /// sample 0).
+    fn samples(&self, from: u64, to: u64) -> Vec<f32> {
+        let mut v = vec![0f32; (to - from) as usize];
+        for (i, x) in v.iter_mut().enumerate() {
+            let at = from + i as u64;
+            if at >= self.buf_start {
+                if let Some(&s) = self.buf.get((at - self.buf_start) as usize) {
+                    *x = s;
+                }
+            }
+        }
+        v
+    }
+
+    /// A final region: it joins the window being built, or the window is decoded first.
+    fn add_region(&mut self, mut r: Region, out: &mut Vec<Segment>) -> Result<()> {
+        // Only the end of the stream can put a region's padding past the audio.
+        r.end = r.end.min(self.buf_end()).max(r.start);
+        if let Some(last) = self.vad.window.last() {
+            let total: u64 = self.vad.window.iter().map(Region::len).sum();
+            if r.start.saturating_sub(last.end) > self.rules.merge_gap
+                || total + r.len() > N_SAMPLES as u64
+            {
+                self.decode_window(out)?;
+            }
+        }
+        self.vad.window.push(r);
+        Ok(())
+    }
+
+    /// No region still to come can join the window: too far after it, or too long for it.
+    fn window_is_closed(&self) -> bool {
+        let Some(last) = self.vad.window.last() else {
+            return false;
+        };
+        let now = self.vad.vad_pos;
+        let next_start = self
+            .vad
+            .tracker
+            .open_start(&self.rules)
+            .unwrap_or_else(|| now.saturating_sub(self.rules.pad).max(last.end));
+        let total: u64 = self.vad.window.iter().map(Region::len).sum();
+        let open_len = self
+            .vad
+            .tracker
+            .open_end(now)
+            .map_or(0, |e| e.saturating_sub(next_start));
+        next_start.saturating_sub(last.end) > self.rules.merge_gap
+            || total + open_len > N_SAMPLES as u64
+    }
+
+    /// Decode the window's regions laid end to end; map the segments back.
+    fn decode_window(&mut self, out: &mut Vec<Segment>) -> Result<()> {
+        if self.vad.window.is_empty() {
+            return Ok(());
+        }
+        let regions = std::mem::take(&mut self.vad.window);
+        self.decoded_since_trim = true;
+        if let Some(d) = &mut self.detected {
+            d.extend(regions);
+            return Ok(());
+        }
+        let mut audio = Vec::new();
+        for r in &regions {
+            audio.extend(self.samples(r.start, r.end));
+        }
+        let mut opts = self.opts.clone();
+        opts.vad = None;
+        // A seed of its own per window (each window's stream starts at seek 0).
+        opts.seed = opts
+            .seed
+            .wrapping_add(regions[0].start.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let resume = StreamState {
+            seek_samples: 0,
+            prompt_tokens: std::mem::take(&mut self.prompt_tokens),
+            language: self.language.clone(),
+            vad: None,
+        };
+        let mut stream = LongFormStream::new(&mut *self.model, opts, Some(resume));
+        let mut segments = stream.push(&audio)?;
+        segments.extend(stream.finish()?);
+        let st = stream.state();
+        self.prompt_tokens = st.prompt_tokens;
+        self.language = st.language;
+        self.model.stats.speech_samples += audio.len() as u64;
+        let map = TimelineMap::new(&regions);
+        out.extend(segments.into_iter().map(|s| to_original(s, &map)));
+        Ok(())
+    }
+
+    /// Drop audio no longer needed: before the window, the speech in progress, and the VAD's
+    /// look-back (context and start padding).
+    fn trim(&mut self) {
+        let lookback = self.rules.pad.max(CONTEXT as u64);
+        let mut keep = self.vad.vad_pos.saturating_sub(lookback);
+        if let Some(s) = self.vad.tracker.open_start(&self.rules) {
+            keep = keep.min(s);
+        }
+        if let Some(r) = self.vad.window.first() {
+            keep = keep.min(r.start);
+        }
+        // After a resume the re-sent audio may not have reached the look-back yet.
+        let keep = keep.min(self.buf_end()).max(self.buf_start);
+        // The seek point moves in steps of a window at least (or as far as a decoded window
+        // lets it): every move is a state message to the element, and an element that pushes a
+        // GAP for each would block a pipeline's preroll as often. Memory stays bounded.
+        if keep < self.buf_start + N_SAMPLES as u64 && !self.decoded_since_trim {
+            return;
+        }
+        self.decoded_since_trim = false;
+        let drop = ((keep - self.buf_start) as usize).min(self.buf.len());
+        self.buf.drain(..drop);
+        self.buf_start = keep;
+    }
+}
+
+impl WhisperModel {
+    /// The speech regions (padded, in samples) the stream with these settings would decode:
+    /// the same detection, without Whisper.
+    pub fn speech_regions(
+        &mut self,
+        audio_16k_mono: &[f32],
+        vad: &crate::VadOptions,
+    ) -> Result<Vec<Region>> {
+        let opts = DecodeOptions {
+            vad: Some(vad.clone()),
+            ..DecodeOptions::default()
+        };
+        let mut s = SpeechStream::new(self, opts, None);
+        s.detected = Some(Vec::new());
+        s.push(audio_16k_mono)?;
+        s.finish()?;
+        Ok(s.detected.take().unwrap_or_default())
+    }
+}
+
+/// A segment's times (and its words') on the original timeline.
+fn to_original(mut s: Segment, map: &TimelineMap) -> Segment {
+    for w in &mut s.words {
+        (w.start, w.end) = map.interval_to_original(w.start, w.end);
+    }
+    match (s.words.first(), s.words.last()) {
+        // Segments span their words (as the engine keeps them without VAD).
+        (Some(first), Some(last)) => {
+            s.start = first.start;
+            s.end = last.end.max(s.start);
+        }
+        _ => {
+            s.start = map.to_original(s.start, Edge::Start);
+            s.end = map.to_original(s.end, Edge::End).max(s.start);
+        }
+    }
+    s
+}

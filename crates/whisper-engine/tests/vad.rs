@@ -1,0 +1,333 @@
+//! Speech detection (Silero VAD on OpenVINO) on real speech over generated room noise, with
+//! real Whisper decoding: regions, time mapping, resume identity, noise and tones.
+
+mod common;
+
+use common::*;
+use whisper_engine::{DecodeOptions, Segment, StreamState, VadOptions};
+
+const SR: f64 = 16_000.0;
+
+/// Seeded brown noise (leaky integral of white noise) at `dbfs` RMS: room rumble.
+fn brown_noise(n: usize, dbfs: f64, seed: u64) -> Vec<f32> {
+    let white = white_noise(n, 1.0, seed);
+    let mut y = 0f32;
+    let mut out: Vec<f32> = white
+        .iter()
+        .map(|&w| {
+            y = 0.995 * y + w;
+            y
+        })
+        .collect();
+    let rms = (out.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / n as f64).sqrt();
+    let gain = (10f64.powf(dbfs / 20.0) / rms) as f32;
+    out.iter_mut().for_each(|x| *x *= gain);
+    out
+}
+
+/// Clips laid over brown noise, each after the gap before it (seconds); the last gap is the
+/// tail. Returns the audio and each clip's interval (seconds).
+fn soundtrack(clips: &[Vec<f32>], gaps: &[f64], noise_dbfs: f64) -> (Vec<f32>, Vec<(f64, f64)>) {
+    let total: usize = clips.iter().map(Vec::len).sum::<usize>()
+        + gaps.iter().map(|g| (g * SR) as usize).sum::<usize>();
+    let mut audio = brown_noise(total, noise_dbfs, 7);
+    let mut at = 0usize;
+    let mut spans = Vec::new();
+    for (clip, gap) in clips.iter().zip(gaps) {
+        at += (gap * SR) as usize;
+        for (i, &s) in clip.iter().enumerate() {
+            audio[at + i] += s;
+        }
+        spans.push((at as f64 / SR, (at + clip.len()) as f64 / SR));
+        at += clip.len();
+    }
+    (audio, spans)
+}
+
+fn clip(name: &str) -> Vec<f32> {
+    decode_audio(&speech_dir().join(name))
+}
+
+fn vad_opts() -> DecodeOptions {
+    DecodeOptions {
+        vad: Some(VadOptions::default()),
+        ..DecodeOptions::default()
+    }
+}
+
+/// Three LJSpeech sentences and JFK over -30 dBFS brown noise, gaps of 6-25 s.
+fn home_video() -> (Vec<f32>, Vec<(f64, f64)>) {
+    let clips = [
+        clip("ljspeech/LJ001-0002.wav"),
+        clip("jfk/jfk.flac"),
+        clip("ljspeech/LJ001-0008.wav"),
+        clip("ljspeech/LJ001-0004.wav"),
+    ];
+    soundtrack(&clips, &[12.0, 25.0, 6.0, 18.0, 9.0], -30.0)
+}
+
+#[test]
+fn regions_cover_the_speech_and_nothing_else() {
+    let mut m = load("tiny.en");
+    let (audio, spans) = home_video();
+    let regions = m.speech_regions(&audio, &VadOptions::default()).unwrap();
+    let secs: Vec<(f64, f64)> = regions
+        .iter()
+        .map(|r| (r.start as f64 / SR, r.end as f64 / SR))
+        .collect();
+    eprintln!("speech {spans:?}\nregions {secs:?}");
+    for &(a, b) in &spans {
+        // The clips carry up to ~0.3 s of their own silence at each end.
+        let first = secs
+            .iter()
+            .find(|r| r.1 > a)
+            .expect("a region for each clip");
+        assert!(
+            first.0 >= a - 0.3 && first.0 <= a + 0.5,
+            "clip at {a:.2}: region starts {:.2}",
+            first.0
+        );
+        let last = secs.iter().rev().find(|r| r.0 < b).unwrap();
+        assert!(
+            last.1 >= b - 0.5 && last.1 <= b + 0.4,
+            "clip ends {b:.2}: region ends {:.2}",
+            last.1
+        );
+    }
+    for r in &secs {
+        assert!(
+            spans.iter().any(|&(a, b)| r.0 < b + 0.3 && r.1 > a - 0.3),
+            "region {r:?} lies in the noise"
+        );
+    }
+}
+
+fn check_on_speech(segs: &[Segment], spans: &[(f64, f64)]) {
+    assert!(!segs.is_empty());
+    for s in segs {
+        let mid = (s.start + s.end) / 2.0;
+        assert!(
+            spans.iter().any(|&(a, b)| mid > a - 0.3 && mid < b + 0.3),
+            "segment outside the speech: {s:?} (speech {spans:?})"
+        );
+        assert!(s.end >= s.start);
+    }
+    for w in segs.windows(2) {
+        assert!(w[1].start >= w[0].end - 1e-6, "{:?} then {:?}", w[0], w[1]);
+    }
+}
+
+#[test]
+fn only_speech_is_decoded_and_times_map_back() {
+    let mut m = load("tiny.en");
+    let (audio, spans) = home_video();
+    m.reset_stats();
+    let segs = m.transcribe(&audio, &vad_opts()).unwrap();
+    let stats = m.stats();
+    eprintln!("{segs:#?}\n{stats:?}");
+    check_on_speech(&segs, &spans);
+    let text = text_of(&segs).to_lowercase();
+    assert!(text.contains("ask not"), "{text}");
+    // Each clip's first segment starts within 0.4 s of the clip (times are original times).
+    for &(a, b) in &spans {
+        let first = segs.iter().find(|s| s.end > a && s.start < b).unwrap();
+        assert!((first.start - a).abs() < 0.4, "clip at {a}: {first:?}");
+    }
+    let speech: f64 = spans.iter().map(|(a, b)| b - a).sum();
+    let decoded = stats.speech_samples as f64 / SR;
+    assert!(
+        decoded < speech + 0.5 * spans.len() as f64 + 1.0,
+        "decoded {decoded} s for {speech} s of speech"
+    );
+}
+
+#[test]
+fn resumed_from_json_state_at_any_point_gives_the_same_segments() {
+    let mut m = load("tiny.en");
+    let (audio, _) = home_video();
+    let opts = vad_opts();
+    let mut full_stream = m.stream(opts.clone(), None);
+    let mut full = Vec::new();
+    // Cut points, in seconds: in a gap, inside JFK, in the window being built, near the end.
+    let cuts = [5.0, 20.0, 44.0, 52.0, 78.0];
+    let mut states: Vec<(usize, String)> = Vec::new();
+    for (i, chunk) in audio.chunks(16_000).enumerate() {
+        full.extend(full_stream.push(chunk).unwrap());
+        if cuts.contains(&((i + 1) as f64)) {
+            let json = serde_json::to_string(&full_stream.state()).unwrap();
+            states.push((full.len(), json));
+        }
+    }
+    full.extend(full_stream.finish().unwrap());
+    drop(full_stream);
+    assert!(!full.is_empty());
+    // Some cuts must fall where the resumed stream re-reads audio the VAD has already passed
+    // (a window being built or speech in progress), or the test would prove little.
+    let behind = states
+        .iter()
+        .filter(|(_, j)| {
+            let st: StreamState = serde_json::from_str(j).unwrap();
+            let v = st.vad.unwrap();
+            eprintln!(
+                "cut: seek {} vad_pos {} window {:?}",
+                st.seek_samples, v.vad_pos, v.window
+            );
+            !v.window.is_empty() || v.vad_pos > st.seek_samples + 16_000
+        })
+        .count();
+    assert!(behind >= 2, "{behind}");
+    for (emitted, json) in states {
+        let st: StreamState = serde_json::from_str(&json).unwrap();
+        assert!(st.vad.is_some());
+        let seek = st.seek_samples as usize;
+        let mut s = m.stream(opts.clone(), Some(st));
+        let mut got = full[..emitted].to_vec();
+        // Re-sent in other chunk sizes than the first run's.
+        for chunk in audio[seek..].chunks(7_919) {
+            got.extend(s.push(chunk).unwrap());
+        }
+        got.extend(s.finish().unwrap());
+        assert_eq!(
+            got, full,
+            "resumed at sample {seek} ({emitted} segments before)"
+        );
+    }
+}
+
+#[test]
+fn long_noise_gives_no_text_and_decodes_nothing() {
+    let mut m = load("tiny.en");
+    let mut audio = brown_noise(16_000 * 60, -30.0, 3);
+    // A few loud white-noise bursts (a door, a chair), 0.3 s each.
+    for (k, at) in [10usize, 25, 41].iter().enumerate() {
+        let burst = white_noise(4_800, 0.5, k as u64);
+        for (i, b) in burst.iter().enumerate() {
+            audio[at * 16_000 + i] += b;
+        }
+    }
+    m.reset_stats();
+    let segs = m.transcribe(&audio, &vad_opts()).unwrap();
+    assert!(segs.is_empty(), "noise gave {segs:?}");
+    assert!(
+        m.stats().speech_samples < 16_000 * 3,
+        "decoded {} samples of noise",
+        m.stats().speech_samples
+    );
+}
+
+/// Issue 9 item 4: 20 s of a 1 kHz sine used to give one segment ".".
+#[test]
+fn a_pure_tone_gives_no_segment_with_or_without_vad() {
+    let mut m = load("tiny.en");
+    let tone: Vec<f32> = (0..16_000 * 20)
+        .map(|i| 0.3 * (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16_000.0).sin())
+        .collect();
+    for opts in [DecodeOptions::default(), vad_opts()] {
+        let segs = m.transcribe(&tone, &opts).unwrap();
+        assert!(segs.is_empty(), "vad={}: {segs:?}", opts.vad.is_some());
+    }
+}
+
+#[test]
+fn a_missing_vad_model_is_a_clear_error() {
+    let path = std::env::temp_dir().join("aw-no-such-dir/silero-vad/silero_vad_v6.onnx");
+    let e = whisper_engine::vad::SileroVad::load_from(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&path.display().to_string()) && e.contains("tools/setup.sh"),
+        "{e}"
+    );
+    // The search covers the model folders, each ending in silero-vad/silero_vad_v6.onnx.
+    let home_models = whisper_engine::arcwhisper_home().join("models");
+    assert!(whisper_engine::vad::model_candidates()
+        .iter()
+        .any(|p| p.starts_with(&home_models) && p.ends_with("silero-vad/silero_vad_v6.onnx")));
+}
+
+/// First sample of a clean clip where a 10 ms frame exceeds -40 dBFS RMS: where speech starts.
+fn onset(clip: &[f32]) -> f64 {
+    let i = clip
+        .chunks(160)
+        .position(|f| (f.iter().map(|x| x * x).sum::<f32>() / f.len() as f32).sqrt() > 0.01)
+        .unwrap_or(0);
+    i as f64 * 0.01
+}
+
+/// Benchmark (not a test of speed): a 4-minute soundtrack of speech clips separated by long
+/// stretches of brown noise at -30 dBFS, transcribed with speech detection on and off.
+/// `cargo test --release -p whisper-engine --test vad -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn benchmark_vad_on_and_off() {
+    let names = [
+        "ljspeech/LJ001-0001.wav",
+        "jfk/jfk.flac",
+        "pocketsphinx_cards/005.wav",
+        "ljspeech/LJ001-0003.wav",
+        "ljspeech/LJ001-0008.wav",
+        "ljspeech/LJ001-0005.wav",
+        "ljspeech/LJ001-0013.wav",
+    ];
+    let clips: Vec<Vec<f32>> = names.iter().map(|n| clip(n)).collect();
+    let gaps = [14.0, 32.0, 21.0, 45.0, 9.0, 27.0, 38.0, 12.0];
+    let (audio, spans) = soundtrack(&clips, &gaps, -30.0);
+    let onsets: Vec<f64> = spans
+        .iter()
+        .zip(&clips)
+        .map(|((a, _), c)| a + onset(c))
+        .collect();
+    let minutes = audio.len() as f64 / SR / 60.0;
+    let speech: f64 = spans.iter().map(|(a, b)| b - a).sum();
+    println!(
+        "soundtrack {minutes:.1} min, {} clips, {speech:.1} s of speech, brown noise -30 dBFS",
+        spans.len()
+    );
+    println!("| model | vad | wall s | windows | speech decoded s | VAD s | segments | outside speech | median start error s | max start error s |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for model in ["tiny.en", "base"] {
+        let mut m = load(model);
+        for vad in [false, true] {
+            let opts = DecodeOptions {
+                vad: vad.then(VadOptions::default),
+                ..DecodeOptions::default()
+            };
+            m.transcribe(&audio[..16_000 * 5], &opts).unwrap(); // warm-up
+            m.reset_stats();
+            let t = std::time::Instant::now();
+            let segs = m.transcribe(&audio, &opts).unwrap();
+            let wall = t.elapsed().as_secs_f64();
+            let st = m.stats();
+            let outside = segs
+                .iter()
+                .filter(|s| {
+                    let mid = (s.start + s.end) / 2.0;
+                    !spans.iter().any(|&(a, b)| mid > a - 0.5 && mid < b + 0.5)
+                })
+                .count();
+            let mut errors: Vec<f64> = spans
+                .iter()
+                .zip(&onsets)
+                .filter_map(|(&(a, b), &on)| {
+                    segs.iter()
+                        .find(|s| s.end > a && s.start < b)
+                        .map(|s| (s.start - on).abs())
+                })
+                .collect();
+            errors.sort_by(f64::total_cmp);
+            let median = errors.get(errors.len() / 2).copied().unwrap_or(f64::NAN);
+            let max = errors.last().copied().unwrap_or(f64::NAN);
+            println!(
+                "| {model} | {} | {wall:.2} | {} | {:.1} | {:.2} | {} | {outside} | {median:.2} | {max:.2} |",
+                if vad { "on" } else { "off" },
+                st.windows,
+                if vad { st.speech_samples as f64 / SR } else { audio.len() as f64 / SR },
+                st.vad_seconds,
+                segs.len(),
+            );
+            for s in &segs {
+                eprintln!("  {:7.2} {:7.2} {}", s.start, s.end, s.text);
+            }
+        }
+    }
+}
