@@ -161,16 +161,8 @@ impl Worker {
     }
 
     /// `Start` on the CPU with these decoding settings.
-    fn start_with(&mut self, chain: &[&str], settings: DecodeSettings) {
-        self.send(&Request::Start {
-            protocol: PROTOCOL_VERSION,
-            device: "CPU".into(),
-            model_chain: chain.iter().map(|s| s.to_string()).collect(),
-            max_memory: 0,
-            cache_dir: None,
-            settings,
-            resume: None,
-        });
+    fn start_cpu_with(&mut self, chain: &[&str], settings: DecodeSettings) {
+        self.start_with("CPU", chain, 0, None, settings);
     }
 
     fn recv(&mut self) -> Response {
@@ -476,7 +468,7 @@ fn settings(language: Option<&str>, task: Task) -> DecodeSettings {
 fn unknown_language_is_refused_before_any_model_loads() {
     model("base");
     let mut w = Worker::spawn(&[]);
-    w.start_with(&["base"], settings(Some("xx"), Task::Transcribe));
+    w.start_cpu_with(&["base"], settings(Some("xx"), Task::Transcribe));
     let (kind, msg) = w.error();
     assert_eq!(kind, ErrorKind::Input, "{msg}");
     assert!(
@@ -501,7 +493,7 @@ fn english_only_model_refuses_translation_and_other_languages_at_start() {
         ),
     ] {
         let mut w = Worker::spawn(&[]);
-        w.start_with(&["tiny"], s);
+        w.start_cpu_with(&["tiny"], s);
         let (kind, msg) = w.error();
         assert_eq!(kind, ErrorKind::Model, "{msg}");
         assert!(
@@ -519,7 +511,7 @@ fn language_the_model_does_not_know_is_refused_at_start() {
     model("base");
     let _g = heavy();
     let mut w = Worker::spawn(&[]);
-    w.start_with(&["base"], settings(Some("yue"), Task::Transcribe));
+    w.start_cpu_with(&["base"], settings(Some("yue"), Task::Transcribe));
     let (kind, msg) = w.error();
     assert_eq!(kind, ErrorKind::Model, "{msg}");
     assert!(msg.contains("base does not know language yue"), "{msg}");
@@ -531,7 +523,7 @@ fn a_chain_passes_over_the_english_only_model_for_german() {
     let (tiny, base) = (model("tiny"), model("base"));
     let _g = heavy();
     let mut w = Worker::spawn(&[]);
-    w.start_with(&["tiny", "base"], settings(Some("de"), Task::Transcribe));
+    w.start_cpu_with(&["tiny", "base"], settings(Some("de"), Task::Transcribe));
     let (_, m, warnings) = w.ready();
     assert_eq!(m.name, base.name);
     let why = format!("{} is English-only and ignores language=de", tiny.name);

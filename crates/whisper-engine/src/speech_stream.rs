@@ -210,6 +210,8 @@ impl<'m> SpeechStream<'m> {
             seek_samples: self.buf_start,
             prompt_tokens: self.prompt_tokens.clone(),
             language: self.language.clone(),
+            // Each region is a stream of its own (below): nothing of the word timing carries.
+            last_speech_seconds: 0.0,
             vad: Some(self.vad.clone()),
         }
     }
@@ -326,6 +328,7 @@ impl<'m> SpeechStream<'m> {
             seek_samples: 0,
             prompt_tokens: std::mem::take(&mut self.prompt_tokens),
             language: self.language.clone(),
+            last_speech_seconds: 0.0,
             vad: None,
         };
         let mut stream = LongFormStream::new(&mut *self.model, opts, Some(resume));
