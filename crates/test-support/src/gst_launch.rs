@@ -1,22 +1,12 @@
 //! `gst-launch-1.0` runs the way users type them, with the plugins of this build.
 
+pub use crate::build::build_dir;
 use crate::process::wait_with_timeout;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 /// Longest any one test pipeline may run: a hang fails its test instead of the CI budget.
 pub const PIPELINE_LIMIT: Duration = Duration::from_secs(600);
-
-/// `target/<profile>` of the running test binary: where the plugins and the worker of this build are.
-pub fn build_dir() -> PathBuf {
-    // The test binary lives in target/<profile>/deps/.
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
-}
 
 /// Splits a pipeline line into argv tokens as a shell would for `"..."` quoting (quotes
 /// removed), so that `gst-launch-1.0` sees exactly what a user's shell gives it.

@@ -4,6 +4,7 @@
 //! GStreamer bindings.
 
 pub mod audio;
+pub mod build;
 pub mod gst_launch;
 pub mod process;
 pub mod procfs;
