@@ -1,5 +1,5 @@
 //! Helpers for the engine's integration tests (real models, real audio).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a part of it
 
 use std::path::PathBuf;
 pub use test_support::audio::decode_f32 as decode_audio;
