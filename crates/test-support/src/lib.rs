@@ -10,5 +10,6 @@ pub mod process;
 pub mod procfs;
 pub mod scenes;
 pub mod speech;
+pub mod srt;
 pub mod tempdir;
 pub mod text;
