@@ -47,6 +47,19 @@ pub fn gst_launch(line: &str) -> Command {
     cmd
 }
 
+/// Runs `gst-launch-1.0 -q <line>` with the system's plugins (to make test media) to its end,
+/// killed after [`PIPELINE_LIMIT`]; panics when it fails.
+pub fn run_quiet(line: &str) {
+    let mut child = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(shell_words(line))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    let status = wait_with_timeout(&mut child, PIPELINE_LIMIT);
+    assert!(status.success(), "gst-launch-1.0 {line} failed");
+}
+
 /// Runs a pipeline to its end (killed after [`PIPELINE_LIMIT`]) and returns its output.
 pub fn run(line: &str) -> Output {
     let dir = std::env::temp_dir();
