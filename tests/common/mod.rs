@@ -4,8 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+pub use test_support::gst_launch::{
+    build_dir, gst_launch, run, run_ok, shell_words, PIPELINE_LIMIT,
+};
+pub use test_support::process::wait_with_timeout;
+pub use test_support::procfs::{children, fd_count, proc_field, rss_kib};
+pub use test_support::scenes::{concat_clips, ffmpeg, make_scene};
+pub use test_support::speech::{clip, speech_dir};
+pub use test_support::srt::{parse_srt, Cue};
+pub use test_support::tempdir::TempDir;
+pub use test_support::text::words;
 
 /// The repository's top folder.
 pub fn repo_root() -> PathBuf {
@@ -13,22 +22,6 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()
-}
-
-/// `target/<profile>`: where the plugins and the worker of this build are.
-pub fn build_dir() -> PathBuf {
-    // The test binary lives in target/<profile>/deps/.
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
-}
-
-pub fn speech_dir() -> PathBuf {
-    std::env::var_os("ARCWHISPER_SPEECH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/speech"))
 }
 
 pub fn arcwhisper_home() -> PathBuf {
@@ -82,163 +75,6 @@ pub fn require_setup() -> std::sync::MutexGuard<'static, ()> {
     guard
 }
 
-pub fn clip(rel: &str) -> PathBuf {
-    let p = speech_dir().join(rel);
-    assert!(
-        p.exists(),
-        "speech clip {} missing (ARCWHISPER_SPEECH_DIR?)",
-        p.display()
-    );
-    p
-}
-
-/// `ffmpeg` that overwrites its output and prints only errors; add the inputs and outputs.
-pub fn ffmpeg() -> Command {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "error", "-y"]);
-    cmd
-}
-
-/// Makes a real scene: `testsrc` video muxed with the audio of `audio` (any format ffmpeg reads),
-/// like a scene file cut from a digitised tape.
-pub fn make_scene(audio: &Path, out: &Path) {
-    let status = ffmpeg()
-        .args(["-f", "lavfi", "-i"])
-        .arg("testsrc=size=160x120:rate=10")
-        .arg("-i")
-        .arg(audio)
-        .args([
-            "-shortest",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-        ])
-        .arg(out)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg failed making {}", out.display());
-}
-
-/// Concatenates clips (with a short pause between) into one 16 kHz mono WAV.
-pub fn concat_clips(clips: &[PathBuf], gap_s: f32, out: &Path) {
-    let mut cmd = ffmpeg();
-    for c in clips {
-        cmd.arg("-i").arg(c);
-    }
-    let mut filter = String::new();
-    for i in 0..clips.len() {
-        filter.push_str(&format!(
-            "[{i}:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur={gap_s}[a{i}];"
-        ));
-    }
-    for i in 0..clips.len() {
-        filter.push_str(&format!("[a{i}]"));
-    }
-    filter.push_str(&format!("concat=n={}:v=0:a=1[out]", clips.len()));
-    cmd.args([
-        "-filter_complex",
-        &filter,
-        "-map",
-        "[out]",
-        "-ar",
-        "16000",
-        "-ac",
-        "1",
-    ])
-    .arg(out);
-    assert!(
-        cmd.status().expect("ffmpeg runs").success(),
-        "concat failed"
-    );
-}
-
-/// Splits a pipeline line into argv tokens as a shell would for `"..."` quoting (quotes
-/// removed), so that `gst-launch-1.0` sees exactly what a user's shell gives it.
-pub fn shell_words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let (mut in_quotes, mut has) = (false, false);
-    for c in line.chars() {
-        match c {
-            '"' => {
-                in_quotes = !in_quotes;
-                has = true;
-            }
-            c if c.is_whitespace() && !in_quotes => {
-                if has {
-                    out.push(std::mem::take(&mut cur));
-                    has = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                has = true;
-            }
-        }
-    }
-    if has {
-        out.push(cur);
-    }
-    out
-}
-
-/// `gst-launch-1.0 -e -m <line>` with the build's plugins, as a user runs it after set-up.
-pub fn gst_launch(line: &str) -> Command {
-    let mut cmd = Command::new("gst-launch-1.0");
-    cmd.arg("-e").arg("-m").args(shell_words(line));
-    cmd.env("GST_PLUGIN_PATH", build_dir());
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-/// Longest any one test pipeline may run: a hang fails its test instead of the CI budget.
-pub const PIPELINE_LIMIT: Duration = Duration::from_secs(600);
-
-/// Runs a pipeline to its end (killed after [`PIPELINE_LIMIT`]) and returns its output.
-pub fn run(line: &str) -> Output {
-    let dir = std::env::temp_dir();
-    let tag = format!(
-        "arcwhisper-it-out-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    );
-    let (out_path, err_path) = (
-        dir.join(format!("{tag}.out")),
-        dir.join(format!("{tag}.err")),
-    );
-    let mut child = gst_launch(line)
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .expect("gst-launch-1.0 runs");
-    let status = wait_with_timeout(&mut child, PIPELINE_LIMIT);
-    let out = Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap_or_default(),
-        stderr: std::fs::read(&err_path).unwrap_or_default(),
-    };
-    let _ = std::fs::remove_file(out_path);
-    let _ = std::fs::remove_file(err_path);
-    out
-}
-
-/// Runs a pipeline to its end; panics with its output when it fails.
-pub fn run_ok(line: &str) -> Output {
-    let out = run(line);
-    assert!(
-        out.status.success(),
-        "pipeline failed: {line}\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// The standard per-card line: `sceneckpt ! arcwhisper ! sceneckptsink`. Paths in quotes may
 /// hold spaces and newlines, not double quotes.
 pub fn scene_pipeline(scenes: &Path, device: &str, model: &str, extra_src: &str) -> String {
@@ -256,87 +92,6 @@ pub fn spawn_scene_pipeline(scenes: &Path, device: &str, model: &str, log: &Path
         .stderr(logf)
         .spawn()
         .expect("gst-launch-1.0 spawns")
-}
-
-pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let t0 = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if t0.elapsed() > limit {
-            let _ = child.kill();
-            panic!("process {} ran over {limit:?}", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// One subtitle cue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cue {
-    pub index: u32,
-    pub start_ms: u64,
-    pub end_ms: u64,
-    pub text: String,
-}
-
-fn parse_srt_time(s: &str) -> u64 {
-    let (hms, ms) = s.trim().split_once(',').expect("SRT time has a comma");
-    let mut parts = hms.split(':').map(|p| p.parse::<u64>().expect("number"));
-    let (h, m, sec) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-    );
-    ((h * 60 + m) * 60 + sec) * 1000 + ms.parse::<u64>().unwrap()
-}
-
-/// Parses an SRT strictly: numbering from 1, `start --> end` with start <= end.
-pub fn parse_srt(text: &str) -> Vec<Cue> {
-    let mut cues = Vec::new();
-    for block in text.replace("\r\n", "\n").split("\n\n") {
-        let block = block.trim_matches('\n');
-        if block.is_empty() {
-            continue;
-        }
-        let mut lines = block.lines();
-        let index: u32 = lines.next().unwrap().trim().parse().expect("cue number");
-        let times = lines.next().expect("time line");
-        let (a, b) = times.split_once("-->").expect("-->");
-        let cue = Cue {
-            index,
-            start_ms: parse_srt_time(a),
-            end_ms: parse_srt_time(b),
-            text: lines.collect::<Vec<_>>().join("\n"),
-        };
-        assert!(
-            cue.start_ms <= cue.end_ms,
-            "cue ends before it starts: {cue:?}"
-        );
-        cues.push(cue);
-    }
-    for (i, c) in cues.iter().enumerate() {
-        assert_eq!(c.index as usize, i + 1, "cues numbered from 1 without gaps");
-    }
-    cues
-}
-
-/// Lower-case words without punctuation, for checking expected words.
-pub fn words(text: &str) -> String {
-    text.to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 pub fn srt_text(path: &Path) -> String {
@@ -399,45 +154,6 @@ pub fn leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Resident set size of a process, KiB.
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-pub fn proc_field(pid: u32, key: &str) -> Option<String> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(key))
-        .map(|l| l[key.len()..].trim().to_string())
-}
-
-pub fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-/// Direct children of a process (e.g. the workers of a gst-launch).
-pub fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for t in tasks.flatten() {
-            if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
-                out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-            }
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
 pub fn kill9(pid: u32) {
     // SAFETY: plain syscall on a pid we started.
     unsafe {
@@ -454,34 +170,6 @@ impl Lcg {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// A fresh folder under the system temp dir, removed when dropped.
-pub struct TempDir(pub PathBuf);
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "arcwhisper-it-{tag}-{}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos()
-                ^ (std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos())
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("ARCWHISPER_KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
     }
 }
 

@@ -4,11 +4,14 @@
 
 use arcwhisper_worker::models::{self, DeviceKind};
 use std::io::{BufReader, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Mutex;
 use std::time::Duration;
+use test_support::audio::decode_f32 as decode;
+use test_support::procfs::status_kib;
+use test_support::speech::clip as shared_speech;
+use test_support::text::words;
 use worker_protocol::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_arcwhisper-worker");
@@ -21,53 +24,11 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn shared_speech(rel: &str) -> PathBuf {
-    let root = std::env::var_os("ARCWHISPER_SPEECH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech"));
-    let p = root.join(rel);
-    assert!(
-        p.is_file(),
-        "speech clip {} is missing (the shared/ folder must sit beside the repository)",
-        p.display()
-    );
-    p
-}
-
 /// A model dir by name, or a failure telling how to install it.
 fn model(name: &str) -> models::FoundModel {
     models::resolve(name, &models::search_dirs()).unwrap_or_else(|e| {
         panic!("{e}\nThe worker tests need the converted models: run tools/setup.sh first")
     })
-}
-
-/// 16 kHz mono f32 samples of a clip, decoded by ffmpeg.
-fn decode(path: &Path) -> Vec<f32> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-i"])
-        .arg(path)
-        .args([
-            "-f",
-            "f32le",
-            "-acodec",
-            "pcm_f32le",
-            "-ac",
-            "1",
-            "-ar",
-            "16000",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg must be installed (tools/setup.sh)");
-    assert!(
-        out.status.success(),
-        "ffmpeg failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 struct Worker {
@@ -261,22 +222,6 @@ impl Drop for Worker {
             }
         }
     }
-}
-
-fn words(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn text_of(segs: &[SegmentMsg]) -> String {
@@ -791,14 +736,6 @@ fn two_gpus_are_two_different_cards() {
 // ---------------------------------------------------------------------------------------------
 // Measurement (not a check): the worker's memory per model, to calibrate the need estimate.
 // `cargo test -p arcwhisper-worker --test worker -- --ignored measure --nocapture`
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
 
 #[test]
 #[ignore]

@@ -198,8 +198,7 @@ fn model_without_alignment() -> PathBuf {
 /// The CLI lives in its own crate (`arcwhisper-transcribe`), so cargo does not hand this test
 /// its path: it is the binary of the same build, beside this test's `deps/` folder.
 fn transcribe_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("arcwhisper-transcribe");
+    let bin = test_support::build::build_dir().join("arcwhisper-transcribe");
     assert!(
         bin.exists(),
         "{} is missing: build it first (cargo build --release -p arcwhisper-transcribe)",

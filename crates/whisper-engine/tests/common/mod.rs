@@ -1,17 +1,10 @@
 //! Helpers for the engine's integration tests (real models, real audio).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a part of it
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+pub use test_support::audio::decode_f32 as decode_audio;
+pub use test_support::speech::speech_dir;
 use whisper_engine::{EngineConfig, WhisperModel};
-
-pub const SPEECH: &str = "/work/shared/speech";
-
-pub fn speech_dir() -> PathBuf {
-    std::env::var_os("ARCWHISPER_SPEECH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(SPEECH))
-}
 
 /// The model folder, or a failing test that says how to get it (CI always has the models).
 pub fn model_dir(name: &str) -> PathBuf {
@@ -31,27 +24,6 @@ pub fn load(name: &str) -> WhisperModel {
         ..EngineConfig::default()
     };
     WhisperModel::load(&dir, &cfg).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
-}
-
-/// Decode any audio file to 16 kHz mono f32 with ffmpeg.
-pub fn decode_audio(path: &Path) -> Vec<f32> {
-    assert!(path.is_file(), "missing test audio {}", path.display());
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-i"])
-        .arg(path)
-        .args(["-ar", "16000", "-ac", "1", "-f", "f32le", "-"])
-        .output()
-        .expect("ffmpeg must be installed for the tests (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "ffmpeg failed on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
 }
 
 /// The English clips listed in MANIFEST.tsv (file, transcript).

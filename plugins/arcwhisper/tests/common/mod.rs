@@ -2,12 +2,18 @@
 //! Shared set-up of the element tests: the plugin registered statically, the real worker binary
 //! of this build (same target dir and profile as the test binary) and the real models. Missing
 //! pieces FAIL the test with what to run; nothing is skipped silently.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a part of it
 
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
+pub use test_support::build::build_dir;
+pub use test_support::procfs::{cpus_allowed, process_alive};
+pub use test_support::speech::clip as speech;
+pub use test_support::srt::Cue;
+pub use test_support::tempdir::tmpdir;
+pub use test_support::text::words;
 
 pub const SETUP_HINT: &str =
     "run tools/setup.sh (models, OpenVINO runtime) and `cargo build -p arcwhisper-worker` (same profile as the tests) first";
@@ -66,9 +72,7 @@ pub fn worker_binary() -> PathBuf {
         );
         return p;
     }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let w = profile_dir.join("arcwhisper-worker");
+    let w = build_dir().join("arcwhisper-worker");
     assert!(
         w.is_file(),
         "worker binary {} is missing: {SETUP_HINT}",
@@ -77,30 +81,11 @@ pub fn worker_binary() -> PathBuf {
     w
 }
 
-/// The speech clips (`ARCWHISPER_SPEECH_DIR`, default `<repo>/../shared/speech`).
-pub fn speech(rel: &str) -> PathBuf {
-    let dir = std::env::var_os("ARCWHISPER_SPEECH_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech"));
-    let p = dir.join(rel);
-    assert!(p.is_file(), "speech clip {} is missing", p.display());
-    p
-}
-
 /// A model directory (`tiny.en`, `base`); panics with [`SETUP_HINT`] when not installed.
 pub fn model_dir(name: &str) -> PathBuf {
     arcwhisper_worker::models::resolve(name, &arcwhisper_worker::models::search_dirs())
         .unwrap_or_else(|e| panic!("model {name} is not installed ({e}); {SETUP_HINT}"))
         .path
-}
-
-/// A fresh temporary directory for one test.
-pub fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("arcwhisper-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// What a pipeline run produced on its bus.
@@ -207,54 +192,11 @@ pub fn launch(desc: &str) -> gst::Pipeline {
         .unwrap()
 }
 
-/// One SRT cue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cue {
-    pub index: u32,
-    pub start_ms: u64,
-    pub end_ms: u64,
-    pub text: String,
-}
-
-fn parse_ts(s: &str) -> u64 {
-    // 00:00:07,540
-    let (hms, ms) = s.trim().split_once(',').expect("srt time");
-    let mut parts = hms.split(':').map(|p| p.parse::<u64>().unwrap());
-    let (h, m, sec) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-    );
-    ((h * 60 + m) * 60 + sec) * 1000 + ms.parse::<u64>().unwrap()
-}
-
-/// Parses SRT and checks its form: numbering from 1 without holes, start <= end, cues in
-/// increasing time order, no empty text.
+/// Parses SRT (numbering from 1 without holes, start <= end: [`test_support::srt`]) and checks
+/// its form further: cues in increasing time order, no empty text.
 pub fn parse_srt(srt: &str) -> Vec<Cue> {
-    let mut cues = Vec::new();
-    for block in srt.replace("\r\n", "\n").split("\n\n") {
-        let block = block.trim();
-        if block.is_empty() {
-            continue;
-        }
-        let mut lines = block.lines();
-        let index: u32 = lines.next().unwrap().trim().parse().expect("cue number");
-        let (a, b) = lines.next().unwrap().split_once("-->").expect("cue times");
-        let text = lines.collect::<Vec<_>>().join("\n");
-        cues.push(Cue {
-            index,
-            start_ms: parse_ts(a),
-            end_ms: parse_ts(b),
-            text,
-        });
-    }
+    let cues = test_support::srt::parse_srt(srt);
     for (i, c) in cues.iter().enumerate() {
-        assert_eq!(c.index as usize, i + 1, "cue numbering in\n{srt}");
-        assert!(
-            c.start_ms <= c.end_ms,
-            "cue {} ends before it starts in\n{srt}",
-            c.index
-        );
         assert!(!c.text.trim().is_empty(), "empty cue {} in\n{srt}", c.index);
         if i > 0 {
             assert!(
@@ -267,23 +209,6 @@ pub fn parse_srt(srt: &str) -> Vec<Cue> {
         }
     }
     cues
-}
-
-/// Lower-case words without punctuation.
-pub fn words(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Decodes a clip to 16 kHz mono F32LE samples with a real pipeline.
@@ -305,23 +230,4 @@ pub fn decode_f32(clip: &Path) -> Vec<f32> {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
-}
-
-/// `Cpus_allowed_list` of a process.
-pub fn cpus_allowed(pid: i64) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-pub fn process_alive(pid: i64) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.contains(") Z "))
-            .unwrap_or(true)
 }

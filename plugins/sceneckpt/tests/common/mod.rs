@@ -4,7 +4,7 @@
 //! each scene's audio into one text buffer "scene <stem>: <n> samples" and forwards the custom
 //! events (adding `device`, `model`, `worker-pid` to the scene end, as arcwhisper does). It
 //! exists to test the checkpoint logic without the real transcriber; it is never a product path.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a part of it
 
 use gst::glib;
 use gst::prelude::*;
@@ -12,18 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
-
-pub const SPEECH: &str = "/work/shared/speech";
-
-pub fn speech_dir() -> PathBuf {
-    // The checkout keeps shared/ beside it (../shared from the workspace root).
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/speech");
-    if root.is_dir() {
-        root
-    } else {
-        PathBuf::from(SPEECH)
-    }
-}
+use test_support::gst_launch::run_quiet as gst_launch;
+pub use test_support::speech::speech_dir;
 
 pub fn init() {
     static INIT: OnceLock<()> = OnceLock::new();
@@ -43,19 +33,6 @@ pub fn tmpdir(tag: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn gst_launch(args: &str) {
-    let st = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(shell_words(args))
-        .status()
-        .expect("gst-launch-1.0 runs");
-    assert!(st.success(), "gst-launch-1.0 {args} failed");
-}
-
-fn shell_words(s: &str) -> Vec<String> {
-    s.split_whitespace().map(|w| w.to_string()).collect()
 }
 
 /// Real scene files (video + audio tracks), made once per test binary:

@@ -1,0 +1,84 @@
+//! Readers of `/proc/<pid>`: what a process is pinned to, its memory, its files, its children.
+
+use std::path::Path;
+
+/// The value of `key` (with its colon, as `VmRSS:`) in `/proc/<pid>/status`, trimmed.
+pub fn proc_field(pid: u32, key: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .map(|l| l[key.len()..].trim().to_string())
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, without the colon); panics when absent.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    proc_field(pid, &format!("{field}:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("/proc/{pid}/status has no {field}"))
+}
+
+/// Resident set size of a process, KiB; `None` once it is gone.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    proc_field(pid, "VmRSS:")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `Cpus_allowed_list` of a process; panics when it is gone.
+pub fn cpus_allowed(pid: i64) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn process_alive(pid: i64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}
+
+/// Open file descriptors of a process (0 once it is gone).
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Direct children of a process (e.g. the workers of a gst-launch).
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        assert!(rss_kib(pid).unwrap() > 0);
+        assert!(status_kib(pid, "VmRSS") > 0);
+        assert!(!cpus_allowed(pid as i64).is_empty());
+        assert!(process_alive(pid as i64));
+        assert!(fd_count(pid) >= 3);
+    }
+}

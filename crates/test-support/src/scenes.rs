@@ -1,0 +1,81 @@
+//! Real scene files made with ffmpeg, like scenes cut from a digitised tape.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `ffmpeg` that overwrites its output and prints only errors; add the inputs and outputs.
+pub fn ffmpeg() -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"]);
+    cmd
+}
+
+/// Runs [`ffmpeg`] with `args`; panics with its stderr on failure.
+pub fn ffmpeg_ok(args: &[&str]) {
+    let out = ffmpeg()
+        .args(args)
+        .output()
+        .expect("ffmpeg must be installed for the tests (apt-get install ffmpeg)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes a real scene: `testsrc` video muxed with the audio of `audio` (any format ffmpeg reads).
+pub fn make_scene(audio: &Path, out: &Path) {
+    let status = ffmpeg()
+        .args(["-f", "lavfi", "-i"])
+        .arg("testsrc=size=160x120:rate=10")
+        .arg("-i")
+        .arg(audio)
+        .args([
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+        ])
+        .arg(out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg failed making {}", out.display());
+}
+
+/// Concatenates clips (with a pause of `gap_s` after each) into one 16 kHz mono WAV.
+pub fn concat_clips(clips: &[PathBuf], gap_s: f32, out: &Path) {
+    let mut cmd = ffmpeg();
+    for c in clips {
+        cmd.arg("-i").arg(c);
+    }
+    let mut filter = String::new();
+    for i in 0..clips.len() {
+        filter.push_str(&format!(
+            "[{i}:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur={gap_s}[a{i}];"
+        ));
+    }
+    for i in 0..clips.len() {
+        filter.push_str(&format!("[a{i}]"));
+    }
+    filter.push_str(&format!("concat=n={}:v=0:a=1[out]", clips.len()));
+    cmd.args([
+        "-filter_complex",
+        &filter,
+        "-map",
+        "[out]",
+        "-ar",
+        "16000",
+        "-ac",
+        "1",
+    ])
+    .arg(out);
+    assert!(
+        cmd.status().expect("ffmpeg runs").success(),
+        "concat failed"
+    );
+}
