@@ -4,6 +4,7 @@
 
 use crate::arcwhisper::ArcWhisperTask;
 use std::time::Duration;
+use subtitle_cues::CueOptions;
 use worker_protocol::{DecodeSettings, Task};
 
 pub const DEFAULT_DEVICE: &str = "CPU";
@@ -29,6 +30,8 @@ pub struct Settings {
     pub no_speech_threshold: f32,
     pub latency: u64,
     pub preload: bool,
+    /// Cue shape (`max-line-length`, `max-lines`, `max-cue-duration`, `reading-speed`).
+    pub cues: CueOptions,
 }
 
 impl Default for Settings {
@@ -47,6 +50,7 @@ impl Default for Settings {
             no_speech_threshold: DEFAULT_NO_SPEECH,
             latency: 0,
             preload: false,
+            cues: CueOptions::default(),
         }
     }
 }
