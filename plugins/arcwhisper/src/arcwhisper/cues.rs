@@ -206,7 +206,10 @@ mod tests {
         };
         let buf = cue_buffer(&settled[0], b).unwrap();
         assert_eq!(&*buf.map_readable().unwrap(), b"Hello world.");
-        assert_eq!((buf.pts(), buf.duration()), (Some(ms(11_000)), Some(ms(1_400))));
+        assert_eq!(
+            (buf.pts(), buf.duration()),
+            (Some(ms(11_000)), Some(ms(1_400)))
+        );
         let rest = cues.finish(ms(8_000));
         assert_eq!(rest[0].text(), "Again.");
         assert_eq!(cues.settled_until(ms(30_000)), ms(30_000));

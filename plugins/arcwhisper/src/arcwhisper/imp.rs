@@ -286,7 +286,8 @@ impl ArcWhisper {
         Ok(())
     }
 
-    /// One text buffer per cue, inside the stream's `received` audio.
+    /// One text buffer per cue, inside the stream's `received` audio, each after a GAP over the
+    /// time without text before it.
     fn push_cues(
         &self,
         tl: &mut Timeline,
@@ -308,6 +309,8 @@ impl ArcWhisper {
                 buf.duration().unwrap_or_default(),
             );
             gst::debug!(CAT, imp = self, "cue {pts} +{dur}: {:?}", cue.text());
+            // The silence before the cue is final now: downstream need not wait through it.
+            self.push_gap_until(tl, pts);
             tl.last_end = Some(pts + dur);
             self.srcpad.push(buf)?;
         }
