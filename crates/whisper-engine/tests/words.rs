@@ -199,7 +199,12 @@ fn model_without_alignment() -> PathBuf {
 /// its path: it is the binary of the same build, beside this test's `deps/` folder.
 fn transcribe_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("arcwhisper-transcribe");
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("arcwhisper-transcribe");
     assert!(
         bin.exists(),
         "{} is missing: build it first (cargo build --release -p arcwhisper-transcribe)",
