@@ -8,11 +8,13 @@
 //!   `preload` the worker starts here, otherwise with the first audio buffer. A failure is an
 //!   element error and the state change (or the first buffer) fails before any data flows.
 //! - Streaming thread: each buffer's samples go to the supervisor (silence is inserted for
-//!   timestamp jumps); decoded segments come back and are pushed as `text/x-raw` buffers with
-//!   PTS = PTS of the stream's first sample + segment start, clamped to the stream's audio.
-//!   After each decoded window a GAP event covers the time up to the new seek point.
+//!   timestamp jumps); decoded segments come back, their words are shaped into cues (`cues`),
+//!   and each cue is pushed as one `text/x-raw` buffer with PTS = PTS of the stream's first
+//!   sample + cue start, clamped to the stream's audio. GAP events cover the time before each
+//!   cue and, after each decoded window, up to the new seek point or the first word still
+//!   waiting for its cue.
 //! - EOS / `sceneckpt-scene-end` / `sceneckpt-scene-start` / a new segment: drain (the last
-//!   segments are pushed), then the event is forwarded. The next buffer starts a new stream
+//!   cues are pushed), then the event is forwarded. The next buffer starts a new stream
 //!   whose times depend on nothing before it.
 //! - FLUSH_START unblocks the streaming thread; FLUSH_STOP drops the stream here and in the
 //!   worker.
