@@ -207,7 +207,7 @@ impl ArcWhisper {
     /// Errors are posted as element errors.
     fn start(&self) -> Result<(), gst::StateChangeError> {
         let settings = self.settings.lock().unwrap().clone();
-        let settings_cues = settings.cues.clone();
+        let cue_options = settings.cues.clone();
         let launch = self.launch(settings).map_err(|e| {
             self.post_error(e);
             gst::StateChangeError
@@ -224,7 +224,7 @@ impl ArcWhisper {
         }
         *self.lock_state() = State {
             supervisor: Some(sup),
-            timeline: Timeline::new(&settings_cues),
+            timeline: Timeline::new(&cue_options),
         };
         Ok(())
     }
