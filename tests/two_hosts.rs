@@ -252,9 +252,13 @@ fn kill_9_of_one_host_mid_scene_the_other_takes_over_after_the_stale_time() {
     wait_for("hostB's claim", Duration::from_secs(60), || {
         std::fs::read_to_string(&claim).is_ok_and(|c| c.contains("\"hostB\""))
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    // Killed as soon as its worker is up (loading the model): mid-scene for sure. A fixed sleep
+    // raced the scene, which tiny.en finishes in 0.8-1.2 s of wall time here.
     let inner = children(b.id());
     assert_eq!(inner.len(), 1, "unshare has one child: {inner:?}");
+    wait_for("hostB's worker", Duration::from_secs(60), || {
+        !children(inner[0]).is_empty()
+    });
     kill9(inner[0]);
     let _ = wait_with_timeout(&mut b, Duration::from_secs(30));
     assert!(

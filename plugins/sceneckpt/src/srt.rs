@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! SRT and WebVTT cue formatting (times relative to the scene start, cues numbered from 1 per
-//! scene; WebVTT files start with their `WEBVTT` header).
+//! SRT and WebVTT cues from text buffers (times relative to the scene start, cues numbered from
+//! 1 per scene; WebVTT files start with their `WEBVTT` header). The blocks themselves are the
+//! `subtitle-cues` crate's writers, shared with the `arcwhisper-transcribe` CLI.
+
+use subtitle_cues::{srt_block, vtt_block, Cue};
 
 /// The subtitle format of an output file, from its extension (`vtt` is WebVTT, anything else SRT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,65 +33,22 @@ impl Format {
         }
     }
 
-    /// One cue of this format; None for a cue with no visible text.
+    /// One cue of this format from a text buffer's payload (its lines at `\n`, `\r\n` or `\r`,
+    /// blank lines dropped so they cannot end the cue early); None for a cue with no visible
+    /// text. WebVTT cues keep their number as the cue identifier, so both formats number alike.
     pub fn cue(self, number: u32, start_ns: u64, end_ns: u64, text: &str) -> Option<String> {
-        let cue = format_cue(number, start_ns, end_ns, text)?;
-        Some(match self {
-            Format::Srt => cue,
-            // `N\nHH:MM:SS,mmm --> HH:MM:SS,mmm\n...`: WebVTT writes the milliseconds after a dot.
-            Format::Vtt => {
-                let (num, rest) = cue.split_once('\n')?;
-                let (times, body) = rest.split_once('\n')?;
-                format!("{num}\n{}\n{body}", times.replace(',', "."))
-            }
-        })
+        let ns = |t: u64| t as f64 / 1e9;
+        let cue = Cue::from_text(ns(start_ns), ns(end_ns), text);
+        match self {
+            Format::Srt => srt_block(number as usize, &cue),
+            Format::Vtt => vtt_block(&cue).map(|block| format!("{number}\n{block}")),
+        }
     }
-}
-
-/// `HH:MM:SS,mmm` for a time in nanoseconds (rounded to the millisecond).
-pub fn srt_time(ns: u64) -> String {
-    let ms = (ns + 500_000) / 1_000_000;
-    format!(
-        "{:02}:{:02}:{:02},{:03}",
-        ms / 3_600_000,
-        (ms / 60_000) % 60,
-        (ms / 1000) % 60,
-        ms % 1000
-    )
-}
-
-/// One cue: number, time line, text (line endings normalised to `\n`, trailing blank lines
-/// dropped, blank lines inside replaced so they cannot end the cue early), then a blank line.
-/// Returns None for a cue with no visible text.
-pub fn format_cue(number: u32, start_ns: u64, end_ns: u64, text: &str) -> Option<String> {
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.trim_end())
-        .filter(|l| !l.is_empty())
-        .collect();
-    if lines.is_empty() {
-        return None;
-    }
-    let end_ns = end_ns.max(start_ns);
-    Some(format!(
-        "{number}\n{} --> {}\n{}\n\n",
-        srt_time(start_ns),
-        srt_time(end_ns),
-        lines.join("\n")
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times() {
-        assert_eq!(srt_time(0), "00:00:00,000");
-        assert_eq!(srt_time(1_234_567_890), "00:00:01,235");
-        assert_eq!(srt_time(3_723_004_000_000), "01:02:03,004");
-    }
 
     #[test]
     fn vtt() {
@@ -99,6 +59,11 @@ mod tests {
             f.cue(1, 500_000_000, 2_000_000_000, "a, b").unwrap(),
             "1\n00:00:00.500 --> 00:00:02.000\na, b\n\n"
         );
+        // Two lines stay two lines; markup characters are escaped.
+        assert_eq!(
+            f.cue(2, 0, 1_234_567_890, "Tom & Jerry\n<3 cats").unwrap(),
+            "2\n00:00:00.000 --> 00:00:01.235\nTom &amp; Jerry\n&lt;3 cats\n\n"
+        );
         assert_eq!(
             Format::for_output(std::path::Path::new("a.srt")),
             Format::Srt
@@ -106,15 +71,22 @@ mod tests {
     }
 
     #[test]
-    fn cues() {
+    fn srt_cues() {
+        let f = Format::Srt;
         assert_eq!(
-            format_cue(1, 500_000_000, 2_000_000_000, " Hello\r\n\r\nwörld \n").unwrap(),
+            f.cue(1, 500_000_000, 2_000_000_000, " Hello\r\n\r\nwörld \n")
+                .unwrap(),
             "1\n00:00:00,500 --> 00:00:02,000\n Hello\nwörld\n\n"
         );
-        assert!(format_cue(2, 0, 1, " \n ").is_none());
+        assert!(f.cue(2, 0, 1, " \n ").is_none());
         assert_eq!(
-            format_cue(3, 5, 1, "x").unwrap(),
+            f.cue(3, 5, 1, "x").unwrap(),
             "3\n00:00:00,000 --> 00:00:00,000\nx\n\n"
+        );
+        assert_eq!(
+            f.cue(4, 3_723_004_000_000, 3_723_005_000_000, "a\nb")
+                .unwrap(),
+            "4\n01:02:03,004 --> 01:02:03,005\na\nb\n\n"
         );
     }
 }

@@ -8,16 +8,18 @@
 //!   `preload` the worker starts here, otherwise with the first audio buffer. A failure is an
 //!   element error and the state change (or the first buffer) fails before any data flows.
 //! - Streaming thread: each buffer's samples go to the supervisor (silence is inserted for
-//!   timestamp jumps); decoded segments come back and are pushed as `text/x-raw` buffers with
-//!   PTS = PTS of the stream's first sample + segment start, clamped to the stream's audio.
-//!   After each decoded window a GAP event covers the time up to the new seek point.
+//!   timestamp jumps); decoded segments come back, their words are shaped into cues (`cues`),
+//!   and each cue is pushed as one `text/x-raw` buffer with PTS = PTS of the stream's first
+//!   sample + cue start, clamped to the stream's audio. GAP events cover the time before each
+//!   cue and, after each decoded window, up to the new seek point or the first word still
+//!   waiting for its cue.
 //! - EOS / `sceneckpt-scene-end` / `sceneckpt-scene-start` / a new segment: drain (the last
-//!   segments are pushed), then the event is forwarded. The next buffer starts a new stream
+//!   cues are pushed), then the event is forwarded. The next buffer starts a new stream
 //!   whose times depend on nothing before it.
 //! - FLUSH_START unblocks the streaming thread; FLUSH_STOP drops the stream here and in the
 //!   worker.
 
-use crate::arcwhisper::cues::{self, CueBounds};
+use crate::arcwhisper::cues::{self, CueBounds, StreamCues};
 use crate::arcwhisper::settings::{
     Settings, DEFAULT_DEVICE, DEFAULT_MODEL, DEFAULT_NO_SPEECH, DEFAULT_RESTARTS, DEFAULT_VAD,
     DEFAULT_WORKER_TIMEOUT_S,
@@ -34,6 +36,7 @@ use once_cell::sync::Lazy;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use subtitle_cues::{Cue, CueOptions};
 use worker_protocol::languages;
 
 static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
@@ -68,9 +71,25 @@ struct Timeline {
     base_pts: Option<gst::ClockTime>,
     /// End of the stream's last text buffer or GAP pushed.
     last_end: Option<gst::ClockTime>,
+    /// Words waiting for their cue.
+    cues: StreamCues,
 }
 
 impl Timeline {
+    fn new(opts: &CueOptions) -> Self {
+        Timeline {
+            cues: StreamCues::new(opts),
+            ..Timeline::default()
+        }
+    }
+
+    /// A new stream: its times count from its own first sample, no words of the old one kept.
+    fn reset(&mut self) {
+        self.base_pts = None;
+        self.last_end = None;
+        let _dropped = self.cues.finish(gst::ClockTime::ZERO);
+    }
+
     fn base(&self) -> gst::ClockTime {
         self.base_pts.unwrap_or(gst::ClockTime::ZERO)
     }
@@ -188,6 +207,7 @@ impl ArcWhisper {
     /// Errors are posted as element errors.
     fn start(&self) -> Result<(), gst::StateChangeError> {
         let settings = self.settings.lock().unwrap().clone();
+        let cue_options = settings.cues.clone();
         let launch = self.launch(settings).map_err(|e| {
             self.post_error(e);
             gst::StateChangeError
@@ -204,7 +224,7 @@ impl ArcWhisper {
         }
         *self.lock_state() = State {
             supervisor: Some(sup),
-            timeline: Timeline::default(),
+            timeline: Timeline::new(&cue_options),
         };
         Ok(())
     }
@@ -258,28 +278,44 @@ impl ArcWhisper {
     // -----------------------------------------------------------------------------------------
     // Timestamps: decoded segments to text buffers and GAPs
 
-    /// Pushes the text of one decoded window and covers the time up to its seek point.
+    /// Pushes the cues one decoded window settled and covers the time up to its seek point, or
+    /// up to the first word still waiting for its cue.
     fn push_decoded(&self, tl: &mut Timeline, d: Decoded) -> Result<(), gst::FlowError> {
+        let settled = tl.cues.push(&d.segments);
+        self.push_cues(tl, &settled, samples_to_time(d.received))?;
+        let free = tl.cues.settled_until(samples_to_time(d.seek_samples));
+        self.push_gap_until(tl, tl.base() + free);
+        Ok(())
+    }
+
+    /// One text buffer per cue, inside the stream's `received` audio, each after a GAP over the
+    /// time without text before it.
+    fn push_cues(
+        &self,
+        tl: &mut Timeline,
+        settled: &[Cue],
+        received: gst::ClockTime,
+    ) -> Result<(), gst::FlowError> {
         let base = tl.base();
-        let audio_end = base + samples_to_time(d.received);
-        for seg in &d.segments {
+        for cue in settled {
             let bounds = CueBounds {
                 base,
                 floor: tl.floor(),
-                audio_end,
+                audio_end: base + received,
             };
-            let Some(buf) = cues::text_buffer(seg, bounds) else {
+            let Some(buf) = cues::cue_buffer(cue, bounds) else {
                 continue;
             };
             let (pts, dur) = (
                 buf.pts().unwrap_or(base),
                 buf.duration().unwrap_or_default(),
             );
-            gst::debug!(CAT, imp = self, "text {pts} +{dur}: {:?}", seg.text.trim());
+            gst::debug!(CAT, imp = self, "cue {pts} +{dur}: {:?}", cue.text());
+            // The silence before the cue is final now: downstream need not wait through it.
+            self.push_gap_until(tl, pts);
             tl.last_end = Some(pts + dur);
             self.srcpad.push(buf)?;
         }
-        self.push_gap_until(tl, base + samples_to_time(d.seek_samples));
         Ok(())
     }
 
@@ -307,16 +343,18 @@ impl ArcWhisper {
         let received = sup.received();
         sup.drain(self, &mut |d| self.push_decoded(timeline, d))?;
         if received > 0 {
-            let end = timeline.base() + samples_to_time(received);
-            self.push_gap_until(timeline, end);
+            let audio = samples_to_time(received);
+            let last = timeline.cues.finish(audio);
+            self.push_cues(timeline, &last, audio)?;
+            self.push_gap_until(timeline, timeline.base() + audio);
         }
-        *timeline = Timeline::default();
+        timeline.reset();
         Ok(())
     }
 
     /// FLUSH_STOP: drop the stream here and in the worker.
     fn flush(&self, st: &mut State) -> Result<(), gst::FlowError> {
-        st.timeline = Timeline::default();
+        st.timeline.reset();
         match st.supervisor.as_mut() {
             Some(sup) => sup.flush(self),
             None => Ok(()),
@@ -704,6 +742,38 @@ impl ObjectImpl for ArcWhisper {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("max-line-length")
+                    .nick("Maximum line length")
+                    .blurb("Characters (as seen on screen, spaces included) per subtitle line; a single word longer than this gets a line of its own")
+                    .minimum(8)
+                    .maximum(200)
+                    .default_value(CueOptions::default().max_line_length as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-lines")
+                    .nick("Maximum lines")
+                    .blurb("Lines per cue (joined with a newline in the text buffer); longer speech is split into more cues")
+                    .minimum(1)
+                    .maximum(4)
+                    .default_value(CueOptions::default().max_lines as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("max-cue-duration")
+                    .nick("Maximum cue duration")
+                    .blurb("Longest time, seconds, one cue stays on screen; longer speech is split into more cues")
+                    .minimum(1.0)
+                    .maximum(60.0)
+                    .default_value(CueOptions::default().max_cue_duration)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("reading-speed")
+                    .nick("Reading speed")
+                    .blurb("Characters per second a viewer reads: a short cue stays up at least its length divided by this, extended only into the silence after it, never over the next speech")
+                    .minimum(5.0)
+                    .maximum(40.0)
+                    .default_value(CueOptions::default().min_reading_cps)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecInt64::builder("worker-pid")
                     .nick("Worker pid")
                     .blurb("Process id of the current worker (0 before it starts)")
@@ -764,6 +834,10 @@ impl ObjectImpl for ArcWhisper {
             "vad-threshold" => s.vad_threshold = value.get().unwrap(),
             "min-silence" => s.min_silence_ms = value.get().unwrap(),
             "speech-pad" => s.speech_pad_ms = value.get().unwrap(),
+            "max-line-length" => s.cues.max_line_length = value.get::<u32>().unwrap() as usize,
+            "max-lines" => s.cues.max_lines = value.get::<u32>().unwrap() as usize,
+            "max-cue-duration" => s.cues.max_cue_duration = value.get().unwrap(),
+            "reading-speed" => s.cues.min_reading_cps = value.get().unwrap(),
             "latency" => {
                 s.latency = value.get().unwrap();
                 drop(s);
@@ -794,6 +868,10 @@ impl ObjectImpl for ArcWhisper {
             "vad-threshold" => s.vad_threshold.to_value(),
             "min-silence" => s.min_silence_ms.to_value(),
             "speech-pad" => s.speech_pad_ms.to_value(),
+            "max-line-length" => (s.cues.max_line_length as u32).to_value(),
+            "max-lines" => (s.cues.max_lines as u32).to_value(),
+            "max-cue-duration" => s.cues.max_cue_duration.to_value(),
+            "reading-speed" => s.cues.min_reading_cps.to_value(),
             "latency" => s.latency.to_value(),
             "worker-pid" => self.info.lock().unwrap().pid.to_value(),
             "verified-device" => self.info.lock().unwrap().verified_device.to_value(),

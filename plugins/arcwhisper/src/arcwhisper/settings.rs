@@ -4,6 +4,7 @@
 
 use crate::arcwhisper::ArcWhisperTask;
 use std::time::Duration;
+use subtitle_cues::CueOptions;
 use worker_protocol::{DecodeSettings, Task, VadSettings};
 
 pub const DEFAULT_DEVICE: &str = "CPU";
@@ -46,6 +47,8 @@ pub struct Settings {
     pub vad_threshold: f32,
     pub min_silence_ms: u32,
     pub speech_pad_ms: u32,
+    /// Cue shape (`max-line-length`, `max-lines`, `max-cue-duration`, `reading-speed`).
+    pub cues: CueOptions,
 }
 
 impl Default for Settings {
@@ -68,6 +71,7 @@ impl Default for Settings {
             vad_threshold: DEFAULT_VAD.threshold,
             min_silence_ms: DEFAULT_VAD.min_silence_ms,
             speech_pad_ms: DEFAULT_VAD.speech_pad_ms,
+            cues: CueOptions::default(),
         }
     }
 }
