@@ -39,12 +39,103 @@ fn on_host(host: &str, line: &str, debug: bool) -> Command {
 }
 
 fn spawn_on_host(host: &str, line: &str, log: &Path, debug: bool) -> Child {
+    spawn_logged(on_host(host, line, debug), log)
+}
+
+fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
     let f = std::fs::File::create(log).unwrap();
-    on_host(host, line, debug)
-        .stdout(f.try_clone().unwrap())
+    cmd.stdout(f.try_clone().unwrap())
         .stderr(f)
         .spawn()
         .expect("unshare runs")
+}
+
+/// A host whose worker is held: it stops itself (SIGSTOP) before it starts, with the scene's
+/// first audio, so the host stays mid-scene, its claim beating (the heartbeat runs in
+/// gst-launch), until [`release`]. What happens when no longer depends on how fast a scene is
+/// transcribed. The guard kills the host if the test fails while it is held.
+struct HeldHost {
+    child: Child,
+    _wrapper: TempDir,
+}
+
+impl HeldHost {
+    fn spawn(host: &str, line: &str, log: &Path) -> HeldHost {
+        let wrapper = TempDir::new("held-worker");
+        let script = wrapper.path().join("arcwhisper-worker");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nkill -STOP $$\nexec \"{}\" \"$@\"\n",
+                build_dir().join("arcwhisper-worker").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut cmd = on_host(host, line, true);
+        cmd.env("ARCWHISPER_WORKER", &script);
+        HeldHost {
+            child: spawn_logged(cmd, log),
+            _wrapper: wrapper,
+        }
+    }
+
+    /// Waits (bounded) until the worker has stopped itself; returns its pid.
+    fn held_worker(&mut self, host: &str) -> u32 {
+        let mut found = None;
+        wait_for(&format!("{host}'s worker to hold"), HOLD_LIMIT, || {
+            let st = self.child.try_wait().unwrap();
+            assert!(
+                st.is_none(),
+                "{host} ended ({st:?}) before its worker started"
+            );
+            found = descendants(self.child.id())
+                .into_iter()
+                .find(|&p| proc_field(p, "State:").is_some_and(|s| s.starts_with('T')));
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// kill -9 of the host's pipeline, the namespace's pid 1 (its worker dies with it).
+    fn kill9(&mut self) {
+        let inner = children(self.child.id());
+        assert_eq!(inner.len(), 1, "unshare has one child: {inner:?}");
+        kill9(inner[0]);
+        let _ = wait_with_timeout(&mut self.child, Duration::from_secs(30));
+    }
+
+    /// Lets the worker go on and runs the host's pipeline to its end; its log.
+    fn release(mut self, host: &str, worker: u32, log: &Path) -> String {
+        // SAFETY: plain syscall on a process this test started (inside the host's namespace).
+        unsafe { libc::kill(worker as i32, libc::SIGCONT) };
+        let st = wait_with_timeout(&mut self.child, PIPELINE_LIMIT);
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(st.success(), "{host} failed:\n{text}");
+        text
+    }
+}
+
+impl Drop for HeldHost {
+    fn drop(&mut self) {
+        // unshare --kill-child takes the namespace down with it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bound for a host to reach its first audio (start, list, claim, decode).
+const HOLD_LIMIT: Duration = Duration::from_secs(120);
+
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = children(pid);
+    let mut i = 0;
+    while i < out.len() {
+        out.extend(children(out[i]));
+        i += 1;
+    }
+    out
 }
 
 /// Runs a host's pipeline to its end; panics with its log when it fails.
@@ -243,37 +334,35 @@ fn kill_9_of_one_host_mid_scene_the_other_takes_over_after_the_stale_time() {
     require_namespaces();
     let tmp = fresh_folder("host-kill9");
     let d = tmp.path();
+    let (a_log, b_log) = (d.join("a.log"), d.join("b.log"));
     let stale = 4;
     let line = scene_pipeline(d, "CPU", "tiny.en", &format!("stale-seconds={stale}"));
-    // hostB alone takes the first scene; it dies (kill -9 of its pipeline, the namespace's pid 1,
-    // which takes its worker with it: the host is gone) while working on it.
-    let mut b = spawn_on_host("hostB", &line, &d.join("b.log"), false);
+    // hostB alone takes the first scene and is held in it (worker stopped, claim beating).
+    let mut b = HeldHost::spawn("hostB", &line, &b_log);
+    b.held_worker("hostB");
     let claim = claim_path(d, "scene_01");
-    wait_for("hostB's claim", Duration::from_secs(60), || {
-        std::fs::read_to_string(&claim).is_ok_and(|c| c.contains("\"hostB\""))
-    });
-    // Killed as soon as its worker is up (loading the model): mid-scene for sure. A fixed sleep
-    // raced the scene, which tiny.en finishes in 0.8-1.2 s of wall time here.
-    let inner = children(b.id());
-    assert_eq!(inner.len(), 1, "unshare has one child: {inner:?}");
-    wait_for("hostB's worker", Duration::from_secs(60), || {
-        !children(inner[0]).is_empty()
-    });
-    kill9(inner[0]);
-    let _ = wait_with_timeout(&mut b, Duration::from_secs(30));
+    let c = std::fs::read_to_string(&claim).unwrap_or_default();
+    assert!(c.contains("\"hostB\""), "hostB holds scene_01: {c}");
+    // hostA starts while hostB is alive: it leaves scene_01 alone and is held in its own first
+    // scene, scene_02.
+    let mut a = HeldHost::spawn("hostA", &line, &a_log);
+    let a_worker = a.held_worker("hostA");
+    // hostB dies mid-scene: kill -9 of its pipeline (the host is gone).
+    b.kill9();
     assert!(
         !done_marker(d, "scene_01").exists(),
         "hostB was killed before finishing scene_01"
     );
     assert!(claim.exists(), "hostB's claim stays behind");
-
-    // hostA starts while that claim still looks live (heartbeat younger than stale-seconds):
-    // it leaves the scene, does the others, and takes it over on its second look, after the
-    // stale time.
-    wait_for("the claim to age 1.5 s", Duration::from_secs(10), || {
-        mtime_age(&claim).is_some_and(|a| a >= Duration::from_millis(1500))
-    });
-    let log = run_on_host("hostA", &line, &d.join("a.log"));
+    // hostA goes on once hostB's last heartbeat is older than the stale time: it does the other
+    // scenes and takes scene_01 over on its second look.
+    let past_stale = Duration::from_secs(stale + 1);
+    wait_for(
+        "hostB's claim to age past stale-seconds",
+        4 * past_stale,
+        || mtime_age(&claim).is_some_and(|a| a >= past_stale),
+    );
+    let log = a.release("hostA", a_worker, &a_log);
     let busy = log_line(
         &log,
         &["scene_01", "in progress elsewhere", "pid 1 on hostB"],
@@ -294,12 +383,20 @@ fn kill_9_of_one_host_mid_scene_the_other_takes_over_after_the_stale_time() {
         took > busy,
         "then took it over after the stale time:\n{log}"
     );
-    eprintln!(
-        "{}",
-        log.lines().nth(took.unwrap()).unwrap_or_default().trim()
+    let took_line = log.lines().nth(took.unwrap()).unwrap_or_default().trim();
+    eprintln!("{took_line}");
+    let age: u64 = took_line
+        .split("heartbeat ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no heartbeat age in {took_line}"));
+    assert!(
+        age >= stale,
+        "taken over only past the stale time: {took_line}"
     );
-    std::fs::remove_file(d.join("a.log")).unwrap();
-    std::fs::remove_file(d.join("b.log")).unwrap();
+    std::fs::remove_file(&a_log).unwrap();
+    std::fs::remove_file(&b_log).unwrap();
     assert_each_scene_once_and_as_undisturbed(d);
 }
 
@@ -307,40 +404,35 @@ fn kill_9_of_one_host_mid_scene_the_other_takes_over_after_the_stale_time() {
 fn a_live_claim_of_another_host_with_the_same_pid_or_a_skewed_clock_is_never_taken_over() {
     let _serial = require_setup();
     require_namespaces();
-    // One long scene (every reference clip twice in a row, ~80 s of speech) for hostB to work on.
-    let (refdir, _) = reference();
+    let (refdir, want) = reference();
     let tmp = TempDir::new("host-live");
     let d = tmp.path();
-    let wav = d.join(".long.wav");
-    let clips: Vec<PathBuf> = (1..=2 * SCENES)
-        .map(|i| refdir.join(format!("scene_{:02}.mp4", (i - 1) % SCENES + 1)))
-        .collect();
-    concat_clips(&clips, 0.5, &wav);
-    make_scene(&wav, &d.join("long.mp4"));
-    std::fs::remove_file(&wav).unwrap();
-
+    std::fs::copy(refdir.join("scene_01.mp4"), d.join("scene_01.mp4")).unwrap();
+    let (a_log, b_log) = (d.join("a.log"), d.join("b.log"));
     let stale = 3;
     let line = scene_pipeline(d, "CPU", "tiny.en", &format!("stale-seconds={stale}"));
-    let mut b = spawn_on_host("hostB", &line, &d.join("b.log"), false);
-    let claim = claim_path(d, "long");
-    wait_for("hostB's claim", Duration::from_secs(60), || {
-        std::fs::read_to_string(&claim).is_ok_and(|c| c.contains("\"hostB\""))
-    });
-    // hostA (also pid 1, like hostB's pipeline) looks again and again for more than 2 x
-    // stale-seconds, while hostB's clock is made to jump an hour ahead.
+    // hostB is held mid-scene (worker stopped, claim beating) for as long as hostA looks.
+    let mut b = HeldHost::spawn("hostB", &line, &b_log);
+    let b_worker = b.held_worker("hostB");
+    let claim = claim_path(d, "scene_01");
+    let c = std::fs::read_to_string(&claim).unwrap_or_default();
+    assert!(c.contains("\"hostB\""), "hostB holds scene_01: {c}");
+    // hostA (also pid 1, like hostB's pipeline) looks again and again for 4 x stale-seconds,
+    // while hostB's clock is made to jump an hour ahead.
     let t0 = Instant::now();
     let (mut looks, mut skewed, mut repaired) = (0, false, false);
-    while b.try_wait().unwrap().is_none() && t0.elapsed() < Duration::from_secs(4 * stale) {
+    while t0.elapsed() < Duration::from_secs(4 * stale) {
         if !skewed && t0.elapsed() > Duration::from_secs(stale) {
             touch(&claim, "+1 hour");
             skewed = true;
         }
-        let log = run_on_host("hostA", &line, &d.join("a.log"));
-        if log.contains("skipping done scene") {
-            break; // hostB has just committed it
-        }
+        let log = run_on_host("hostA", &line, &a_log);
         assert!(
-            log_line(&log, &["long", "in progress elsewhere", "pid 1 on hostB"]).is_some(),
+            log_line(
+                &log,
+                &["scene_01", "in progress elsewhere", "pid 1 on hostB"]
+            )
+            .is_some(),
             "hostA leaves hostB's live claim alone:\n{log}"
         );
         assert!(!log.contains("took over"), "{log}");
@@ -350,24 +442,22 @@ fn a_live_claim_of_another_host_with_the_same_pid_or_a_skewed_clock_is_never_tak
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    let watched = t0.elapsed();
-    let sb = wait_with_timeout(&mut b, PIPELINE_LIMIT);
-    let blog = std::fs::read_to_string(d.join("b.log")).unwrap_or_default();
-    assert!(sb.success(), "hostB failed:\n{blog}");
-    eprintln!("hostA looked {looks} times over {watched:?}");
-    assert!(
-        watched >= Duration::from_secs(2 * stale),
-        "hostB's scene lasted long enough to test anything ({watched:?})"
-    );
+    eprintln!("hostA looked {looks} times over {:?}", t0.elapsed());
     assert!(
         skewed && repaired,
         "hostB's next heartbeat put the mtime back on the server's clock"
     );
+    b.release("hostB", b_worker, &b_log);
     let (scenes, hosts) = done_per_scene(d);
-    assert_eq!(scenes.get("long"), Some(&1), "{scenes:?}");
+    assert_eq!(scenes.get("scene_01"), Some(&1), "{scenes:?}");
     assert_eq!(hosts.keys().collect::<Vec<_>>(), ["hostB"], "{hosts:?}");
-    std::fs::remove_file(d.join("a.log")).unwrap();
-    std::fs::remove_file(d.join("b.log")).unwrap();
+    assert_eq!(
+        std::fs::read(d.join("scene_01.srt")).unwrap(),
+        want["scene_01.srt"],
+        "hostB's SRT equals the undisturbed run"
+    );
+    std::fs::remove_file(&a_log).unwrap();
+    std::fs::remove_file(&b_log).unwrap();
     assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
 }
 
@@ -392,7 +482,15 @@ fn dead_hosts_claims_with_skewed_heartbeats_are_taken_over_as_documented() {
     }
     let stale = 2;
     let line = scene_pipeline(d, "CPU", "tiny.en", &format!("stale-seconds={stale}"));
-    let log = run_on_host("hostA", &line, &d.join("a.log"));
+    // hostA looks at scene_01 first, takes scene_02 over and is held in it (its first audio).
+    // The documented rule for a future mtime: stale once this process has seen it unchanged
+    // for stale-seconds (liveness.rs). Holding hostA that long after its first look makes its
+    // second look, at the end of the listing, see it so, however fast the scenes go.
+    let a_log = d.join("a.log");
+    let mut a = HeldHost::spawn("hostA", &line, &a_log);
+    let a_worker = a.held_worker("hostA");
+    std::thread::sleep(Duration::from_secs(stale) + Duration::from_millis(500));
+    let log = a.release("hostA", a_worker, &a_log);
     // The hour-old heartbeat: stale at first sight, before any other scene.
     let old = log_line(&log, &["took over stale claim", "scene_02", "3600 s old"]);
     assert!(old.is_some(), "{log}");
@@ -410,8 +508,8 @@ fn dead_hosts_claims_with_skewed_heartbeats_are_taken_over_as_documented() {
             "in the future, unchanged",
         ],
     );
-    assert!(busy.is_some() && future > busy, "{log}");
-    std::fs::remove_file(d.join("a.log")).unwrap();
+    assert!(busy.is_some() && busy < old && future > busy, "{log}");
+    std::fs::remove_file(&a_log).unwrap();
     assert_each_scene_once_and_as_undisturbed(d);
 }
 
