@@ -303,9 +303,12 @@ fn json_output_is_the_engines_segments_as_serde_writes_them() {
         ..Default::default()
     };
     let mut model = whisper_engine::WhisperModel::load(&dir_model, &cfg).unwrap();
-    let segments = model
-        .transcribe(&audio, &whisper_engine::DecodeOptions::default())
-        .unwrap();
+    // The CLI's defaults: speech detection on.
+    let opts = whisper_engine::DecodeOptions {
+        vad: Some(whisper_engine::VadOptions::default()),
+        ..Default::default()
+    };
+    let segments = model.transcribe(&audio, &opts).unwrap();
     assert!(!segments.is_empty());
     // Compared as written and read back: serde_json's parser (without its `float_roundtrip`
     // feature) may read a printed f64 one ulp off (0.9864561557769775 -> ...777), on both sides.
