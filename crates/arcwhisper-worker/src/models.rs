@@ -4,8 +4,9 @@
 //! `$ARCWHISPER_MODEL_DIR/<name>`, `$ARCWHISPER_HOME/models/<name>` (default
 //! `$XDG_DATA_HOME/arcwhisper`, i.e. `~/.local/share/arcwhisper`),
 //! `/usr/local/share/arcwhisper/models/<name>`, `/usr/share/arcwhisper/models/<name>`. In each
-//! directory `<name>` is tried, then `<name>.en` (`tiny` matches `tiny` or `tiny.en`). A value
-//! containing `/` is a directory path, used as given (canonicalised).
+//! directory `<name>` is tried, then `<name>.en` (`tiny` matches `tiny` or `tiny.en`; the int8
+//! variant `tiny-int8` matches `tiny-int8` or `tiny.en-int8`). A value containing `/` is a
+//! directory path, used as given (canonicalised).
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,24 @@ fn is_model_dir(p: &Path) -> bool {
     p.join(ENCODER_XML).is_file()
 }
 
+/// The folder names a model name matches, in order: the name, then its English-only form
+/// (`tiny` -> `tiny.en`, `tiny-int8` -> `tiny.en-int8`). The engine's `find_model` (the CLI's
+/// lookup) follows the same rule; this crate's library side has no engine to call.
+pub fn name_candidates(name: &str) -> Vec<String> {
+    let (stem, variant) = match name.strip_suffix(INT8_SUFFIX) {
+        Some(stem) => (stem, INT8_SUFFIX),
+        None => (name, ""),
+    };
+    let mut names = vec![name.to_string()];
+    if !stem.ends_with(".en") {
+        names.push(format!("{stem}.en{variant}"));
+    }
+    names
+}
+
+/// The suffix of a model's int8 variant (u8 weight matrices; `tools/convert --weights int8`).
+pub const INT8_SUFFIX: &str = "-int8";
+
 /// Resolves one chain entry; `Err` is the reason it is not installed.
 pub fn resolve(entry: &str, dirs: &[PathBuf]) -> Result<FoundModel, String> {
     let entry = entry.trim();
@@ -79,17 +98,19 @@ pub fn resolve(entry: &str, dirs: &[PathBuf]) -> Result<FoundModel, String> {
     if entry == "." || entry == ".." {
         return Err(format!("{entry:?} is not a model name"));
     }
+    let names = name_candidates(entry);
     for d in dirs {
-        for cand in [entry.to_string(), format!("{entry}.en")] {
-            let p = d.join(&cand);
+        for cand in &names {
+            let p = d.join(cand);
             if is_model_dir(&p) {
                 return found(&p);
             }
         }
     }
     Err(format!(
-        "model {entry:?} is not installed (looked for {entry} and {entry}.en in the model \
-         folders)"
+        "model {entry:?} is not installed (looked for {} in the model folders; tools/setup.sh \
+         converts tiny.en, base, tiny.en-int8 and base-int8)",
+        names.join(" and ")
     ))
 }
 
@@ -177,9 +198,14 @@ impl DeviceKind {
 /// | base    | 145.2 MB  | 433 MB         | 621 MB                | 421 MB          | 626 MB  |
 pub fn estimate_need(dir: &Path, kind: DeviceKind) -> (u64, String) {
     let w = weights_bytes(dir);
-    let formula = (w as f64 * WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES;
+    let factor = if has_int8_weights(dir) {
+        INT8_WEIGHT_FACTOR
+    } else {
+        WEIGHT_FACTOR
+    };
+    let formula = (w as f64 * factor) as u64 + ACTIVATION_BYTES;
     let formula_src = format!(
-        "formula: weights {} MB x {WEIGHT_FACTOR} + {} MB",
+        "formula: weights {} MB x {factor} + {} MB",
         w / 1_000_000,
         ACTIVATION_BYTES / 1_000_000
     );
@@ -196,9 +222,23 @@ pub fn estimate_need(dir: &Path, kind: DeviceKind) -> (u64, String) {
 /// Multiplier on the IR weights, fitted to the steady-state table above (f16-compressed IR on
 /// CPU: the plugin unpacks f16 to f32, x2, plus per-request buffers that scale with the width).
 pub const WEIGHT_FACTOR: f64 = 3.0;
+/// Multiplier on the IR weights of an int8 variant (`arcwhisper.json` `weights` starts with
+/// `int8`): the plugins keep the u8 matrices as they are (x1); the rest (convolutions, norms,
+/// positions, scales) is f16 unpacked to f32. Fitted to the int8 rows of the table above.
+pub const INT8_WEIGHT_FACTOR: f64 = 2.0;
 /// Fixed part, fitted likewise: encoder activations for a 30 s window, mel front end,
 /// tokenizer, the plugin's per-model overhead.
 pub const ACTIVATION_BYTES: u64 = 190_000_000;
+
+/// Whether the converter stored the weight matrices as u8 (`arcwhisper.json` `weights`:
+/// `int8-...`, written by `tools/convert --weights int8`).
+pub fn has_int8_weights(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("arcwhisper.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| Some(v.get("weights")?.as_str()?.starts_with("int8")))
+        .unwrap_or(false)
+}
 
 /// Sum of the sizes of the model's weight files (`openvino_*_model*.bin`; the tokenizer IRs
 /// are not counted).
@@ -291,6 +331,15 @@ mod tests {
         );
         let e = resolve("small", &dirs).unwrap_err();
         assert!(e.contains("not installed"), "{e}");
+        // int8 variants: `tiny-int8` finds tiny.en-int8; a missing one names the fix.
+        fake_model(&b.join("tiny.en-int8"), 10);
+        assert_eq!(resolve("tiny-int8", &dirs).unwrap().name, "tiny.en-int8");
+        assert_eq!(resolve("tiny.en-int8", &dirs).unwrap().name, "tiny.en-int8");
+        let e = resolve("base-int8", &dirs).unwrap_err();
+        assert!(
+            e.contains("base-int8 and base.en-int8") && e.contains("tools/setup.sh"),
+            "{e}"
+        );
         assert!(resolve("medium", &dirs).is_err());
         // Paths are used as given.
         let p = format!("{}/../b/base", a.display());
@@ -354,6 +403,16 @@ mod tests {
         assert_eq!(estimate_need(&m, DeviceKind::Cpu).0, 1257081344);
         assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, 1257081344);
         assert!(estimate_need(&m, DeviceKind::Gpu).1.contains("CPU figure"));
+        // An int8 variant's formula has its own factor.
+        std::fs::write(
+            m.join("arcwhisper.json"),
+            r#"{"weights": "int8-encoder+decoder (u8 per-channel asymmetric), fp16-compressed rest"}"#,
+        )
+        .unwrap();
+        assert!(has_int8_weights(&m));
+        let (n, src) = estimate_need(&m, DeviceKind::Cpu);
+        assert_eq!(n, (1000.0 * INT8_WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES);
+        assert!(src.contains(&format!("x {INT8_WEIGHT_FACTOR}")), "{src}");
         // A recorded figure below the formula: the formula wins, and says so.
         std::fs::write(m.join("arcwhisper.json"), r#"{"memory_bytes": {"CPU": 5}}"#).unwrap();
         let (n, src) = estimate_need(&m, DeviceKind::Cpu);

@@ -24,6 +24,7 @@ mod error;
 mod hallucination;
 pub mod mel;
 mod ov;
+mod precision;
 mod runtime;
 mod speech_regions;
 mod speech_stream;
@@ -32,7 +33,11 @@ mod timeline;
 pub mod vad;
 
 pub use error::{Error, Result};
-pub use runtime::{arcwhisper_home, find_model, load_runtime, model_search_dirs};
+pub use precision::{CpuCapabilities, Precision};
+pub use runtime::{
+    arcwhisper_home, find_model, load_runtime, model_name_candidates, model_search_dirs,
+    INT8_SUFFIX,
+};
 pub use speech_regions::{Region, RegionTracker, VadOptions};
 pub use speech_stream::{Stream, VadState};
 pub use timeline::{Edge, TimelineMap};
@@ -324,6 +329,11 @@ impl WhisperModel {
     /// The OpenVINO device the model was compiled for.
     pub fn device(&self) -> &str {
         &self.ov.device
+    }
+
+    /// The precision the encoder and the decoder were compiled with, and why.
+    pub fn precision(&self) -> &Precision {
+        &self.ov.precision
     }
 
     /// Number of mel bins the encoder expects (80 or 128).

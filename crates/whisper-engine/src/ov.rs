@@ -2,8 +2,10 @@
 
 use crate::decode::Session;
 use crate::error::{Error, OvContext, Result};
+use crate::precision::{CpuCapabilities, Precision};
 use openvino::{
-    CompiledModel, Core, DeviceType, ElementType, InferRequest, RwPropertyKey, Shape, Tensor,
+    CompiledModel, Core, DeviceType, ElementType, InferRequest, PropertyKey, RwPropertyKey, Shape,
+    Tensor,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -92,6 +94,20 @@ pub(crate) struct OvWhisper {
     #[allow(dead_code)]
     pub n_mels: usize,
     pub device: String,
+    /// The precision hints the encoder and the decoder were compiled with.
+    pub precision: Precision,
+}
+
+/// The precision for `device` on this machine (see `precision.rs`), asking OpenVINO what the CPU
+/// computes natively.
+fn choose_precision(core: &Core, dev: &DeviceType, device: &str) -> Precision {
+    let cpu = device.starts_with("CPU").then(|| {
+        core.get_property(dev, &PropertyKey::DeviceCapabilities)
+            .map(|c| CpuCapabilities::parse(&c))
+            .map_err(|e| eprintln!("whisper-engine: reading CPU OPTIMIZATION_CAPABILITIES: {e}"))
+            .ok()
+    });
+    Precision::choose(device, cpu.flatten().as_ref(), |k| std::env::var(k).ok())
 }
 
 // SAFETY: the OpenVINO objects are only used from the thread that owns the model (`&mut self`).
@@ -120,7 +136,7 @@ impl OvWhisper {
         if let Some(l) = &lock {
             let _ = l.lock();
         }
-        match Self::load_with_cache(dir, device, Some(cache_dir), threads, n_mels) {
+        let loaded = match Self::load_with_cache(dir, device, Some(cache_dir), threads, n_mels) {
             Err(e) if is_cache_failure(&e, cache_dir) => {
                 eprintln!(
                     "whisper-engine: the OpenVINO cache {} failed ({e}); compiling without it",
@@ -129,7 +145,15 @@ impl OvWhisper {
                 Self::load_with_cache(dir, device, None, threads, n_mels)
             }
             other => other,
+        };
+        if let Ok(m) = &loaded {
+            eprintln!(
+                "whisper-engine: {} on {device}: precision {}",
+                dir.display(),
+                m.precision.describe()
+            );
         }
+        loaded
     }
 
     fn load_with_cache(
@@ -155,29 +179,20 @@ impl OvWhisper {
                     .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
             }
         }
-        // Default: the encoder at OpenVINO's precision (bf16 on AMX / AVX512-BF16 CPUs: about
-        // twice as fast), the decoder at f32 on CPU (no slower per token, and its timestamps and
-        // log-probabilities then match faster-whisper fp32).
-        let precision = |which: &str| -> Option<String> {
-            std::env::var(format!("ARCWHISPER_{which}_PRECISION"))
-                .ok()
-                .or_else(|| std::env::var("ARCWHISPER_INFERENCE_PRECISION").ok())
-                .filter(|v| !v.is_empty())
-                .or_else(|| (which == "DECODER" && is_cpu).then(|| "f32".to_string()))
-        };
-        let set_precision = |core: &mut Core, which: &str| -> Result<()> {
-            if let Some(p) = precision(which) {
-                core.set_property(&dev, &RwPropertyKey::HintInferencePrecision, &p)
+        let precision = choose_precision(&core, &dev, device);
+        let set_precision = |core: &mut Core, hint: &Option<String>| -> Result<()> {
+            if let Some(p) = hint {
+                core.set_property(&dev, &RwPropertyKey::HintInferencePrecision, p)
                     .ov(|| format!("setting INFERENCE_PRECISION_HINT={p}"))?;
             }
             Ok(())
         };
-        set_precision(&mut core, "ENCODER")?;
+        set_precision(&mut core, &precision.encoder)?;
         let enc_model = read_model(&mut core, &enc_xml, &enc_bin)?;
         let mut encoder = core
             .compile_model(&enc_model, DeviceType::from(device))
             .ov(|| format!("compiling {} for {device}", enc_xml.display()))?;
-        set_precision(&mut core, "DECODER")?;
+        set_precision(&mut core, &precision.decoder)?;
         let dec_model = read_model(&mut core, &dec_xml, &dec_bin)?;
         let decoder = core
             .compile_model(&dec_model, DeviceType::from(device))
@@ -223,6 +238,7 @@ impl OvWhisper {
             alignment_heads,
             n_mels,
             device: device.to_string(),
+            precision,
         })
     }
 

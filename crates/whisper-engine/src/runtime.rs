@@ -163,8 +163,26 @@ fn is_model_dir(p: &Path) -> bool {
     p.join("openvino_encoder_model.xml").is_file()
 }
 
-/// Resolve a model name (`tiny`, `tiny.en`, `base`, ...) or a directory path (contains `/`).
-/// The name `tiny` matches `tiny` or `tiny.en`.
+/// The folder names a model name matches, in order: the name itself, then its English-only
+/// form (`tiny` -> `tiny.en`, `tiny-int8` -> `tiny.en-int8`: the int8 variant of a model is
+/// `<model>-int8`).
+pub fn model_name_candidates(name: &str) -> Vec<String> {
+    let (stem, variant) = match name.strip_suffix(INT8_SUFFIX) {
+        Some(stem) => (stem, INT8_SUFFIX),
+        None => (name, ""),
+    };
+    let mut names = vec![name.to_string()];
+    if !stem.ends_with(".en") {
+        names.push(format!("{stem}.en{variant}"));
+    }
+    names
+}
+
+/// The suffix of a model's int8 variant (u8 weights; `tools/convert --weights int8`).
+pub const INT8_SUFFIX: &str = "-int8";
+
+/// Resolve a model name (`tiny`, `tiny.en`, `base`, `base-int8`, ...) or a directory path
+/// (contains `/`). The name `tiny` matches `tiny` or `tiny.en` ([`model_name_candidates`]).
 pub fn find_model(name: &str) -> Result<PathBuf> {
     if name.contains('/') {
         let p = PathBuf::from(name);
@@ -177,10 +195,7 @@ pub fn find_model(name: &str) -> Result<PathBuf> {
             p.display()
         )));
     }
-    let mut names = vec![name.to_string()];
-    if !name.ends_with(".en") {
-        names.push(format!("{name}.en"));
-    }
+    let names = model_name_candidates(name);
     let mut looked = Vec::new();
     for d in model_search_dirs() {
         for n in &names {
@@ -192,8 +207,28 @@ pub fn find_model(name: &str) -> Result<PathBuf> {
         }
     }
     Err(Error::ModelNotFound(format!(
-        "model '{name}' not found. Looked in: {}. Run tools/setup.sh to convert tiny.en and base, \
-         or set ARCWHISPER_MODEL_DIR",
+        "model '{name}' not found. Looked in: {}. Run tools/setup.sh to convert tiny.en, base \
+         and their int8 variants (tiny.en-int8, base-int8), or set ARCWHISPER_MODEL_DIR",
         looked.join(", ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_english_only_form_and_the_int8_variant() {
+        assert_eq!(model_name_candidates("tiny"), ["tiny", "tiny.en"]);
+        assert_eq!(model_name_candidates("tiny.en"), ["tiny.en"]);
+        assert_eq!(
+            model_name_candidates("base-int8"),
+            ["base-int8", "base.en-int8"]
+        );
+        assert_eq!(
+            model_name_candidates("tiny-int8"),
+            ["tiny-int8", "tiny.en-int8"]
+        );
+        assert_eq!(model_name_candidates("tiny.en-int8"), ["tiny.en-int8"]);
+    }
 }

@@ -306,6 +306,18 @@ pub struct ModelReport {
     pub budget: u64,
     /// Models of the chain passed over, each with why.
     pub skipped: Vec<(String, String)>,
+    /// The arithmetic precision the model was compiled with (absent from older workers).
+    #[serde(default)]
+    pub precision: PrecisionReport,
+}
+
+/// OpenVINO's `INFERENCE_PRECISION_HINT` of each part (`f32`, `bf16`, `f16`; `default`: the
+/// device's own), and why it was chosen (the machine's capabilities or an override).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PrecisionReport {
+    pub encoder: String,
+    pub decoder: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,8 +11,8 @@ use arcwhisper_worker::memory::{self, human};
 use arcwhisper_worker::models::{self, DeviceKind, ModelLanguages};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use whisper_engine::{EngineConfig, WhisperModel};
-use worker_protocol::{languages, DecodeSettings, ErrorKind, ModelReport, Task};
+use whisper_engine::{EngineConfig, Precision, WhisperModel};
+use worker_protocol::{languages, DecodeSettings, ErrorKind, ModelReport, PrecisionReport, Task};
 
 /// A chain entry that exists, with its need.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,7 +172,8 @@ fn not_installed(missing: &[String], reasons: &str, dirs: &[PathBuf]) -> Failure
         ErrorKind::Model,
         format!(
             "none of the models [{}] is installed; searched: {}; {reasons}. Run tools/setup.sh \
-             to convert tiny.en and base, or set ARCWHISPER_MODEL_DIR",
+             to convert tiny.en, base and their int8 variants (tiny.en-int8, base-int8), or set \
+             ARCWHISPER_MODEL_DIR",
             missing.join(", "),
             dirs.iter()
                 .map(|d| d.display().to_string())
@@ -253,6 +254,7 @@ pub fn load(
             human(c.need)
         ));
     }
+    let precision = precision_report(model.precision());
     Ok(Loaded {
         model,
         report: ModelReport {
@@ -261,9 +263,20 @@ pub fn load(
             need: c.need,
             budget: budget.bytes,
             skipped,
+            precision,
         },
         rest: queue,
     })
+}
+
+/// The engine's precision choice as the protocol reports it.
+pub fn precision_report(p: &Precision) -> PrecisionReport {
+    let hint = |h: &Option<String>| h.clone().unwrap_or_else(|| "default".into());
+    PrecisionReport {
+        encoder: hint(&p.encoder),
+        decoder: hint(&p.decoder),
+        reason: p.reason.clone(),
+    }
 }
 
 /// Loads candidates from the front of `queue` until one loads and honours `settings`. One that
@@ -299,11 +312,12 @@ pub fn load_first(
         let (rss1, hwm1) = memory::self_rss();
         log(&format!(
             "model-load name={} path={} need={} seconds={:.2} rss_before={rss0} rss_after={rss1} \
-             hwm={hwm1}",
+             hwm={hwm1} precision={:?}",
             c.name,
             c.path.display(),
             c.need,
-            t0.elapsed().as_secs_f64()
+            t0.elapsed().as_secs_f64(),
+            model.precision().describe(),
         ));
         if let Some(why) = engine_refusal(&mut model, &c.name, settings) {
             log(&format!("model-skip name={} reason={why:?}", c.name));

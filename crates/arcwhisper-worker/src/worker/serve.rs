@@ -136,6 +136,7 @@ fn moved_down(
             report.name = c.name;
             report.path = c.path;
             report.need = c.need;
+            report.precision = chain::precision_report(model.precision());
             Ok(model)
         }
         Ok(None) => Err(fail((
