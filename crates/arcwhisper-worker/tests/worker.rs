@@ -47,6 +47,10 @@ impl Worker {
         cmd.env_remove("ZE_AFFINITY_MASK");
         cmd.env_remove(arcwhisper_worker::DIE_AFTER_WINDOWS_ENV);
         cmd.env_remove(arcwhisper_worker::FAKE_OOM_AFTER_WINDOWS_ENV);
+        // The machine's own precision choice unless a test sets one.
+        for part in ["ENCODER", "DECODER", "INFERENCE"] {
+            cmd.env_remove(format!("ARCWHISPER_{part}_PRECISION"));
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -538,6 +542,98 @@ fn jfk_is_transcribed_after_drain() {
     assert!(!states.is_empty());
     assert!(segs.iter().all(|s| s.end >= s.start && s.start >= 0.0));
     assert!(w.wait().success());
+}
+
+/// The int8 variants load through the chain by their short names (`tiny-int8` is
+/// tiny.en-int8), and a budget that only the smallest fits walks the default order
+/// base -> base-int8 -> tiny -> tiny-int8 down to it, which transcribes real speech.
+#[test]
+fn int8_variant_loads_through_the_chain_and_transcribes_jfk() {
+    let need = |name: &str| models::estimate_need(&model(name).path, DeviceKind::Cpu).0;
+    let (tiny8, tiny, base8, base) = (
+        need("tiny-int8"),
+        need("tiny"),
+        need("base-int8"),
+        need("base"),
+    );
+    assert!(
+        tiny8 < tiny.min(base8) && base8 < base,
+        "{tiny8} {tiny} {base8} {base}"
+    );
+    let cap = (tiny8 + tiny.min(base8)) / 2;
+    let audio = decode(&shared_speech("jfk/jfk.flac"));
+    let _g = heavy();
+    let mut w = Worker::spawn(&[]);
+    w.start(
+        "CPU",
+        &["base", "base-int8", "tiny", "tiny-int8"],
+        cap,
+        None,
+    );
+    let (_, m, warnings) = w.ready();
+    assert_eq!(m.name, "tiny.en-int8");
+    assert_eq!(m.need, tiny8);
+    let skipped: Vec<&str> = m.skipped.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(skipped, ["base", "base-int8", "tiny.en"], "{:?}", m.skipped);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let writer = w.feed_and_drain(audio);
+    let (segs, _) = w.collect_until_drained();
+    writer.join().unwrap();
+    let text = words(&text_of(&segs));
+    eprintln!("jfk (tiny.en-int8): {text}");
+    assert!(
+        text.contains("ask not what your country can do for you")
+            && text.contains("ask what you can do for your country"),
+        "{text}"
+    );
+    assert!(w.wait().success());
+}
+
+/// The worker reports the precision it compiled with: bf16 for both parts where OpenVINO says
+/// the CPU computes bf16 natively, f32 elsewhere; `ARCWHISPER_INFERENCE_PRECISION` overrides.
+#[test]
+fn the_worker_reports_the_precision_it_chose() {
+    model("tiny");
+    whisper_engine::load_runtime().expect("the OpenVINO runtime (tools/setup.sh)");
+    let caps = openvino::Core::new()
+        .unwrap()
+        .get_property(
+            &openvino::DeviceType::CPU,
+            &openvino::PropertyKey::DeviceCapabilities,
+        )
+        .unwrap();
+    let want = if caps.split_whitespace().any(|c| c == "BF16") {
+        "bf16"
+    } else {
+        "f32"
+    };
+    eprintln!("OPTIMIZATION_CAPABILITIES: {caps}; expecting {want}");
+    let _g = heavy();
+    for (env, want, reason) in [
+        (None, want, "OPTIMIZATION_CAPABILITIES"),
+        (
+            Some("f32"),
+            "f32",
+            "ARCWHISPER_INFERENCE_PRECISION=f32 (else: ",
+        ),
+    ] {
+        let vars: Vec<(&str, &str)> = env
+            .map(|v| vec![("ARCWHISPER_INFERENCE_PRECISION", v)])
+            .unwrap_or_default();
+        let mut w = Worker::spawn(&vars);
+        w.start("CPU", &["tiny"], 0, None);
+        let (_, m, _) = w.ready();
+        let p = &m.precision;
+        eprintln!("{env:?}: {p:?}");
+        assert_eq!(
+            (p.encoder.as_str(), p.decoder.as_str()),
+            (want, want),
+            "{p:?}"
+        );
+        assert!(p.reason.contains(reason), "{p:?}");
+        w.send(&Request::Shutdown);
+        assert!(w.wait().success());
+    }
 }
 
 #[test]
