@@ -175,6 +175,7 @@ fn run() -> Result<()> {
         model.device()
     ));
     progress.detail(&format!("model folder {}", model_dir.display()));
+    progress.detail(&format!("precision {}", model.precision().describe()));
     if args.warmup {
         warm_up(&mut model, &audio, &opts)?;
     }

@@ -14,6 +14,10 @@ pub fn stats_line(
     serde_json::json!({
         "model": model.name(),
         "device": model.device(),
+        "precision": {
+            "encoder": model.precision().encoder,
+            "decoder": model.precision().decoder,
+        },
         "language": t.language,
         "audio_seconds": audio_seconds,
         "wall_seconds": t.wall_seconds,

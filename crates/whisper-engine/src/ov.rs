@@ -136,7 +136,7 @@ impl OvWhisper {
         if let Some(l) = &lock {
             let _ = l.lock();
         }
-        let loaded = match Self::load_with_cache(dir, device, Some(cache_dir), threads, n_mels) {
+        match Self::load_with_cache(dir, device, Some(cache_dir), threads, n_mels) {
             Err(e) if is_cache_failure(&e, cache_dir) => {
                 eprintln!(
                     "whisper-engine: the OpenVINO cache {} failed ({e}); compiling without it",
@@ -145,15 +145,7 @@ impl OvWhisper {
                 Self::load_with_cache(dir, device, None, threads, n_mels)
             }
             other => other,
-        };
-        if let Ok(m) = &loaded {
-            eprintln!(
-                "whisper-engine: {} on {device}: precision {}",
-                dir.display(),
-                m.precision.describe()
-            );
         }
-        loaded
     }
 
     fn load_with_cache(
