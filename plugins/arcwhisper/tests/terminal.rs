@@ -155,8 +155,9 @@ fn worker_log_lines_go_to_the_debug_file() {
     line(&format!("worker-start pid={pid} device=CPU"));
 }
 
-/// The default model chain (`medium,small,base,tiny`) on a machine with tiny.en and base: the
-/// names that are not installed are expected, not news: no warning on the bus.
+/// The default model chain (`medium,small,base,base-int8,tiny,tiny-int8`) on a machine with
+/// the set-up's models: the names that are not installed are expected, not news: no warning on
+/// the bus.
 #[test]
 fn default_model_chain_posts_no_warning() {
     init();
