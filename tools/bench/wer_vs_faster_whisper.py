@@ -43,12 +43,20 @@ def faster_whisper_texts(model: str, threads: int, tmp) -> dict:
     return texts
 
 
+def precision_env(prec: str) -> dict:
+    """`bf16`: both parts; `bf16/f32`: encoder bf16, decoder f32; empty: the engine's choice."""
+    if "/" in prec:
+        enc, dec = prec.split("/", 1)
+        return {"ARCWHISPER_ENCODER_PRECISION": enc, "ARCWHISPER_DECODER_PRECISION": dec}
+    return {"ARCWHISPER_INFERENCE_PRECISION": prec} if prec else {}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="tiny.en,base")
     ap.add_argument("--precisions", default="",
-                    help="run ours once per INFERENCE_PRECISION_HINT (ARCWHISPER_INFERENCE_PRECISION), "
-                         "e.g. f32,bf16; default: the engine's choice for this machine")
+                    help="run ours once per INFERENCE_PRECISION_HINT, e.g. f32,bf16,bf16/f32 (P: both "
+                         "parts, E/D: encoder E, decoder D); default: the engine's choice for this machine")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-diff", type=float, default=1.0, help="allowed WER points above faster-whisper")
     ap.add_argument("--int8-max-diff", type=float, default=0.5, help="allowed WER points of <m>-int8 above <m>")
@@ -68,7 +76,7 @@ def main() -> int:
         if source not in fw_texts:
             fw_texts[source] = faster_whisper_texts(source, args.threads, tmp)
         for prec in precisions:
-            env = {"ARCWHISPER_INFERENCE_PRECISION": prec} if prec else {}
+            env = precision_env(prec)
             label = f"{model} @{prec}" if prec else model
             refs, ours, theirs = [], [], []
             for clip in clips_for(model):

@@ -99,11 +99,12 @@ pub(crate) struct OvWhisper {
 }
 
 /// The precision for `device` on this machine (see `precision.rs`), asking OpenVINO what the CPU
-/// computes natively.
+/// computes natively and `/proc/cpuinfo` whether it has AMX.
 fn choose_precision(core: &Core, dev: &DeviceType, device: &str) -> Precision {
     let cpu = device.starts_with("CPU").then(|| {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         core.get_property(dev, &PropertyKey::DeviceCapabilities)
-            .map(|c| CpuCapabilities::parse(&c))
+            .map(|c| CpuCapabilities::parse(&c, &cpuinfo))
             .map_err(|e| eprintln!("whisper-engine: reading CPU OPTIMIZATION_CAPABILITIES: {e}"))
             .ok()
     });
