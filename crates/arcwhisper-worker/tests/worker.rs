@@ -867,7 +867,12 @@ fn measure_worker_memory_per_model() {
         hwm = hwm.max(status_kib(w.pid, "VmHWM") * 1024);
         writer.join().unwrap();
         let w_bytes = models::weights_bytes(&m.path);
-        let formula = (w_bytes as f64 * models::WEIGHT_FACTOR) as u64 + models::ACTIVATION_BYTES;
+        let factor = if models::has_int8_weights(&m.path) {
+            models::INT8_WEIGHT_FACTOR
+        } else {
+            models::WEIGHT_FACTOR
+        };
+        let formula = (w_bytes as f64 * factor) as u64 + models::ACTIVATION_BYTES;
         println!(
             "{}\t{w_bytes}\t{}\t{formula}\t{rss_ready}\t{hwm}\t{:.1}",
             m.name,
