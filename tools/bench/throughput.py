@@ -85,7 +85,8 @@ def section_cmds(args) -> list[tuple[str, list[str]]]:
     out = [("What bounds us", bounds), ("Clean clips (rtf.py)", rtf), ("Home video (homevideo.py)", hv)]
     if args.worker_memory:
         out.append(("Worker memory (worker_memory.py)",
-                    [py, str(HERE / "worker_memory.py"), "--models", args.models, *vargs]))
+                    [py, str(HERE / "worker_memory.py"), "--models", args.models, *vargs]
+                    + (["--repeat", "1"] if args.quick else [])))
     return [(t, c) for t, c in out if t.split()[0].lower() not in args.skip]
 
 

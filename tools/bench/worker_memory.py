@@ -77,7 +77,8 @@ def main(argv=None) -> int:
             eprint(f"skipping {v.name}: {why}")
             continue
         eprint(f"worker memory, {v.name}: {' '.join(CMD)}")
-        rows += [(v.describe(), r) for r in measure(models, a.repeat, v.env)]
+        label = v.name if v is V.DEFAULT else f"{v.name} ({v.describe()})"
+        rows += [(label, r) for r in measure(models, a.repeat, v.env)]
     print(table(rows))
     print(f"\nOne `arcwhisper-worker` per model, the LibriVox clip fed {a.repeat} times; *peak* is VmHWM after "
           "the last window. Batch-size variants are not measured here (the element's property, not an environment).")
