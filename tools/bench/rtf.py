@@ -9,7 +9,9 @@ Same clips (MANIFEST.tsv; Spanish/German only with the multilingual model), same
 greedy decoding for all. Model loading is excluded everywhere; each engine is warmed up (ours
 with `--warmup` in each process, the others once on the first clip); the engines run
 interleaved clip by clip so that a busy machine hurts them alike. arcwhisper runs without speech
-detection (`--no-vad`), as faster-whisper (`vad_filter=False`) and GenAI (none) do here.
+detection (`--no-vad`, unless a variant's args say `--vad`), as faster-whisper
+(`vad_filter=False`) and GenAI (none) do here. Most clips fill one 30 s window: batching across
+windows has little to work with here (home video is where it counts).
 faster-whisper and GenAI each run in a process of their own (rtf_engines.py), so the *peak RSS*
 column is each engine's own process (VmHWM; for arcwhisper the largest over its per-clip
 processes). Prints a markdown table; issue 12's targets: arcwhisper faster than GenAI on the same
@@ -38,8 +40,9 @@ FW_INT8_TARGET = 0.5   # at most half of faster-whisper int8's time
 
 
 def run_arcwhisper(wav: Path, model: str, threads: int, variant: V.Variant) -> dict:
+    vad = [] if "--vad" in variant.args else ["--no-vad"]   # a variant may ask for speech detection
     argv = [str(cli_path()), str(wav), "--model", variant.model(model), "--threads", str(threads), "--format", "txt",
-            "--json", "--quiet", "--no-vad", "--warmup", *variant.args]
+            "--json", "--quiet", *vad, "--warmup", *variant.args]
     m = proctree.run_measured(argv, 900.0, variant.env)
     if m.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({m.returncode}):\n{m.stderr[-2000:]}")

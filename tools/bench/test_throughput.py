@@ -116,6 +116,7 @@ def test_home_video_speed_targets_compare_with_faster_whispers_fastest_mode():
     assert HV.speed_misses(rows[3], fastest) == ["0.5x"]
     assert HV.speed_misses(rows[4], fastest) == ["must: faster"]
     assert HV.speed_misses(rows[5], fastest) == ["timing"]
+    assert HV.speed_misses(rows[2], None) == ["n/a: no faster-whisper run"]
 
 
 def test_clean_clip_rows_get_wer_ratios_and_targets():
