@@ -156,7 +156,7 @@ def main(argv=None) -> int:
         write(args.out, f"{head}\n- Started {started}; load average so far: {load.summary()}\n\n" + "\n".join(parts))
     load.stop()
     total = (time.perf_counter() - t_all) / 60
-    write(args.out, f"{head}\n- Run {started}, {total:.0f} min; load average during the run: {load.summary()}\n\n"
+    write(args.out, f"{head}\n- Run {started}, {total:.1f} min; load average during the run: {load.summary()}\n\n"
           + "\n".join(parts))
     eprint(f"report: {args.out} ({total:.1f} min)" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
