@@ -85,6 +85,15 @@ struct Args {
     /// Decode all audio in 30 s windows (no speech detection)
     #[arg(long, overrides_with = "vad")]
     no_vad: bool,
+    /// Speech detection: speech probability (0-1) that starts speech
+    #[arg(long, default_value_t = VadOptions::default().threshold, value_parser = unit_interval)]
+    vad_threshold: f32,
+    /// Speech detection: silence (ms) that ends a stretch of speech; shorter pauses stay in it
+    #[arg(long, default_value_t = VadOptions::default().min_silence_ms)]
+    min_silence: u32,
+    /// Speech detection: audio (ms) kept before and after each stretch of speech
+    #[arg(long, default_value_t = VadOptions::default().speech_pad_ms)]
+    speech_pad: u32,
     /// Sampler seed for temperature > 0
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -124,13 +133,22 @@ impl Args {
             without_timestamps: self.without_timestamps,
             condition_on_previous_text: !self.no_condition_on_previous_text,
             seed: self.seed,
-            vad: (!self.no_vad).then(VadOptions::default),
+            vad: (!self.no_vad).then(|| self.vad_options()),
             ..DecodeOptions::default()
         };
         if self.no_fallback {
             opts.temperatures = vec![0.0];
         }
         Ok(opts)
+    }
+
+    fn vad_options(&self) -> VadOptions {
+        VadOptions {
+            threshold: self.vad_threshold,
+            min_silence_ms: self.min_silence,
+            speech_pad_ms: self.speech_pad,
+            ..VadOptions::default()
+        }
     }
 
     fn cue_options(&self) -> CueOptions {
@@ -228,4 +246,12 @@ fn warm_up(model: &mut WhisperModel, audio: &[f32], opts: &DecodeOptions) -> Res
     model.transcribe(&audio[..n], &warm)?;
     model.reset_stats();
     Ok(())
+}
+
+/// A probability argument: 0 to 1.
+fn unit_interval(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
 }

@@ -25,6 +25,7 @@ mod hallucination;
 pub mod mel;
 mod ov;
 mod precision;
+mod repeat_guard;
 mod runtime;
 mod speech_regions;
 mod speech_stream;
