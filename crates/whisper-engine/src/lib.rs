@@ -18,6 +18,7 @@
 
 mod alignment;
 mod config;
+mod coverage;
 mod decode;
 mod dtw;
 mod error;
@@ -207,6 +208,8 @@ pub struct Stats {
     /// Time in speech detection, and the audio it passed to Whisper (16 kHz samples).
     pub vad_seconds: f64,
     pub speech_samples: u64,
+    /// Windows decoded again from a speech region Whisper skipped (`coverage.rs`).
+    pub redecoded_windows: u64,
 }
 
 /// A loaded Whisper model (encoder + decoder IR compiled for one device).

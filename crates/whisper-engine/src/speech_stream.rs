@@ -14,6 +14,7 @@
 //! needs (the window's first region, the speech in progress, or the VAD's look-back). A stream
 //! resumed from it and fed the audio from there makes the same decisions on the same numbers.
 
+use crate::coverage;
 use crate::error::{Error, Result};
 use crate::mel::N_SAMPLES;
 use crate::repeat_guard;
@@ -317,8 +318,14 @@ impl<'m> SpeechStream<'m> {
             d.extend(regions);
             return Ok(());
         }
+        self.decode_regions(&regions, out)
+    }
+
+    /// Decode `regions` laid end to end as one window, conditioned on the text before them;
+    /// map the segments back. Speech Whisper skipped is decoded again from where it starts.
+    fn decode_regions(&mut self, regions: &[Region], out: &mut Vec<Segment>) -> Result<()> {
         let mut audio = Vec::new();
-        for r in &regions {
+        for r in regions {
             audio.extend(self.samples(r.start, r.end));
         }
         let mut opts = self.opts.clone();
@@ -327,6 +334,7 @@ impl<'m> SpeechStream<'m> {
         opts.seed = opts
             .seed
             .wrapping_add(regions[0].start.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let prompt_before = self.prompt_tokens.clone();
         let prompt_text = self.model.decode_text(&self.prompt_tokens)?;
         let resume = StreamState {
             seek_samples: 0,
@@ -344,9 +352,29 @@ impl<'m> SpeechStream<'m> {
         self.prompt_tokens = st.prompt_tokens;
         self.language = st.language;
         self.model.stats.speech_samples += audio.len() as u64;
-        let map = TimelineMap::new(&regions);
-        out.extend(segments.into_iter().map(|s| to_original(s, &map)));
-        Ok(())
+        let words: Vec<(f64, f64)> = segments
+            .iter()
+            .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
+            .collect();
+        let skipped = match words.is_empty() {
+            // No word timing (an export without alignment outputs): nothing to compare.
+            true => None,
+            false => coverage::first_skipped_region(regions, &words),
+        };
+        let map = TimelineMap::new(regions);
+        let Some((k, at)) = skipped else {
+            out.extend(segments.into_iter().map(|s| to_original(s, &map)));
+            return Ok(());
+        };
+        let kept = coverage::segments_before(segments, at);
+        self.prompt_tokens = prompt_before;
+        if self.opts.condition_on_previous_text {
+            let text: String = kept.iter().map(|s| s.text.as_str()).collect();
+            self.prompt_tokens.extend(self.model.encode_text(&text)?);
+        }
+        out.extend(kept.into_iter().map(|s| to_original(s, &map)));
+        self.model.stats.redecoded_windows += 1;
+        self.decode_regions(&regions[k..], out)
     }
 
     /// Drop audio no longer needed: before the window, the speech in progress, and the VAD's
