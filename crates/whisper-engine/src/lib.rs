@@ -17,6 +17,7 @@
 //! ```
 
 mod alignment;
+mod batch;
 mod config;
 mod decode;
 mod dtw;
@@ -116,6 +117,10 @@ pub struct DecodeOptions {
     /// Speech detection: only the speech regions Silero finds are decoded (`None`: the whole
     /// audio, in 30 s windows).
     pub vad: Option<VadOptions>,
+    /// With speech detection: closed windows decoded together, this many at a time (see
+    /// `batch.rs`); every window of a batch is conditioned on the text before the batch.
+    /// 1 (or 0) decodes each window as it closes, conditioned on the window before.
+    pub batch_size: usize,
 }
 
 impl Default for DecodeOptions {
@@ -143,6 +148,7 @@ impl Default for DecodeOptions {
             prepend_punctuations: "\"'“¿([{-".into(),
             append_punctuations: "\"'.。,，!！?？:：”)]}、".into(),
             vad: None,
+            batch_size: 1,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! needs (the window's first region, the speech in progress, or the VAD's look-back). A stream
 //! resumed from it and fed the audio from there makes the same decisions on the same numbers.
 
+use crate::batch::{self, BatchWindow, Context};
 use crate::error::{Error, Result};
 use crate::mel::N_SAMPLES;
 use crate::speech_regions::{Region, RegionRules, RegionTracker};
@@ -30,6 +31,11 @@ pub struct VadState {
     pub tracker: RegionTracker,
     /// Final regions of the window being built (not decoded yet).
     pub window: Vec<Region>,
+    /// Closed windows waiting for their batch (`DecodeOptions::batch_size` > 1), in order;
+    /// decoded, all conditioned on `StreamState::prompt_tokens`, when the batch is full or the
+    /// stream finishes.
+    #[serde(default)]
+    pub queued: Vec<Vec<Region>>,
 }
 
 /// A streaming transcription bound to a model. See [`WhisperModel::stream`].
@@ -200,6 +206,7 @@ impl<'m> SpeechStream<'m> {
             self.add_region(r, &mut out)?;
         }
         self.decode_window(&mut out)?;
+        self.decode_queued(&mut out)?;
         self.vad.vad_pos = end;
         self.trim();
         Ok(out)
@@ -314,16 +321,15 @@ impl<'m> SpeechStream<'m> {
             d.extend(regions);
             return Ok(());
         }
-        let mut audio = Vec::new();
-        for r in &regions {
-            audio.extend(self.samples(r.start, r.end));
+        if self.opts.batch_size > 1 {
+            self.vad.queued.push(regions);
+            if self.vad.queued.len() >= self.opts.batch_size {
+                self.decode_queued(out)?;
+            }
+            return Ok(());
         }
-        let mut opts = self.opts.clone();
-        opts.vad = None;
-        // A seed of its own per window (each window's stream starts at seek 0).
-        opts.seed = opts
-            .seed
-            .wrapping_add(regions[0].start.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let audio = self.window_audio(&regions);
+        let opts = self.window_opts(&regions);
         let resume = StreamState {
             seek_samples: 0,
             prompt_tokens: std::mem::take(&mut self.prompt_tokens),
@@ -343,6 +349,58 @@ impl<'m> SpeechStream<'m> {
         Ok(())
     }
 
+    /// The queued windows as one batch (`batch.rs`); segments mapped back, in window order.
+    fn decode_queued(&mut self, out: &mut Vec<Segment>) -> Result<()> {
+        if self.vad.queued.is_empty() {
+            return Ok(());
+        }
+        let queued = std::mem::take(&mut self.vad.queued);
+        let windows: Vec<BatchWindow> = queued
+            .iter()
+            .map(|regions| BatchWindow {
+                audio: self.window_audio(regions),
+                seed: self.window_opts(regions).seed,
+            })
+            .collect();
+        let mut ctx = Context {
+            prompt_tokens: std::mem::take(&mut self.prompt_tokens),
+            language: self.language.clone(),
+        };
+        let opts = self.window_opts(&[]);
+        let decoded = batch::decode_windows(self.model, &opts, &windows, &mut ctx)?;
+        self.prompt_tokens = ctx.prompt_tokens;
+        self.language = ctx.language;
+        for ((regions, window), segments) in queued.iter().zip(&windows).zip(decoded) {
+            self.model.stats.speech_samples += window.audio.len() as u64;
+            let map = TimelineMap::new(regions);
+            out.extend(segments.into_iter().map(|s| to_original(s, &map)));
+        }
+        self.decoded_since_trim = true;
+        Ok(())
+    }
+
+    /// A window's regions laid end to end.
+    fn window_audio(&self, regions: &[Region]) -> Vec<f32> {
+        let mut audio = Vec::new();
+        for r in regions {
+            audio.extend(self.samples(r.start, r.end));
+        }
+        audio
+    }
+
+    /// The long-form stream's options for a window: no VAD, and a seed of its own (each
+    /// window's stream starts at seek 0).
+    fn window_opts(&self, regions: &[Region]) -> DecodeOptions {
+        let mut opts = self.opts.clone();
+        opts.vad = None;
+        if let Some(first) = regions.first() {
+            opts.seed = opts
+                .seed
+                .wrapping_add(first.start.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+        opts
+    }
+
     /// Drop audio no longer needed: before the window, the speech in progress, and the VAD's
     /// look-back (context and start padding).
     fn trim(&mut self) {
@@ -352,6 +410,9 @@ impl<'m> SpeechStream<'m> {
             keep = keep.min(s);
         }
         if let Some(r) = self.vad.window.first() {
+            keep = keep.min(r.start);
+        }
+        if let Some(r) = self.vad.queued.first().and_then(|w| w.first()) {
             keep = keep.min(r.start);
         }
         // After a resume the re-sent audio may not have reached the look-back yet.
