@@ -85,6 +85,10 @@ struct Args {
     /// Decode all audio in 30 s windows (no speech detection)
     #[arg(long, overrides_with = "vad")]
     no_vad: bool,
+    /// With speech detection: decode this many speech windows together (faster; the windows
+    /// of a batch are conditioned on the text before the batch); 1 decodes each as it closes
+    #[arg(long, default_value_t = DecodeOptions::default().batch_size as u16, value_parser = clap::value_parser!(u16).range(1..=32))]
+    batch_size: u16,
     /// Sampler seed for temperature > 0
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -125,6 +129,7 @@ impl Args {
             condition_on_previous_text: !self.no_condition_on_previous_text,
             seed: self.seed,
             vad: (!self.no_vad).then(VadOptions::default),
+            batch_size: usize::from(self.batch_size),
             ..DecodeOptions::default()
         };
         if self.no_fallback {
