@@ -205,6 +205,8 @@ pub struct Stats {
     pub windows: u64,
     pub encoder_seconds: f64,
     pub decoder_seconds: f64,
+    /// The part of `decoder_seconds` spent in word timing (forced-alignment passes, DTW).
+    pub alignment_seconds: f64,
     pub mel_seconds: f64,
     /// Tokens sampled (EOT included), over all temperature attempts.
     pub tokens: u64,

@@ -477,6 +477,7 @@ impl<'m> Stream<'m> {
         };
         alignment::add_word_timestamps(self.model, segments, &input)?;
         self.model.add_time(2, t.elapsed());
+        self.model.stats.alignment_seconds += t.elapsed().as_secs_f64();
         let verdict = hallucination::review(segments, view, seek);
         segments.truncate(verdict.keep);
         if let Some(end) = hallucination::last_word_end(segments) {
