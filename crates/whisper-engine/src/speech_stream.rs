@@ -1,11 +1,13 @@
 //! The stream users get: Whisper's long-form stream, behind speech detection when
 //! `DecodeOptions::vad` is set.
 //!
-//! With VAD, audio is run through Silero in blocks; each speech region it finds (padded, at
-//! most 30 s, pauses shorter than `min_silence` inside) is a window (regions closer than
-//! `merge_gap` are laid end to end in one window of at most 30 s), decoded on its own by the
-//! long-form stream (prompt and language carried from window to window), and every time is
-//! mapped back to the original timeline. Audio outside the regions is never decoded.
+//! With VAD, audio is run through Silero in blocks; the speech regions it finds (padded, at
+//! most 30 s, pauses shorter than `min_silence` inside) are laid end to end into windows of at
+//! most 30 s (a region never split between windows; `merge_gap` can keep far-apart regions
+//! apart), each window decoded by the long-form stream (prompt and language carried from
+//! window to window), and every time mapped back to the original timeline, a region's first
+//! word not before the detected onset. Audio outside the regions is never decoded. A window's
+//! first segments that copy the text it was conditioned on are dropped (`repeat_guard.rs`).
 //!
 //! Resumability: the state holds the VAD position and LSTM state, the region tracker and the
 //! regions of the window being built; its `seek_samples` is the first sample any of them still
@@ -15,6 +17,7 @@
 use crate::batch::{self, BatchWindow, Context};
 use crate::error::{Error, Result};
 use crate::mel::N_SAMPLES;
+use crate::repeat_guard;
 use crate::speech_regions::{Region, RegionRules, RegionTracker};
 use crate::stream::Stream as LongFormStream;
 use crate::timeline::{Edge, TimelineMap};
@@ -330,6 +333,7 @@ impl<'m> SpeechStream<'m> {
         }
         let audio = self.window_audio(&regions);
         let opts = self.window_opts(&regions);
+        let prompt_text = self.model.decode_text(&self.prompt_tokens)?;
         let resume = StreamState {
             seek_samples: 0,
             prompt_tokens: std::mem::take(&mut self.prompt_tokens),
@@ -340,6 +344,8 @@ impl<'m> SpeechStream<'m> {
         let mut stream = LongFormStream::new(&mut *self.model, opts, Some(resume));
         let mut segments = stream.push(&audio)?;
         segments.extend(stream.finish()?);
+        let copies = repeat_guard::leading_copies(&prompt_text, segments.iter().map(|s| &*s.text));
+        segments.drain(..copies);
         let st = stream.state();
         self.prompt_tokens = st.prompt_tokens;
         self.language = st.language;
@@ -452,8 +458,9 @@ impl WhisperModel {
 
 /// A segment's times (and its words') on the original timeline.
 fn to_original(mut s: Segment, map: &TimelineMap) -> Segment {
-    for w in &mut s.words {
-        (w.start, w.end) = map.interval_to_original(w.start, w.end);
+    let spans: Vec<(f64, f64)> = s.words.iter().map(|w| (w.start, w.end)).collect();
+    for (w, span) in s.words.iter_mut().zip(map.words_to_original(&spans)) {
+        (w.start, w.end) = span;
     }
     match (s.words.first(), s.words.last()) {
         // Segments span their words (as the engine keeps them without VAD).

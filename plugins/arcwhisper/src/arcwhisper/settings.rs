@@ -26,7 +26,7 @@ pub struct VadDefaults {
 pub const DEFAULT_VAD: VadDefaults = VadDefaults {
     threshold: 0.5,
     min_silence_ms: 2000,
-    speech_pad_ms: 300,
+    speech_pad_ms: 400,
 };
 
 #[derive(Debug, Clone)]

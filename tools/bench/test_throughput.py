@@ -1,0 +1,202 @@
+"""Fast tests of issue 12's benchmark harness: variants, process-tree measurement, target checks,
+the IR-derived bounds (on the real tiny.en IR set-up makes) and the one-command runner's plan.
+
+    ~/.local/share/arcwhisper/venv/bin/python -m pytest tools/bench/test_throughput.py
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bounds as B  # noqa: E402
+import homevideo as HV  # noqa: E402
+import hv_runners as runners  # noqa: E402
+import proctree  # noqa: E402
+import rtf as R  # noqa: E402
+import throughput as TP  # noqa: E402
+import variants as V  # noqa: E402
+import worker_memory as WM  # noqa: E402
+
+HELP = "Options:\n      --model <MODEL>\n      --batch-size <N>  windows decoded together\n      --vad\n"
+
+
+# ---- variants ---------------------------------------------------------------------------------
+
+def test_variant_spec_carries_args_model_suffix_and_env():
+    v = V.parse("int8-b8:model=-int8;args=--batch-size 8 --no-fallback;env=A=1 ARCWHISPER_INFERENCE_PRECISION=f32")
+    assert v.name == "int8-b8"
+    assert v.args == ("--batch-size", "8", "--no-fallback")
+    assert v.model("tiny.en") == "tiny.en-int8"
+    assert v.env == {"A": "1", "ARCWHISPER_INFERENCE_PRECISION": "f32"}
+    assert V.parse("plain").describe() == "default"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("b8:argz=--x", "unknown key"), ("b8:args", "not key=value"), ("bad name:args=--x", "name"),
+    ("f32:env=NOVALUE", "KEY=VALUE"),
+])
+def test_bad_variant_specs_say_what_is_wrong(spec, message):
+    with pytest.raises(ValueError, match=message):
+        V.parse(spec)
+
+
+def test_variant_names_must_be_unique_and_the_default_set_is_issue_12s():
+    with pytest.raises(ValueError, match="unique"):
+        V.parse_all(["a:args=--x", "a:args=--y"])
+    names = [v.name for v in V.parse_all(None)]
+    assert names == ["batch1", "batch8", "int8", "f32", "bf16"]
+
+
+def test_a_variant_is_skipped_with_one_line_when_its_flag_or_model_or_bf16_is_missing():
+    have = {"tiny.en-int8"}
+    model_dir = lambda name: Path("/m") / name if name in have else None  # noqa: E731
+    vs = V.parse_all(["batch8:args=--batch-size 8", "vad2:args=--vad-threshold=0.6", "int8:model=-int8",
+                      "bf16:env=ARCWHISPER_INFERENCE_PRECISION=bf16"])
+    said = []
+    keep = V.select(vs, HELP, ["tiny.en"], model_dir, said.append, cpu_caps=["FP32", "INT8"])
+    assert [v.name for v in keep] == ["batch8", "int8"]
+    assert len(said) == 2
+    assert "--vad-threshold" in said[0] and "no BF16" in said[1]
+    said.clear()
+    assert [v.name for v in V.select(vs[2:3], HELP, ["tiny.en", "base"], model_dir, said.append)] == []
+    assert "base-int8" in said[0]
+
+
+def test_modes_name_variants_and_genai():
+    known = {v.name: v for v in V.parse_all(["batch8:args=--batch-size 8"])}
+    m = runners.parse_mode("arcwhisper-vad+batch8", known)
+    assert (m.engine, m.vad, m.variant.args) == ("arcwhisper", True, ("--batch-size", "8"))
+    assert "batch8" in runners.describe(m) and "--batch-size 8" in runners.describe(m)
+    assert runners.parse_mode("arcwhisper-vad+old").variant.name == "old"   # from an earlier runs.json
+    assert runners.parse_mode("genai").engine == "genai"
+    assert runners.parse_mode("fw-int8-vad").compute == "int8"
+    with pytest.raises(ValueError):
+        runners.parse_mode("arcwhisper-vad+")
+
+
+# ---- process-tree measurement -----------------------------------------------------------------
+
+GRANDCHILD = ("import subprocess, sys; "
+              "subprocess.run([sys.executable, '-c', "
+              "'import time; b = bytearray(160 * 1024 * 1024); b[::4096] = b\"x\" * len(b[::4096]); time.sleep(0.3)'], "
+              "check=True); print('done')")
+
+
+def test_peak_rss_is_the_grandchilds_and_cpu_time_counts_the_tree():
+    m = proctree.run_measured([sys.executable, "-c", GRANDCHILD], timeout_s=60)
+    assert m.returncode == 0 and m.stdout.strip() == "done"
+    assert m.peak_rss_bytes >= 160 * 1024 * 1024      # the grandchild's high-water mark
+    assert m.peak_tree_rss_bytes >= m.peak_rss_bytes  # both Pythons were alive together
+    assert m.cpu_s > 0 and m.wall_s >= 0.3
+
+
+def test_a_process_past_its_timeout_is_killed_with_its_children():
+    with pytest.raises(RuntimeError, match="did not finish"):
+        proctree.run_measured([sys.executable, "-c", "import time; time.sleep(30)"], timeout_s=0.5)
+
+
+# ---- targets ----------------------------------------------------------------------------------
+
+def hv_row(mode, process_s, start=0.3, in_speech=90.0, rss=400.0, model="tiny.en"):
+    return {"model": model, "mode": mode, "engine": mode, "tracks": 5, "process_s": process_s,
+            "median_start_error_s": start, "cue_in_speech_pct": in_speech, "peak_rss_mb": rss}
+
+
+def test_home_video_speed_targets_compare_with_faster_whispers_fastest_mode():
+    rows = [hv_row("fw-vad", 60.0, 3.0, 40.0), hv_row("fw-int8-batched", 30.0, 38.0, 40.0),
+            hv_row("arcwhisper-vad", 14.0), hv_row("arcwhisper-vad+x", 20.0), hv_row("arcwhisper-novad", 31.0, 0.4, 95.0),
+            hv_row("arcwhisper-vad+slowstart", 10.0, 40.0, 95.0)]
+    assert HV.fastest_fw(rows, "tiny.en")["mode"] == "fw-int8-batched"
+    fastest = HV.fastest_fw(rows, "tiny.en")
+    assert HV.speed_misses(rows[2], fastest) == []
+    assert HV.speed_misses(rows[3], fastest) == ["0.5x"]
+    assert HV.speed_misses(rows[4], fastest) == ["must: faster"]
+    assert HV.speed_misses(rows[5], fastest) == ["timing"]
+    assert HV.speed_misses(rows[2], None) == ["n/a: no faster-whisper run"]
+
+
+def test_clean_clip_rows_get_wer_ratios_and_targets():
+    raw = []
+    for engine, wall, text in (("arcwhisper", 1.0, "ask not what your country can do"),
+                               ("genai", 1.2, "ask not what your country can do"),
+                               ("fw-int8", 1.8, "ask what your country can do")):
+        raw.append({"model": "tiny.en", "engine": engine, "audio_s": 10.0, "wall_s": wall, "language": "en",
+                    "reference": "Ask not what your country can do.", "text": text, "peak_rss_bytes": 300e6})
+    rows = {r["engine"]: r for r in R.summarize(raw, "tiny.en", ["arcwhisper", "genai", "fw-int8"])}
+    assert rows["arcwhisper"]["wer"] == 0.0
+    assert rows["fw-int8"]["wer"] == pytest.approx(100 / 7)
+    assert rows["arcwhisper"]["vs_genai"] == pytest.approx(1 / 1.2)
+    assert rows["arcwhisper"]["misses"] == ["0.5x fw-int8"]     # faster than GenAI, not half of int8
+    assert rows["genai"]["misses"] is None                      # only arcwhisper rows are judged
+    assert "| tiny.en | arcwhisper | 1 |" in R.table(list(rows.values()), {})
+
+
+# ---- bounds from the IR -----------------------------------------------------------------------
+
+def tiny_en_dir():
+    d = V.find_model_dir("tiny.en")
+    if d is None:
+        pytest.skip("tiny.en is not converted here (tools/setup.sh)")
+    return d
+
+
+def test_decoder_bytes_per_token_are_the_per_token_weights_of_the_ir():
+    import openvino as ov
+    d = tiny_en_dir()
+    cfg = json.loads((d / "config.json").read_text())
+    dm, ff, layers, vocab = cfg["d_model"], cfg["decoder_ffn_dim"], cfg["decoder_layers"], cfg["vocab_size"]
+    # output projection + per layer: self q,k,v,o; cross q,o (cross k,v are computed once per
+    # window, in the state initialisers); the MLP. The token embedding is a Gather: one row.
+    params = vocab * dm + layers * (6 * dm * dm + 2 * dm * ff)
+    core = ov.Core()
+    f32 = B.decoder_weight_bytes_per_token(core, d / "openvino_decoder_model.xml", "f32")
+    bf16 = B.decoder_weight_bytes_per_token(core, d / "openvino_decoder_model.xml", "bf16")
+    assert f32 == pytest.approx(4 * params, rel=0.01)   # biases and norms are the 1 %
+    assert bf16 == pytest.approx(f32 / 2)
+
+
+def test_encoder_flops_of_the_ir_match_the_transformer_formula():
+    import openvino as ov
+    d = tiny_en_dir()
+    cfg = json.loads((d / "config.json").read_text())
+    dm, n, mels = cfg["d_model"], B.N_AUDIO_CTX, cfg["num_mel_bins"]
+    per_layer = 2 * n * (4 * dm * dm + 2 * dm * cfg["encoder_ffn_dim"]) + 4 * n * n * dm
+    convs = 2 * 3000 * mels * 3 * dm + 2 * n * dm * 3 * dm
+    expected = cfg["encoder_layers"] * per_layer + convs
+    assert B.encoder_flops(ov.Core(), d / "openvino_encoder_model.xml", mels) == pytest.approx(expected, rel=0.01)
+
+
+def test_element_sizes_follow_the_runtime_precision():
+    assert B.elem_bytes("f16", "f32") == 4 and B.elem_bytes("f16", "bf16") == 2
+    assert B.elem_bytes("u8", "f32") == 1 and B.elem_bytes("u4", "bf16") == 0.5
+
+
+# ---- the one command --------------------------------------------------------------------------
+
+def test_one_command_plans_the_three_sections_and_passes_variants(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCWHISPER_BENCH_TMP", str(tmp_path))
+    a = TP.parse_args(["--quick", "--variant", "b4:args=--batch-size 4", "--skip", "what"])
+    cmds = dict(TP.section_cmds(a))
+    assert list(cmds) == ["Clean clips (rtf.py)", "Home video (homevideo.py)"]
+    hv = cmds["Home video (homevideo.py)"]
+    assert "--variant=b4:args=--batch-size 4" in hv and hv[hv.index("--tracks") + 1] == "1"
+    assert cmds["Clean clips (rtf.py)"][cmds["Clean clips (rtf.py)"].index("--models") + 1] == "tiny.en"
+
+
+def test_load_sampler_summarises_what_it_saw():
+    s = TP.LoadSampler(interval_s=0.01).start()
+    s.stop()
+    assert "samples" in s.summary() and "mean" in s.summary()
+
+
+def test_worker_memory_reads_the_measure_tests_lines():
+    out = ("running 1 test\nmodel\tweights_B\tjson_need_B\tformula_B\trss_ready_B\thwm_after_decode_B\tseconds\n"
+           "tiny.en\t75500000\t417000000\t417000000\t122000000\t413000000\t9.5\ntest ... ok\n")
+    rows = WM.parse_tsv(out)
+    assert rows == [{"model": "tiny.en", "weights_b": 75500000, "need_b": 417000000, "rss_ready_b": 122000000,
+                     "hwm_b": 413000000, "seconds": 9.5}]
+    assert "| tiny.en | default | 75.5 | 122 | 413 | 413 |" in WM.table([("default", rows[0])])

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""A worker's memory per model (issue 12's memory target), through the worker test's measurement:
+
+    ~/.local/share/arcwhisper/venv/bin/python tools/bench/worker_memory.py [--models tiny.en,base] [--repeat 5]
+
+Runs `cargo test --release -p arcwhisper-worker --test worker -- --ignored
+measure_worker_memory_per_model` (a real `arcwhisper-worker` fed the LibriVox clip `--repeat`
+times) once with the default environment and once per environment-only variant (e.g.
+`f32:env=ARCWHISPER_INFERENCE_PRECISION=f32`; variants with CLI arguments need the element's
+property and are not measured here), for each model and its -int8 folder when present. Prints
+a markdown table: RSS when ready and the high-water mark after decoding, against today's
+steady state (413 MB tiny.en, 621 MB base).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import variants as V  # noqa: E402
+from common import REPO, eprint  # noqa: E402
+
+TODAY_MB = {"tiny.en": 413, "base": 621}
+CMD = ["cargo", "test", "--release", "-p", "arcwhisper-worker", "--test", "worker", "--", "--ignored",
+       "measure_worker_memory_per_model", "--nocapture", "--test-threads", "1"]
+
+
+def parse_tsv(out: str) -> list[dict]:
+    """The test's lines `model weights need formula rss_ready hwm seconds` (header skipped)."""
+    rows = []
+    for line in out.splitlines():
+        f = line.split("\t")
+        if len(f) == 7 and f[0] != "model" and f[1].isdigit():
+            rows.append({"model": f[0], "weights_b": int(f[1]), "need_b": int(f[2]), "rss_ready_b": int(f[4]),
+                         "hwm_b": int(f[5]), "seconds": float(f[6])})
+    return rows
+
+
+def measure(models: list[str], repeat: int, env: dict[str, str]) -> list[dict]:
+    e = {**os.environ, **env, "AW_MEASURE_REPEAT": str(repeat), "AW_MEASURE_MODELS": ",".join(models)}
+    p = subprocess.run(CMD, cwd=REPO, env=e, capture_output=True, text=True, timeout=3600)
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(CMD)} failed ({p.returncode}):\n{p.stdout[-1500:]}\n{p.stderr[-1500:]}")
+    return parse_tsv(p.stdout)
+
+
+def table(rows: list[tuple[str, dict]]) -> str:
+    lines = ["| model | variant | IR weights MB | RSS ready MB | peak RSS after decoding MB | today (steady) MB |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for variant, r in rows:
+        today = TODAY_MB.get(r["model"].removesuffix("-int8"), "")
+        lines.append(f"| {r['model']} | {variant} | {r['weights_b'] / 1e6:.1f} | {r['rss_ready_b'] / 1e6:.0f} "
+                     f"| {r['hwm_b'] / 1e6:.0f} | {today} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="tiny.en,base")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--variant", action="append", metavar="NAME:env=K=V", help="default: the env-only defaults")
+    a = ap.parse_args(argv)
+    models = []
+    for m in (x.strip() for x in a.models.split(",") if x.strip()):
+        models += [m] + ([m + "-int8"] if V.find_model_dir(m + "-int8") else [])
+    envs = [V.DEFAULT] + [v for v in V.parse_all(a.variant) if v.env and not v.args and not v.model_suffix]
+    caps = V.cpu_capabilities()
+    rows = []
+    for v in envs:
+        why = V.availability(v, "", [], lambda _: None, caps)
+        if why:
+            eprint(f"skipping {v.name}: {why}")
+            continue
+        eprint(f"worker memory, {v.name}: {' '.join(CMD)}")
+        label = v.name if v is V.DEFAULT else f"{v.name} ({v.describe()})"
+        rows += [(label, r) for r in measure(models, a.repeat, v.env)]
+    print(table(rows))
+    print(f"\nOne `arcwhisper-worker` per model, the LibriVox clip fed {a.repeat} times; *peak* is VmHWM after "
+          "the last window. Batch-size variants are not measured here (the element's property, not an environment).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
