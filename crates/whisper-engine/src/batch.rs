@@ -3,9 +3,10 @@
 //! Whisper's decoder is memory-bound (every token reads every weight), so one pass over the
 //! weights that serves B windows costs little more than one serving a single window. Each
 //! window is encoded, then all windows' first attempts (temperature `temperatures[0]`) run
-//! through one stateful decoder request of batch B: the same prompt for every row (all windows
-//! of a batch are conditioned on the text before the batch), so the rows stay at the same
-//! positions; a finished row is fed `<|endoftext|>` and its logits ignored until the longest
+//! through one stateful decoder request of batch B: the same prompt for every row (the initial
+//! prompt, if any; as faster-whisper's batched pipeline, no window is conditioned on an earlier
+//! window's text: measured, that costs less WER than the text before the batch), so the rows
+//! stay at the same positions; a finished row is fed `<|endoftext|>` and its logits ignored until the longest
 //! row ends (the IR keeps cross-attention K/V per row in state, which `beam_idx` does not
 //! reorder, so rows cannot be dropped). Everything after the first attempt is the unbatched
 //! path, per window and alone ([`Prepared`]): temperature fallback, the no-speech rule,
@@ -31,30 +32,24 @@ pub(crate) struct BatchWindow {
     pub seed: u64,
 }
 
-/// What the windows of a batch are conditioned on; afterwards, what the next batch will be.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Context {
-    pub prompt_tokens: Vec<u32>,
-    pub language: Option<String>,
-}
-
-/// Decode `windows` (each on its own timeline, from 0 s) as one batch. Returns each window's
-/// segments; `ctx` then holds the text of all of them, in order, as the next prompt.
+/// Decode `windows` (each on its own timeline, from 0 s) as one batch, every window
+/// conditioned on `prompt` (the initial prompt, never an earlier window's text). Returns each
+/// window's segments; `language` is detected on the first window if unset.
 pub(crate) fn decode_windows(
     model: &mut WhisperModel,
     opts: &DecodeOptions,
     windows: &[BatchWindow],
-    ctx: &mut Context,
+    prompt: &[u32],
+    language: &mut Option<String>,
 ) -> Result<Vec<Vec<Segment>>> {
-    let prepared = first_attempts(model, opts, windows, ctx)?;
-    let before = ctx.prompt_tokens.clone();
-    let before_text = model.decode_text(&before)?;
+    let prepared = first_attempts(model, opts, windows, prompt, language)?;
+    let prompt_text = model.decode_text(prompt)?;
     let mut out = Vec::with_capacity(windows.len());
     for (w, prep) in windows.iter().zip(prepared) {
         let resume = StreamState {
             seek_samples: 0,
-            prompt_tokens: before.clone(),
-            language: ctx.language.clone(),
+            prompt_tokens: prompt.to_vec(),
+            language: language.clone(),
             last_speech_seconds: 0.0,
             vad: None,
         };
@@ -68,31 +63,23 @@ pub(crate) fn decode_windows(
         }
         let mut segments = s.push(&w.audio)?;
         segments.extend(s.finish()?);
-        // As unbatched: a window's first segments that copy the text before it are dropped.
-        let copies = repeat_guard::leading_copies(&before_text, segments.iter().map(|s| &*s.text));
+        // As unbatched: a window's first segments that copy its prompt are dropped.
+        let copies = repeat_guard::leading_copies(&prompt_text, segments.iter().map(|s| &*s.text));
         segments.drain(..copies);
-        let st = s.state();
-        if s.prompt_was_reset() {
-            ctx.prompt_tokens = st.prompt_tokens;
-        } else {
-            for seg in &segments {
-                ctx.prompt_tokens.extend_from_slice(&seg.tokens);
-            }
-            stream::trim_prompt(&mut ctx.prompt_tokens);
-        }
-        ctx.language = st.language;
+        *language = s.state().language;
         out.push(segments);
     }
     Ok(out)
 }
 
 /// Encoder outputs of the windows (none for silent ones, which the stream skips) and their
-/// first attempts, decoded together. `ctx.language` is detected on the first window if unset.
+/// first attempts, decoded together. `language` is detected on the first window if unset.
 fn first_attempts(
     model: &mut WhisperModel,
     opts: &DecodeOptions,
     windows: &[BatchWindow],
-    ctx: &mut Context,
+    prompt: &[u32],
+    language: &mut Option<String>,
 ) -> Result<Vec<Option<Prepared>>> {
     if !model.ov.supports_batch() {
         return Ok(windows.iter().map(|_| None).collect());
@@ -109,20 +96,14 @@ fn first_attempts(
     if live.is_empty() {
         return Ok(encs.into_iter().map(|_| None).collect());
     }
-    if model.special.multilingual && ctx.language.is_none() {
+    if model.special.multilingual && language.is_none() {
         let t = Instant::now();
         let first = encs[live[0]].as_ref().expect("live");
-        ctx.language = Some(stream::detect_language(model, first)?);
+        *language = Some(stream::detect_language(model, first)?);
         model.add_time(2, t.elapsed());
     }
     let suppress = stream::expand_suppress(model, &opts.suppress_tokens);
-    let plan = stream::plan_window(
-        model,
-        opts,
-        &suppress,
-        &ctx.prompt_tokens,
-        ctx.language.as_deref(),
-    )?;
+    let plan = stream::plan_window(model, opts, &suppress, prompt, language.as_deref())?;
     let temperature = opts.temperatures.first().copied().unwrap_or(0.0);
     let mut rngs: Vec<ChaCha8Rng> = live
         .iter()

@@ -119,8 +119,9 @@ pub struct DecodeOptions {
     /// audio, in 30 s windows).
     pub vad: Option<VadOptions>,
     /// With speech detection: closed windows decoded together, this many at a time (see
-    /// `batch.rs`); every window of a batch is conditioned on the text before the batch.
-    /// 1 (or 0) decodes each window as it closes, conditioned on the window before.
+    /// `batch.rs`); batched windows are conditioned on the initial prompt only, never on an
+    /// earlier window's text (as faster-whisper's batched pipeline). 1 (or 0) decodes each
+    /// window as it closes, conditioned on the window before.
     pub batch_size: usize,
 }
 

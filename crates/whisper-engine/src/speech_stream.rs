@@ -14,7 +14,7 @@
 //! needs (the window's first region, the speech in progress, or the VAD's look-back). A stream
 //! resumed from it and fed the audio from there makes the same decisions on the same numbers.
 
-use crate::batch::{self, BatchWindow, Context};
+use crate::batch::{self, BatchWindow};
 use crate::error::{Error, Result};
 use crate::mel::N_SAMPLES;
 use crate::repeat_guard;
@@ -35,8 +35,8 @@ pub struct VadState {
     /// Final regions of the window being built (not decoded yet).
     pub window: Vec<Region>,
     /// Closed windows waiting for their batch (`DecodeOptions::batch_size` > 1), in order;
-    /// decoded, all conditioned on `StreamState::prompt_tokens`, when the batch is full or the
-    /// stream finishes.
+    /// decoded when the batch is full or the stream finishes, each conditioned on
+    /// `StreamState::prompt_tokens` (with batches: the initial prompt, never earlier text).
     #[serde(default)]
     pub queued: Vec<Vec<Region>>,
 }
@@ -368,14 +368,15 @@ impl<'m> SpeechStream<'m> {
                 seed: self.window_opts(regions).seed,
             })
             .collect();
-        let mut ctx = Context {
-            prompt_tokens: std::mem::take(&mut self.prompt_tokens),
-            language: self.language.clone(),
-        };
+        // The prompt stays the initial prompt: batched windows never see each other's text.
         let opts = self.window_opts(&[]);
-        let decoded = batch::decode_windows(self.model, &opts, &windows, &mut ctx)?;
-        self.prompt_tokens = ctx.prompt_tokens;
-        self.language = ctx.language;
+        let decoded = batch::decode_windows(
+            self.model,
+            &opts,
+            &windows,
+            &self.prompt_tokens,
+            &mut self.language,
+        )?;
         for ((regions, window), segments) in queued.iter().zip(&windows).zip(decoded) {
             self.model.stats.speech_samples += window.audio.len() as u64;
             let map = TimelineMap::new(regions);

@@ -43,8 +43,6 @@ pub struct Stream<'m> {
     finishing: bool,
     /// The first window's encoder output and first attempt, computed by batched decoding.
     prepared: Option<Prepared>,
-    /// The prompt was cleared (a window needed a high temperature) since the stream started.
-    prompt_was_reset: bool,
 }
 
 /// A window's encoder output and its first decoding attempt (temperature `temperatures[0]`),
@@ -137,18 +135,12 @@ impl<'m> Stream<'m> {
             last_speech,
             finishing: false,
             prepared: None,
-            prompt_was_reset: false,
         }
     }
 
     /// Start with a window decoded elsewhere (its first attempt): see [`Prepared`].
     pub(crate) fn prepare(&mut self, prepared: Prepared) {
         self.prepared = Some(prepared);
-    }
-
-    /// Whether the prompt was cleared since the stream started (temperature fallback).
-    pub(crate) fn prompt_was_reset(&self) -> bool {
-        self.prompt_was_reset
     }
 
     /// Add audio (16 kHz mono) and decode every window that has 30 s of audio beyond the seek
@@ -434,7 +426,6 @@ impl<'m> Stream<'m> {
             || temperature > self.opts.prompt_reset_on_temperature
         {
             self.prompt_tokens.clear();
-            self.prompt_was_reset = true;
         }
         trim_prompt(&mut self.prompt_tokens);
         self.advance(new_seek);
@@ -569,7 +560,7 @@ fn has_words(text: &str) -> bool {
     text.chars().any(char::is_alphanumeric)
 }
 
-pub(crate) fn trim_prompt(p: &mut Vec<u32>) {
+fn trim_prompt(p: &mut Vec<u32>) {
     if p.len() > MAX_PROMPT_PREV {
         p.drain(..p.len() - MAX_PROMPT_PREV);
     }

@@ -91,8 +91,8 @@ fn without_conditioning_batched_segments_equal_unbatched() {
 
 #[test]
 fn batched_text_is_close_to_unbatched_and_deterministic() {
-    // With conditioning, windows 2..B of a batch see the text before the batch instead of the
-    // window just before them: the text may differ a little, never much.
+    // With conditioning on, an unbatched window sees the text before it, a batched one only the
+    // initial prompt (none here): the text may differ a little, never much.
     let mut m = load("tiny.en");
     let audio = home_video();
     let (single, single_early, _) = run(&mut m, &audio, &opts(1), 16_000);
