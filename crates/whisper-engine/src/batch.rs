@@ -5,8 +5,8 @@
 //! window is encoded, then all windows' first attempts (temperature `temperatures[0]`) run
 //! through one stateful decoder request of batch B: the same prompt for every row (the initial
 //! prompt, if any; as faster-whisper's batched pipeline, no window is conditioned on an earlier
-//! window's text: measured, that costs less WER than the text before the batch), so the rows
-//! stay at the same positions; a finished row is fed `<|endoftext|>` and its logits ignored until the longest
+//! window's text, which keeps every row's prefill to a few tokens), so the rows stay at the
+//! same positions; a finished row is fed `<|endoftext|>` and its logits ignored until the longest
 //! row ends (the IR keeps cross-attention K/V per row in state, which `beam_idx` does not
 //! reorder, so rows cannot be dropped). Everything after the first attempt is the unbatched
 //! path, per window and alone ([`Prepared`]): temperature fallback, the no-speech rule,
