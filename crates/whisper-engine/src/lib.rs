@@ -17,6 +17,7 @@
 //! ```
 
 mod alignment;
+mod batch;
 mod config;
 mod coverage;
 mod decode;
@@ -118,6 +119,11 @@ pub struct DecodeOptions {
     /// Speech detection: only the speech regions Silero finds are decoded (`None`: the whole
     /// audio, in 30 s windows).
     pub vad: Option<VadOptions>,
+    /// With speech detection: closed windows decoded together, this many at a time (see
+    /// `batch.rs`); batched windows are conditioned on the initial prompt only, never on an
+    /// earlier window's text (as faster-whisper's batched pipeline). 1 (or 0) decodes each
+    /// window as it closes, conditioned on the window before.
+    pub batch_size: usize,
 }
 
 impl Default for DecodeOptions {
@@ -145,6 +151,7 @@ impl Default for DecodeOptions {
             prepend_punctuations: "\"'“¿([{-".into(),
             append_punctuations: "\"'.。,，!！?？:：”)]}、".into(),
             vad: None,
+            batch_size: 1,
         }
     }
 }
@@ -201,6 +208,8 @@ pub struct Stats {
     pub windows: u64,
     pub encoder_seconds: f64,
     pub decoder_seconds: f64,
+    /// The part of `decoder_seconds` spent in word timing (forced-alignment passes, DTW).
+    pub alignment_seconds: f64,
     pub mel_seconds: f64,
     /// Tokens sampled (EOT included), over all temperature attempts.
     pub tokens: u64,
