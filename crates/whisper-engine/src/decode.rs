@@ -115,7 +115,7 @@ impl Rules {
 }
 
 /// Pick the next token. Returns (token, its log-probability under the processed logits).
-fn select(logits: &[f32], temperature: f32, rng: &mut ChaCha8Rng) -> (u32, f32) {
+pub(crate) fn select(logits: &[f32], temperature: f32, rng: &mut ChaCha8Rng) -> (u32, f32) {
     let lse = log_sum_exp(logits);
     if temperature <= 0.0 {
         let mut best = 0usize;
@@ -153,6 +153,17 @@ fn select(logits: &[f32], temperature: f32, rng: &mut ChaCha8Rng) -> (u32, f32) 
         }
     }
     (last_ok as u32, logits[last_ok] - lse)
+}
+
+/// Probability of `<|nospeech|>` in the logits at the `<|startoftranscript|>` position.
+pub(crate) fn no_speech_prob(sot_row: &[f32], no_speech: Option<u32>) -> f32 {
+    match no_speech {
+        Some(ns) if (ns as usize) < sot_row.len() => {
+            let lse = log_sum_exp(sot_row);
+            (sot_row[ns as usize] - lse).exp()
+        }
+        _ => 0.0,
+    }
 }
 
 /// Result of decoding one window at one temperature.
@@ -216,13 +227,7 @@ pub(crate) fn decode_window<S: Session>(
     } else {
         &rows[1]
     };
-    let no_speech_prob = match no_speech {
-        Some(ns) if (ns as usize) < sot_row.len() => {
-            let lse = log_sum_exp(sot_row);
-            (sot_row[ns as usize] - lse).exp()
-        }
-        _ => 0.0,
-    };
+    let no_speech_prob = no_speech_prob(sot_row, no_speech);
     let mut logits = std::mem::take(&mut rows[0]);
     let mut generated: Vec<u32> = Vec::new();
     let mut sum_logprob = 0f32;

@@ -17,7 +17,9 @@
 //! ```
 
 mod alignment;
+mod batch;
 mod config;
+mod coverage;
 mod decode;
 mod dtw;
 mod error;
@@ -122,6 +124,11 @@ pub struct DecodeOptions {
     /// Speech detection: only the speech regions Silero finds are decoded (`None`: the whole
     /// audio, in 30 s windows).
     pub vad: Option<VadOptions>,
+    /// With speech detection: closed windows decoded together, this many at a time (see
+    /// `batch.rs`); batched windows are conditioned on the initial prompt only, never on an
+    /// earlier window's text (as faster-whisper's batched pipeline). 1 (or 0) decodes each
+    /// window as it closes, conditioned on the window before.
+    pub batch_size: usize,
 }
 
 impl Default for DecodeOptions {
@@ -149,6 +156,7 @@ impl Default for DecodeOptions {
             prepend_punctuations: "\"'“¿([{-".into(),
             append_punctuations: "\"'.。,，!！?？:：”)]}、".into(),
             vad: None,
+            batch_size: 1,
         }
     }
 }
@@ -205,6 +213,8 @@ pub struct Stats {
     pub windows: u64,
     pub encoder_seconds: f64,
     pub decoder_seconds: f64,
+    /// The part of `decoder_seconds` spent in word timing (forced-alignment passes, DTW).
+    pub alignment_seconds: f64,
     pub mel_seconds: f64,
     /// Tokens sampled (EOT included), over all temperature attempts.
     pub tokens: u64,
@@ -212,6 +222,8 @@ pub struct Stats {
     /// Time in speech detection, and the audio it passed to Whisper (16 kHz samples).
     pub vad_seconds: f64,
     pub speech_samples: u64,
+    /// Windows decoded again from a speech region Whisper skipped (`coverage.rs`).
+    pub redecoded_windows: u64,
 }
 
 /// A loaded Whisper model (encoder + decoder IR compiled for one device).

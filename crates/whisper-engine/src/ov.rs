@@ -292,6 +292,44 @@ impl OvWhisper {
             .ov(|| "encoder output".into())
     }
 
+    /// Whether the decoder can run several windows in one batch: a stateful IR with
+    /// `beam_idx` and a dynamic batch dimension (our converter's and optimum-intel's are).
+    pub fn supports_batch(&self) -> bool {
+        matches!(self.kind, DecoderKind::Stateful)
+            && self.decoder_inputs.iter().any(|n| n == "beam_idx")
+            && input_batch_is_dynamic(&self.decoder, "input_ids").unwrap_or(false)
+    }
+
+    /// A fresh decoder session for `batch` windows decoded in lockstep; `encoder_out` is their
+    /// encoder outputs stacked, `[batch, 1500, d]`.
+    pub fn batch_session(&mut self, encoder_out: &Tensor, batch: usize) -> Result<BatchSession> {
+        let mut req = self
+            .decoder
+            .create_infer_request()
+            .ov(|| "creating a batched decoder request".into())?;
+        req.set_tensor("encoder_hidden_states", encoder_out)
+            .ov(|| "setting encoder_hidden_states".into())?;
+        // Row b keeps its own cache: beam_idx is the identity.
+        let shape = Shape::new(&[batch as i64]).ov(|| "shape".into())?;
+        let mut b = Tensor::new(ElementType::I32, &shape).ov(|| "tensor".into())?;
+        for (i, v) in b
+            .get_data_mut::<i32>()
+            .ov(|| "beam_idx".into())?
+            .iter_mut()
+            .enumerate()
+        {
+            *v = i as i32;
+        }
+        req.set_tensor("beam_idx", &b)
+            .ov(|| "setting beam_idx".into())?;
+        Ok(BatchSession {
+            req,
+            batch,
+            pos: 0,
+            has_cache_position: self.decoder_inputs.iter().any(|n| n == "cache_position"),
+        })
+    }
+
     /// A fresh decoder session for one decoding attempt of one window.
     pub fn session<'a>(&'a mut self, encoder_out: &'a Tensor) -> Result<OvSession<'a>> {
         let mut req = self
@@ -355,6 +393,94 @@ pub(crate) struct OvSession<'a> {
     first: bool,
     /// `input_ids` [1,1] and `cache_position` [1] reused by every one-token step (stateful).
     step_tensors: Option<(Tensor, Tensor)>,
+}
+
+/// A stateful decoder request over `batch` sequences that advance together (same positions).
+pub(crate) struct BatchSession {
+    req: InferRequest,
+    batch: usize,
+    pos: i64,
+    has_cache_position: bool,
+}
+
+impl BatchSession {
+    /// One pass over `tokens` (`batch` rows of `steps` tokens, row-major); positions continue
+    /// from the previous call.
+    pub fn forward(&mut self, tokens: &[u32], steps: usize) -> Result<()> {
+        let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+        let input_ids = tensor_i64(&ids, &[self.batch as i64, steps as i64])?;
+        self.req
+            .set_tensor("input_ids", &input_ids)
+            .ov(|| "setting input_ids".into())?;
+        if self.has_cache_position {
+            let positions: Vec<i64> = (self.pos..self.pos + steps as i64).collect();
+            let cp = tensor_i64(&positions, &[steps as i64])?;
+            self.req
+                .set_tensor("cache_position", &cp)
+                .ov(|| "setting cache_position".into())?;
+        }
+        self.req
+            .infer()
+            .ov(|| "running the batched decoder".into())?;
+        self.pos += steps as i64;
+        Ok(())
+    }
+
+    /// The logits at step `row` of the last call, one vector per sequence.
+    pub fn logits_at(&self, row: usize, out: &mut [Vec<f32>]) -> Result<()> {
+        let logits = self
+            .req
+            .get_tensor("logits")
+            .ov(|| "decoder logits".into())?;
+        let dims = logits
+            .get_shape()
+            .ov(|| "logits shape".into())?
+            .get_dimensions()
+            .to_vec();
+        let (steps, vocab) = (dims[1] as usize, dims[2] as usize);
+        let data = logits.get_data::<f32>().ov(|| "logits".into())?;
+        for (b, o) in out.iter_mut().enumerate().take(self.batch) {
+            let at = (b * steps + row.min(steps - 1)) * vocab;
+            o.clear();
+            o.extend_from_slice(&data[at..at + vocab]);
+        }
+        Ok(())
+    }
+}
+
+/// Encoder outputs `[1, S, d]` stacked into one `[n, S, d]` tensor (and a copy of one).
+pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
+    let dims = parts[0]
+        .get_shape()
+        .ov(|| "encoder output shape".into())?
+        .get_dimensions()
+        .to_vec();
+    let mut shape = dims.clone();
+    shape[0] = parts.len() as i64;
+    let shape = Shape::new(&shape).ov(|| "shape".into())?;
+    let mut out = Tensor::new(ElementType::F32, &shape).ov(|| "tensor".into())?;
+    let data = out.get_data_mut::<f32>().ov(|| "stacked".into())?;
+    let each = data.len() / parts.len();
+    for (chunk, p) in data.chunks_exact_mut(each).zip(parts) {
+        chunk.copy_from_slice(p.get_data::<f32>().ov(|| "encoder output".into())?);
+    }
+    Ok(out)
+}
+
+/// Whether an input's first dimension is dynamic (or already larger than 1).
+fn input_batch_is_dynamic(m: &CompiledModel, name: &str) -> Result<bool> {
+    let n = m.get_input_size().ov(|| "model inputs".into())?;
+    for i in 0..n {
+        let port = m.get_input_by_index(i).ov(|| "input".into())?;
+        if port.get_name().ov(|| "input name".into())? == name {
+            let shape = port.get_partial_shape().ov(|| "input shape".into())?;
+            return Ok(shape
+                .get_dimensions()
+                .first()
+                .is_some_and(|d| d.is_dynamic() || d.get_min() > 1));
+        }
+    }
+    Ok(false)
 }
 
 fn copy_rows(logits: &Tensor, rows: &[usize], out: &mut [Vec<f32>]) -> Result<()> {

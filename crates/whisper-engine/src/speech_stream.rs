@@ -14,6 +14,8 @@
 //! needs (the window's first region, the speech in progress, or the VAD's look-back). A stream
 //! resumed from it and fed the audio from there makes the same decisions on the same numbers.
 
+use crate::batch::{self, BatchWindow};
+use crate::coverage;
 use crate::error::{Error, Result};
 use crate::mel::N_SAMPLES;
 use crate::repeat_guard;
@@ -33,6 +35,11 @@ pub struct VadState {
     pub tracker: RegionTracker,
     /// Final regions of the window being built (not decoded yet).
     pub window: Vec<Region>,
+    /// Closed windows waiting for their batch (`DecodeOptions::batch_size` > 1), in order;
+    /// decoded when the batch is full or the stream finishes, each conditioned on
+    /// `StreamState::prompt_tokens` (with batches: the initial prompt, never earlier text).
+    #[serde(default)]
+    pub queued: Vec<Vec<Region>>,
 }
 
 /// A streaming transcription bound to a model. See [`WhisperModel::stream`].
@@ -203,6 +210,7 @@ impl<'m> SpeechStream<'m> {
             self.add_region(r, &mut out)?;
         }
         self.decode_window(&mut out)?;
+        self.decode_queued(&mut out)?;
         self.vad.vad_pos = end;
         self.trim();
         Ok(out)
@@ -317,16 +325,22 @@ impl<'m> SpeechStream<'m> {
             d.extend(regions);
             return Ok(());
         }
-        let mut audio = Vec::new();
-        for r in &regions {
-            audio.extend(self.samples(r.start, r.end));
+        if self.opts.batch_size > 1 {
+            self.vad.queued.push(regions);
+            if self.vad.queued.len() >= self.opts.batch_size {
+                self.decode_queued(out)?;
+            }
+            return Ok(());
         }
-        let mut opts = self.opts.clone();
-        opts.vad = None;
-        // A seed of its own per window (each window's stream starts at seek 0).
-        opts.seed = opts
-            .seed
-            .wrapping_add(regions[0].start.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        self.decode_regions(&regions, out)
+    }
+
+    /// Decode `regions` laid end to end as one window, conditioned on the text before them;
+    /// map the segments back (see [`Self::emit`]).
+    fn decode_regions(&mut self, regions: &[Region], out: &mut Vec<Segment>) -> Result<()> {
+        let audio = self.window_audio(regions);
+        let opts = self.window_opts(regions);
+        let prompt_before = self.prompt_tokens.clone();
         let prompt_text = self.model.decode_text(&self.prompt_tokens)?;
         let resume = StreamState {
             seek_samples: 0,
@@ -344,9 +358,97 @@ impl<'m> SpeechStream<'m> {
         self.prompt_tokens = st.prompt_tokens;
         self.language = st.language;
         self.model.stats.speech_samples += audio.len() as u64;
-        let map = TimelineMap::new(&regions);
-        out.extend(segments.into_iter().map(|s| to_original(s, &map)));
+        self.emit(regions, segments, prompt_before, out)
+    }
+
+    /// A decoded window's segments (window time) mapped back to `out`. From a region Whisper
+    /// skipped (`coverage.rs`) on, the window is decoded again, conditioned on `prompt_before`
+    /// and (unbatched) the text that stands.
+    fn emit(
+        &mut self,
+        regions: &[Region],
+        segments: Vec<Segment>,
+        prompt_before: Vec<u32>,
+        out: &mut Vec<Segment>,
+    ) -> Result<()> {
+        let words: Vec<(f64, f64)> = segments
+            .iter()
+            .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
+            .collect();
+        let skipped = match words.is_empty() {
+            // No word timing (an export without alignment outputs): nothing to compare.
+            true => None,
+            false => coverage::first_skipped_region(regions, &words),
+        };
+        let map = TimelineMap::new(regions);
+        let Some((k, at)) = skipped else {
+            out.extend(segments.into_iter().map(|s| to_original(s, &map)));
+            return Ok(());
+        };
+        let kept = coverage::segments_before(segments, at);
+        self.prompt_tokens = prompt_before;
+        if self.opts.condition_on_previous_text && self.opts.batch_size <= 1 {
+            let text: String = kept.iter().map(|s| s.text.as_str()).collect();
+            self.prompt_tokens.extend(self.model.encode_text(&text)?);
+        }
+        out.extend(kept.into_iter().map(|s| to_original(s, &map)));
+        self.model.stats.redecoded_windows += 1;
+        self.decode_regions(&regions[k..], out)
+    }
+
+    /// The queued windows as one batch (`batch.rs`); segments mapped back, in window order.
+    fn decode_queued(&mut self, out: &mut Vec<Segment>) -> Result<()> {
+        if self.vad.queued.is_empty() {
+            return Ok(());
+        }
+        let queued = std::mem::take(&mut self.vad.queued);
+        let windows: Vec<BatchWindow> = queued
+            .iter()
+            .map(|regions| BatchWindow {
+                audio: self.window_audio(regions),
+                seed: self.window_opts(regions).seed,
+            })
+            .collect();
+        // The prompt stays the initial prompt: batched windows never see each other's text.
+        let opts = self.window_opts(&[]);
+        let decoded = batch::decode_windows(
+            self.model,
+            &opts,
+            &windows,
+            &self.prompt_tokens,
+            &mut self.language,
+        )?;
+        let prompt = self.prompt_tokens.clone();
+        for ((regions, window), segments) in queued.iter().zip(&windows).zip(decoded) {
+            self.model.stats.speech_samples += window.audio.len() as u64;
+            self.emit(regions, segments, prompt.clone(), out)?;
+            // A window decoded again must not condition the batch's later windows either.
+            self.prompt_tokens = prompt.clone();
+        }
+        self.decoded_since_trim = true;
         Ok(())
+    }
+
+    /// A window's regions laid end to end.
+    fn window_audio(&self, regions: &[Region]) -> Vec<f32> {
+        let mut audio = Vec::new();
+        for r in regions {
+            audio.extend(self.samples(r.start, r.end));
+        }
+        audio
+    }
+
+    /// The long-form stream's options for a window: no VAD, and a seed of its own (each
+    /// window's stream starts at seek 0).
+    fn window_opts(&self, regions: &[Region]) -> DecodeOptions {
+        let mut opts = self.opts.clone();
+        opts.vad = None;
+        if let Some(first) = regions.first() {
+            opts.seed = opts
+                .seed
+                .wrapping_add(first.start.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+        opts
     }
 
     /// Drop audio no longer needed: before the window, the speech in progress, and the VAD's
@@ -358,6 +460,9 @@ impl<'m> SpeechStream<'m> {
             keep = keep.min(s);
         }
         if let Some(r) = self.vad.window.first() {
+            keep = keep.min(r.start);
+        }
+        if let Some(r) = self.vad.queued.first().and_then(|w| w.first()) {
             keep = keep.min(r.start);
         }
         // After a resume the re-sent audio may not have reached the look-back yet.

@@ -41,6 +41,27 @@ pub struct Stream<'m> {
     last_speech: f64,
     /// `finish` is decoding: the end of the stream lies in the current window.
     finishing: bool,
+    /// The first window's encoder output and first attempt, computed by batched decoding.
+    prepared: Option<Prepared>,
+}
+
+/// A window's encoder output and its first decoding attempt (temperature `temperatures[0]`),
+/// computed outside the stream (batched decoding, `batch.rs`); the stream goes on from there:
+/// fallback, no-speech rule, segments, word timing, hallucination rules, seeking.
+pub(crate) struct Prepared {
+    pub enc: openvino::Tensor,
+    /// `None`: the stream decodes the first attempt itself.
+    pub first_attempt: Option<WindowResult>,
+}
+
+/// A window's prompt and logit rules: what every attempt at it shares.
+pub(crate) struct WindowPlan {
+    /// `[<|startofprev|> prev...] <|startoftranscript|> [lang task] [<|notimestamps|>]`
+    pub prompt: Vec<u32>,
+    pub sot_index: usize,
+    pub rules: Rules,
+    /// Most tokens one attempt may sample.
+    pub max_new: usize,
 }
 
 impl std::fmt::Debug for Stream<'_> {
@@ -113,7 +134,13 @@ impl<'m> Stream<'m> {
             error,
             last_speech,
             finishing: false,
+            prepared: None,
         }
+    }
+
+    /// Start with a window decoded elsewhere (its first attempt): see [`Prepared`].
+    pub(crate) fn prepare(&mut self, prepared: Prepared) {
+        self.prepared = Some(prepared);
     }
 
     /// Add audio (16 kHz mono) and decode every window that has 30 s of audio beyond the seek
@@ -176,21 +203,15 @@ impl<'m> Stream<'m> {
         let time_offset = seek as f64 * TIME_PER_FRAME;
         let segment_duration = segment_size as f64 * TIME_PER_FRAME;
 
-        let peak = self.buf[..content]
-            .iter()
-            .fold(0f32, |m, &x| m.max(x.abs()));
-        if peak < SILENCE_PEAK {
+        if is_silent(&self.buf[..content]) {
             self.advance(seek + segment_size.max(1));
             return Ok(());
         }
 
-        let t0 = Instant::now();
-        let mel = self.model.mel.window(&self.buf[..content]);
-        self.model.add_time(0, t0.elapsed());
-        let t1 = Instant::now();
-        let enc = self.model.ov.encode(&mel)?;
-        self.model.add_time(1, t1.elapsed());
-        self.model.stats.windows += 1;
+        let (enc, mut first_attempt) = match self.prepared.take() {
+            Some(p) => (p.enc, p.first_attempt),
+            None => (self.encode(content)?, None),
+        };
 
         let sp = self.model.special.clone();
         if sp.multilingual && self.language.is_none() {
@@ -200,52 +221,18 @@ impl<'m> Stream<'m> {
             self.language = Some(lang);
         }
 
-        // Prompt: [<|startofprev|> prev...] <|startoftranscript|> [lang task] [<|notimestamps|>]
-        let mut prompt = Vec::new();
-        if !self.prompt_tokens.is_empty() {
-            prompt.push(sp.sot_prev);
-            let n = self.prompt_tokens.len();
-            prompt.extend_from_slice(&self.prompt_tokens[n.saturating_sub(MAX_PROMPT_PREV)..]);
-        }
-        let sot_index = prompt.len();
-        prompt.push(sp.sot);
-        if sp.multilingual {
-            let lang = self.language.as_deref().unwrap_or("en");
-            let lid = *sp
-                .languages
-                .get(lang)
-                .ok_or_else(|| Error::Options(format!("unknown language '{lang}'")))?;
-            prompt.push(lid);
-            let task = match self.opts.task {
-                Task::Transcribe => sp.transcribe,
-                Task::Translate => sp.translate,
-            };
-            if let Some(t) = task {
-                prompt.push(t);
-            }
-        }
-        if self.opts.without_timestamps {
-            prompt.push(sp.no_timestamps);
-        }
-        let max_length = self.model.config.max_target_positions.max(2);
-        let start_step = prompt.len() - 1;
-        let max_new = (max_length / 2)
-            .min(max_length.saturating_sub(start_step))
-            .max(1);
-        let max_initial_index =
-            (self.opts.max_initial_timestamp as f64 / TIME_PRECISION).round() as u32;
-        let ts_end = self.model.vocab_size.saturating_sub(1) as u32;
-        let rules = Rules {
-            suppress: self.suppress.clone(),
-            begin_suppress: sp.begin_suppress.clone(),
-            suppress_blank: self.opts.suppress_blank,
-            timestamps: !self.opts.without_timestamps,
-            eot: sp.eot,
-            no_timestamps: sp.no_timestamps,
-            ts_begin: sp.timestamp_begin,
-            max_initial_ts: (sp.timestamp_begin + max_initial_index).min(ts_end),
-        };
-
+        let WindowPlan {
+            prompt,
+            sot_index,
+            rules,
+            max_new,
+        } = plan_window(
+            self.model,
+            &self.opts,
+            &self.suppress,
+            &self.prompt_tokens,
+            self.language.as_deref(),
+        )?;
         // Temperature fallback (generate_with_fallback).
         let temps = if self.opts.temperatures.is_empty() {
             vec![0.0]
@@ -262,7 +249,9 @@ impl<'m> Stream<'m> {
             let mut rng = decode::window_rng(self.opts.seed, seek_samples, attempt);
             let mut counters = DecodeCounters::default();
             let t = Instant::now();
-            let res = {
+            let res = if let Some(r) = first_attempt.take().filter(|_| attempt == 0) {
+                r
+            } else {
                 let mut session = self.model.ov.session(&enc)?;
                 decode::decode_window(
                     &mut session,
@@ -443,6 +432,18 @@ impl<'m> Stream<'m> {
         Ok(())
     }
 
+    /// Log-mel and encoder output of the window's first `content` samples.
+    fn encode(&mut self, content: usize) -> Result<openvino::Tensor> {
+        let t0 = Instant::now();
+        let mel = self.model.mel.window(&self.buf[..content]);
+        self.model.add_time(0, t0.elapsed());
+        let t1 = Instant::now();
+        let enc = self.model.ov.encode(&mel)?;
+        self.model.add_time(1, t1.elapsed());
+        self.model.stats.windows += 1;
+        Ok(enc)
+    }
+
     /// Word timestamps for a window's segments (one forced-alignment pass), then the
     /// hallucination rules: drops the segments they reject and returns the next seek.
     fn add_words(
@@ -467,6 +468,7 @@ impl<'m> Stream<'m> {
         };
         alignment::add_word_timestamps(self.model, segments, &input)?;
         self.model.add_time(2, t.elapsed());
+        self.model.stats.alignment_seconds += t.elapsed().as_secs_f64();
         let verdict = hallucination::review(segments, view, seek);
         segments.truncate(verdict.keep);
         if let Some(end) = hallucination::last_word_end(segments) {
@@ -487,6 +489,71 @@ impl<'m> Stream<'m> {
     }
 }
 
+/// A window's audio that never exceeds [`SILENCE_PEAK`]: skipped without decoding.
+pub(crate) fn is_silent(audio: &[f32]) -> bool {
+    audio.iter().fold(0f32, |m, &x| m.max(x.abs())) < SILENCE_PEAK
+}
+
+/// The prompt and logit rules of a window, from the text before it and the language.
+pub(crate) fn plan_window(
+    model: &WhisperModel,
+    opts: &DecodeOptions,
+    suppress: &[u32],
+    prompt_tokens: &[u32],
+    language: Option<&str>,
+) -> Result<WindowPlan> {
+    let sp = &model.special;
+    let mut prompt = Vec::new();
+    if !prompt_tokens.is_empty() {
+        prompt.push(sp.sot_prev);
+        let n = prompt_tokens.len();
+        prompt.extend_from_slice(&prompt_tokens[n.saturating_sub(MAX_PROMPT_PREV)..]);
+    }
+    let sot_index = prompt.len();
+    prompt.push(sp.sot);
+    if sp.multilingual {
+        let lang = language.unwrap_or("en");
+        let lid = *sp
+            .languages
+            .get(lang)
+            .ok_or_else(|| Error::Options(format!("unknown language '{lang}'")))?;
+        prompt.push(lid);
+        let task = match opts.task {
+            Task::Transcribe => sp.transcribe,
+            Task::Translate => sp.translate,
+        };
+        if let Some(t) = task {
+            prompt.push(t);
+        }
+    }
+    if opts.without_timestamps {
+        prompt.push(sp.no_timestamps);
+    }
+    let max_length = model.config.max_target_positions.max(2);
+    let start_step = prompt.len() - 1;
+    let max_new = (max_length / 2)
+        .min(max_length.saturating_sub(start_step))
+        .max(1);
+    let max_initial_index = (opts.max_initial_timestamp as f64 / TIME_PRECISION).round() as u32;
+    let ts_end = model.vocab_size.saturating_sub(1) as u32;
+    let rules = Rules {
+        suppress: suppress.to_vec(),
+        begin_suppress: sp.begin_suppress.clone(),
+        suppress_blank: opts.suppress_blank,
+        timestamps: !opts.without_timestamps,
+        eot: sp.eot,
+        no_timestamps: sp.no_timestamps,
+        ts_begin: sp.timestamp_begin,
+        max_initial_ts: (sp.timestamp_begin + max_initial_index).min(ts_end),
+    };
+    Ok(WindowPlan {
+        prompt,
+        sot_index,
+        rules,
+        max_new,
+    })
+}
+
 /// Text with at least one letter or digit: empty and punctuation-only segments (Whisper's "."
 /// on a pure tone) are never emitted.
 fn has_words(text: &str) -> bool {
@@ -501,7 +568,7 @@ fn trim_prompt(p: &mut Vec<u32>) {
 
 /// faster-whisper's `get_suppressed_tokens`: -1 expands to the model's list; the task and
 /// special tokens are always suppressed.
-fn expand_suppress(model: &WhisperModel, ids: &[i64]) -> Vec<u32> {
+pub(crate) fn expand_suppress(model: &WhisperModel, ids: &[i64]) -> Vec<u32> {
     let sp = &model.special;
     let mut out: Vec<u32> = Vec::new();
     if ids.is_empty() {
@@ -532,7 +599,7 @@ fn expand_suppress(model: &WhisperModel, ids: &[i64]) -> Vec<u32> {
 }
 
 /// Most likely language token after `<|startoftranscript|>`.
-fn detect_language(model: &mut WhisperModel, enc: &openvino::Tensor) -> Result<String> {
+pub(crate) fn detect_language(model: &mut WhisperModel, enc: &openvino::Tensor) -> Result<String> {
     use crate::decode::Session;
     let sp = model.special.clone();
     let mut session = model.ov.session(enc)?;

@@ -181,6 +181,10 @@ pub struct DecodeSettings {
     /// older element sends) decodes all audio.
     #[serde(default)]
     pub vad: Option<VadSettings>,
+    /// With speech detection: windows decoded together (the engine's `batch_size`); `None`
+    /// (also what an older element sends) is the engine's default.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
 }
 
 /// Speech-detection settings; `None` means the engine's default.

@@ -36,6 +36,9 @@ pub fn decode_options(s: &DecodeSettings) -> DecodeOptions {
     if let Some(v) = s.seed {
         o.seed = v;
     }
+    if let Some(v) = s.batch_size {
+        o.batch_size = v.max(1) as usize;
+    }
     o.vad = s.vad.as_ref().map(|v| {
         let d = whisper_engine::VadOptions::default();
         whisper_engine::VadOptions {

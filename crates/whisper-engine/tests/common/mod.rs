@@ -1,6 +1,8 @@
 //! Helpers for the engine's integration tests (real models, real audio).
 #![allow(dead_code, unused_imports)] // each test binary uses a part of it
 
+pub mod soundtrack;
+
 use std::path::PathBuf;
 pub use test_support::audio::decode_f32 as decode_audio;
 pub use test_support::speech::speech_dir;

@@ -21,8 +21,8 @@
 
 use crate::arcwhisper::cues::{self, CueBounds, StreamCues};
 use crate::arcwhisper::settings::{
-    Settings, DEFAULT_DEVICE, DEFAULT_MODEL, DEFAULT_NO_SPEECH, DEFAULT_RESTARTS, DEFAULT_VAD,
-    DEFAULT_WORKER_TIMEOUT_S,
+    Settings, DEFAULT_BATCH_SIZE, DEFAULT_DEVICE, DEFAULT_MODEL, DEFAULT_NO_SPEECH,
+    DEFAULT_RESTARTS, DEFAULT_VAD, DEFAULT_WORKER_TIMEOUT_S,
 };
 use crate::arcwhisper::supervisor::{self, Decoded, Host, Launch, Supervisor};
 use crate::arcwhisper::worker::LogSink;
@@ -736,6 +736,14 @@ impl ObjectImpl for ArcWhisper {
                     .default_value(DEFAULT_VAD.speech_pad_ms)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb("With speech detection: this many speech windows are decoded together (faster; batched windows are not conditioned on earlier windows' text, and their text comes out when the batch is decoded); 1 decodes each window as it closes, conditioned on the one before")
+                    .minimum(1)
+                    .maximum(32)
+                    .default_value(DEFAULT_BATCH_SIZE)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt64::builder("latency")
                     .nick("Latency")
                     .blurb("For live pipelines, ns: the most audio held undecoded before a forced drain (decode what is there as final); reported in the latency query. 0 = decode whole 30 s windows only and report 30 s")
@@ -834,6 +842,7 @@ impl ObjectImpl for ArcWhisper {
             "vad-threshold" => s.vad_threshold = value.get().unwrap(),
             "min-silence" => s.min_silence_ms = value.get().unwrap(),
             "speech-pad" => s.speech_pad_ms = value.get().unwrap(),
+            "batch-size" => s.batch_size = value.get().unwrap(),
             "max-line-length" => s.cues.max_line_length = value.get::<u32>().unwrap() as usize,
             "max-lines" => s.cues.max_lines = value.get::<u32>().unwrap() as usize,
             "max-cue-duration" => s.cues.max_cue_duration = value.get().unwrap(),
@@ -868,6 +877,7 @@ impl ObjectImpl for ArcWhisper {
             "vad-threshold" => s.vad_threshold.to_value(),
             "min-silence" => s.min_silence_ms.to_value(),
             "speech-pad" => s.speech_pad_ms.to_value(),
+            "batch-size" => s.batch_size.to_value(),
             "max-line-length" => (s.cues.max_line_length as u32).to_value(),
             "max-lines" => (s.cues.max_lines as u32).to_value(),
             "max-cue-duration" => s.cues.max_cue_duration.to_value(),

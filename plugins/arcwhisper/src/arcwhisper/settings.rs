@@ -16,6 +16,8 @@ pub const DEFAULT_NO_SPEECH: f32 = 0.6;
 /// Longest silence of a worker the element accepts while it waits for it (loading a model,
 /// decoding a window): generous enough for a large model compiling on a slow CPU.
 pub const DEFAULT_WORKER_TIMEOUT_S: u32 = 300;
+/// Speech windows decoded together (the engine's `DecodeOptions::batch_size`).
+pub const DEFAULT_BATCH_SIZE: u32 = 1;
 
 /// The engine's speech-detection defaults (the reasons are in whisper-engine's `VadOptions`).
 pub struct VadDefaults {
@@ -49,6 +51,8 @@ pub struct Settings {
     pub vad_threshold: f32,
     pub min_silence_ms: u32,
     pub speech_pad_ms: u32,
+    /// `batch-size`: speech windows decoded together.
+    pub batch_size: u32,
     /// Cue shape (`max-line-length`, `max-lines`, `max-cue-duration`, `reading-speed`).
     pub cues: CueOptions,
 }
@@ -73,6 +77,7 @@ impl Default for Settings {
             vad_threshold: DEFAULT_VAD.threshold,
             min_silence_ms: DEFAULT_VAD.min_silence_ms,
             speech_pad_ms: DEFAULT_VAD.speech_pad_ms,
+            batch_size: DEFAULT_BATCH_SIZE,
             cues: CueOptions::default(),
         }
     }
@@ -111,6 +116,7 @@ impl Settings {
                 speech_pad_ms: Some(self.speech_pad_ms),
                 min_speech_ms: None,
             }),
+            batch_size: Some(self.batch_size),
             ..Default::default()
         }
     }

@@ -1,0 +1,177 @@
+//! Speech that Whisper skipped inside a packed window.
+//!
+//! Regions laid end to end change sound abruptly at each junction (another speaker, another
+//! recording, music before speech). Whisper then sometimes jumps its timestamps over a whole
+//! region of speech and goes on after it: seen on home-video tracks as an 11 s sentence
+//! missing between two transcribed ones. The detector heard speech there, so such a region
+//! is decoded again as the start of a window of its own (see `speech_stream.rs`).
+
+use crate::speech_regions::Region;
+use crate::Segment;
+
+const SAMPLE_RATE: f64 = 16_000.0;
+
+/// Regions shorter than this from their onset to their end (padding after the speech
+/// included) are not worth a second decode: a door or a click that the detector let through.
+const MIN_SPEECH_S: f64 = 1.0;
+
+/// Speech runs at 2-3 words a second; a region with fewer words than one per two seconds was
+/// not transcribed (Whisper's alignment may still stretch the next sentence's first word
+/// into it, so "no word at all" is too strict).
+const MIN_WORDS_PER_SECOND: f64 = 0.5;
+
+/// `[start, end)` of each region in the window's own time (regions laid end to end), seconds.
+fn spans(regions: &[Region]) -> Vec<(f64, f64)> {
+    let mut at = 0u64;
+    regions
+        .iter()
+        .map(|r| {
+            let span = (at as f64 / SAMPLE_RATE, (at + r.len()) as f64 / SAMPLE_RATE);
+            at += r.len();
+            span
+        })
+        .collect()
+}
+
+/// The first region after the window's first that holds speech by the detector but next to
+/// none of the window's words (`words`: word intervals in the window's time, seconds), with
+/// the window time where it starts: the window's words up to there stand, the rest is decoded
+/// again from there.
+pub(crate) fn first_skipped_region(
+    regions: &[Region],
+    words: &[(f64, f64)],
+) -> Option<(usize, f64)> {
+    let spans = spans(regions);
+    (1..regions.len()).find_map(|k| {
+        let r = &regions[k];
+        let heard = r.end.saturating_sub(r.onset.max(r.start)) as f64 / SAMPLE_RATE;
+        let (start, end) = spans[k];
+        let inside = words
+            .iter()
+            .filter(|&&(s, e)| (start..end).contains(&((s + e) / 2.0)))
+            .count();
+        let too_few = (inside as f64) < heard * MIN_WORDS_PER_SECOND;
+        (heard >= MIN_SPEECH_S && too_few).then_some((k, start))
+    })
+}
+
+/// The window's segments up to window time `at`: words whose middle lies before it, a
+/// segment cut after its last such word (its text is then its words').
+pub(crate) fn segments_before(segments: Vec<Segment>, at: f64) -> Vec<Segment> {
+    let before = |w: &crate::Word| (w.start + w.end) / 2.0 < at;
+    segments
+        .into_iter()
+        .filter_map(|mut s| {
+            let n = s.words.iter().take_while(|w| before(w)).count();
+            if n == 0 {
+                return None;
+            }
+            if n < s.words.len() {
+                s.words.truncate(n);
+                s.text = s.words.iter().map(|w| w.word.as_str()).collect();
+                s.tokens.clear();
+                s.end = s.words[n - 1].end;
+            }
+            Some(s)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Word;
+
+    fn segment(words: &[(&str, f64, f64)]) -> Segment {
+        Segment {
+            start: words[0].1,
+            end: words[words.len() - 1].2,
+            text: words.iter().map(|w| w.0).collect(),
+            tokens: vec![1, 2, 3],
+            avg_logprob: -0.2,
+            no_speech_prob: 0.1,
+            temperature: 0.0,
+            compression_ratio: 1.2,
+            words: words
+                .iter()
+                .map(|&(word, start, end)| Word {
+                    start,
+                    end,
+                    word: word.into(),
+                    probability: 0.9,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn segments_are_cut_where_the_skipped_speech_starts() {
+        let a = segment(&[(" Especially", 0.5, 1.0), (" letters.", 6.0, 7.0)]);
+        let b = segment(&[
+            (" Then", 7.5, 7.8),
+            (" in", 22.2, 22.4),
+            (" ugly", 23.0, 23.5),
+        ]);
+        let c = segment(&[(" ones.", 24.0, 24.5)]);
+        let kept = segments_before(vec![a.clone(), b, c], 8.0);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0], a);
+        assert_eq!(kept[1].text, " Then");
+        assert_eq!((kept[1].start, kept[1].end), (7.5, 7.8));
+        assert!(kept[1].tokens.is_empty());
+        assert!(segments_before(vec![segment(&[(" x", 9.0, 9.5)])], 8.0).is_empty());
+    }
+
+    /// A region of `secs` seconds with `pad` seconds of padding before its onset.
+    fn region(at_s: f64, secs: f64, pad: f64) -> Region {
+        let s = (at_s * SAMPLE_RATE) as u64;
+        Region {
+            start: s,
+            end: s + (secs * SAMPLE_RATE) as u64,
+            onset: s + (pad * SAMPLE_RATE) as u64,
+        }
+    }
+
+    #[test]
+    fn a_speech_region_without_words_between_worded_ones_is_skipped_speech() {
+        // 8 s of speech, 3 s of music, 11 s of speech, 3 s of speech: window time 0-8, 8-11,
+        // 11-22, 22-25. Whisper wrote words in the first and last only.
+        let regions = [
+            region(80.0, 8.0, 0.4),
+            region(93.0, 3.0, 0.4),
+            region(112.0, 11.0, 0.4),
+            region(125.0, 3.0, 0.4),
+        ];
+        let words = [(0.5, 1.0), (7.0, 7.5), (22.5, 23.0)];
+        // The music is the first region without words: decoding starts again there.
+        assert_eq!(first_skipped_region(&regions, &words), Some((1, 8.0)));
+        // With words in the music, the sentence after it is the skipped one, also when the
+        // alignment stretched the next sentence's first word into its end.
+        let words = [
+            (0.5, 1.0),
+            (9.0, 9.5),
+            (9.5, 10.0),
+            (21.0, 22.2),
+            (22.5, 23.0),
+        ];
+        assert_eq!(first_skipped_region(&regions, &words), Some((2, 11.0)));
+        // Transcribed, it stands.
+        let said: Vec<(f64, f64)> = (0..25).map(|i| (i as f64, i as f64 + 0.5)).collect();
+        assert_eq!(first_skipped_region(&regions, &said), None);
+    }
+
+    #[test]
+    fn short_noises_and_the_first_region_are_not_decoded_again() {
+        let regions = [
+            region(10.0, 4.0, 0.4),
+            region(20.0, 0.9, 0.4), // a door: 0.5 s heard
+            region(30.0, 4.0, 0.4),
+        ];
+        let words = [(0.5, 1.0), (5.2, 5.6), (6.0, 6.5), (7.0, 7.5)];
+        assert_eq!(first_skipped_region(&regions, &words), None);
+        // The first region without words is Whisper's own call (nothing to retry it with).
+        let words = [(5.5, 6.0)];
+        assert_eq!(first_skipped_region(&regions[..1], &words), None);
+        assert_eq!(first_skipped_region(&regions, &[]), Some((2, 4.9)));
+    }
+}
