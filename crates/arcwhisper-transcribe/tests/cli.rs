@@ -297,7 +297,9 @@ fn json_output_is_the_engines_segments_as_serde_writes_them() {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let dir_model = whisper_engine::find_model("tiny.en").expect("tools/setup.sh installs tiny.en");
+    // The CLI's default model.
+    let dir_model =
+        whisper_engine::find_model("tiny.en-int8").expect("tools/setup.sh installs tiny.en-int8");
     let cfg = whisper_engine::EngineConfig {
         threads: Some(1),
         ..Default::default()
