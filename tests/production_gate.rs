@@ -493,7 +493,18 @@ impl Tmpfs {
 }
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let umount = |args: &[&str]| {
+            std::process::Command::new("umount")
+                .args(args)
+                .arg(&self.0)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        // A process still holding a file there (a worker being reaped) makes it busy: detach
+        // it lazily rather than leave a mount behind that no `rm -rf` of the tree can remove.
+        if !umount(&[]) {
+            umount(&["-l"]);
+        }
     }
 }
 
