@@ -219,18 +219,17 @@ pub fn estimate_need(dir: &Path, kind: DeviceKind) -> (u64, String) {
     }
 }
 
-/// Multiplier on the IR weights, fitted to the steady-state table above (f16-compressed IR on
-/// CPU: the plugin unpacks f16 to f32, x2, plus per-request buffers that scale with the width).
-pub const WEIGHT_FACTOR: f64 = 3.0;
+/// Multiplier on the IR weights, fitted to the worker's peak (VmHWM, absolute) with speech
+/// detection, word timing and the bf16 encoder: `worker_memory.py` (LibriVox clip fed 5 times,
+/// CPU, AMD EPYC Zen 4, 2026-11-30): tiny.en 587 MB, base 863 MB. The table above (RSS growth,
+/// before those features) had 3.0; 5.3 gives tiny.en 590 MB, base 960 MB: an estimate below
+/// the real peak would let the chain load a model that then runs out of memory.
+pub const WEIGHT_FACTOR: f64 = 5.3;
 /// Multiplier on the IR weights of an int8 variant (`arcwhisper.json` `weights` starts with
-/// `int8`). Its IR is about half the f16 one but its memory falls less (activations, KV cache
-/// and per-request buffers do not shrink): worker HWM after 4 x p001 (212 s, 8 windows), CPU,
-/// bf16 encoder + f32 decoder, 2026-11-30: tiny.en-int8 464 MB vs tiny.en 575 MB (0.79),
-/// base-int8 684 MB vs base 941 MB (0.71). The factor keeps the int8 estimates at those ratios
-/// of the f16 ones: tiny.en-int8 328 MB, base-int8 449 MB. (Both runs are above the steady
-/// figures of the table above, fitted before speech detection and word timing: the f16
-/// constants want refitting too.)
-pub const INT8_WEIGHT_FACTOR: f64 = 3.3;
+/// `int8`): its IR is about half the f16 one but its memory falls less (activations, KV cache
+/// and per-request buffers do not shrink). Same measurement: tiny.en-int8 478 MB, base-int8
+/// 667 MB; 6.9 gives 478 MB and 732 MB.
+pub const INT8_WEIGHT_FACTOR: f64 = 6.9;
 /// Fixed part, fitted likewise: encoder activations for a 30 s window, mel front end,
 /// tokenizer, the plugin's per-model overhead.
 pub const ACTIVATION_BYTES: u64 = 190_000_000;

@@ -28,6 +28,16 @@ pub fn soundtrack(names: &[&str], gaps: &[f64], noise_dbfs: f64) -> (Vec<f32>, V
         .iter()
         .map(|n| decode_audio(&speech_dir().join(n)))
         .collect();
+    lay_over_noise(&clips, gaps, noise_dbfs)
+}
+
+/// `clips` laid over brown noise, each after the gap before it (seconds); the last gap is the
+/// tail. Returns the audio and each clip's interval (seconds).
+pub fn lay_over_noise(
+    clips: &[Vec<f32>],
+    gaps: &[f64],
+    noise_dbfs: f64,
+) -> (Vec<f32>, Vec<(f64, f64)>) {
     let total: usize = clips.iter().map(Vec::len).sum::<usize>()
         + gaps.iter().map(|g| (g * SR) as usize).sum::<usize>();
     let mut audio = brown_noise(total, noise_dbfs, 7);
