@@ -20,28 +20,16 @@ const MIN_SPEECH_S: f64 = 1.0;
 /// into it, so "no word at all" is too strict).
 const MIN_WORDS_PER_SECOND: f64 = 0.5;
 
-/// `[start, end)` of each region in the window's own time (regions laid end to end), seconds.
-fn spans(regions: &[Region]) -> Vec<(f64, f64)> {
-    let mut at = 0u64;
-    regions
-        .iter()
-        .map(|r| {
-            let span = (at as f64 / SAMPLE_RATE, (at + r.len()) as f64 / SAMPLE_RATE);
-            at += r.len();
-            span
-        })
-        .collect()
-}
-
 /// The first region after the window's first that holds speech by the detector but next to
 /// none of the window's words (`words`: word intervals in the window's time, seconds), with
 /// the window time where it starts: the window's words up to there stand, the rest is decoded
-/// again from there.
+/// again from there. `spans`: each region's `[start, end)` in the window's time
+/// (`TimelineMap::speech_spans`).
 pub(crate) fn first_skipped_region(
     regions: &[Region],
+    spans: &[(f64, f64)],
     words: &[(f64, f64)],
 ) -> Option<(usize, f64)> {
-    let spans = spans(regions);
     (1..regions.len()).find_map(|k| {
         let r = &regions[k];
         let heard = r.end.saturating_sub(r.onset.max(r.start)) as f64 / SAMPLE_RATE;
@@ -80,7 +68,12 @@ pub(crate) fn segments_before(segments: Vec<Segment>, at: f64) -> Vec<Segment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timeline::TimelineMap;
     use crate::Word;
+
+    fn skipped(regions: &[Region], words: &[(f64, f64)]) -> Option<(usize, f64)> {
+        first_skipped_region(regions, &TimelineMap::new(regions).speech_spans(), words)
+    }
 
     fn segment(words: &[(&str, f64, f64)]) -> Segment {
         Segment {
@@ -144,7 +137,7 @@ mod tests {
         ];
         let words = [(0.5, 1.0), (7.0, 7.5), (22.5, 23.0)];
         // The music is the first region without words: decoding starts again there.
-        assert_eq!(first_skipped_region(&regions, &words), Some((1, 8.0)));
+        assert_eq!(skipped(&regions, &words), Some((1, 8.0)));
         // With words in the music, the sentence after it is the skipped one, also when the
         // alignment stretched the next sentence's first word into its end.
         let words = [
@@ -154,10 +147,10 @@ mod tests {
             (21.0, 22.2),
             (22.5, 23.0),
         ];
-        assert_eq!(first_skipped_region(&regions, &words), Some((2, 11.0)));
+        assert_eq!(skipped(&regions, &words), Some((2, 11.0)));
         // Transcribed, it stands.
         let said: Vec<(f64, f64)> = (0..25).map(|i| (i as f64, i as f64 + 0.5)).collect();
-        assert_eq!(first_skipped_region(&regions, &said), None);
+        assert_eq!(skipped(&regions, &said), None);
     }
 
     #[test]
@@ -168,10 +161,10 @@ mod tests {
             region(30.0, 4.0, 0.4),
         ];
         let words = [(0.5, 1.0), (5.2, 5.6), (6.0, 6.5), (7.0, 7.5)];
-        assert_eq!(first_skipped_region(&regions, &words), None);
+        assert_eq!(skipped(&regions, &words), None);
         // The first region without words is Whisper's own call (nothing to retry it with).
         let words = [(5.5, 6.0)];
-        assert_eq!(first_skipped_region(&regions[..1], &words), None);
-        assert_eq!(first_skipped_region(&regions, &[]), Some((2, 4.9)));
+        assert_eq!(skipped(&regions[..1], &words), None);
+        assert_eq!(skipped(&regions, &[]), Some((2, 4.9)));
     }
 }

@@ -375,12 +375,12 @@ impl<'m> SpeechStream<'m> {
             .iter()
             .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
             .collect();
+        let map = TimelineMap::new(regions);
         let skipped = match words.is_empty() {
             // No word timing (an export without alignment outputs): nothing to compare.
             true => None,
-            false => coverage::first_skipped_region(regions, &words),
+            false => coverage::first_skipped_region(regions, &map.speech_spans(), &words),
         };
-        let map = TimelineMap::new(regions);
         let Some((k, at)) = skipped else {
             out.extend(segments.into_iter().map(|s| to_original(s, &map)));
             return Ok(());

@@ -70,6 +70,14 @@ impl TimelineMap {
         Self { pieces }
     }
 
+    /// `[start, end)` of each region on the speech-only timeline, seconds.
+    pub fn speech_spans(&self) -> Vec<(f64, f64)> {
+        self.pieces
+            .iter()
+            .map(|p| (p.speech_start, p.speech_start + p.duration))
+            .collect()
+    }
+
     /// Length of the speech-only timeline, seconds.
     pub fn speech_duration(&self) -> f64 {
         self.pieces

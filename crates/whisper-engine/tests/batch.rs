@@ -134,18 +134,5 @@ fn resumed_mid_batch_gives_the_same_segments() {
         })
         .count();
     assert!(mid_batch >= 2, "only {mid_batch} cuts with windows queued");
-    for (emitted, json) in states {
-        let st: StreamState = serde_json::from_str(&json).unwrap();
-        let seek = st.seek_samples as usize;
-        let mut s = m.stream(o.clone(), Some(st));
-        let mut got = full[..emitted].to_vec();
-        for chunk in audio[seek..].chunks(7_919) {
-            got.extend(s.push(chunk).unwrap());
-        }
-        got.extend(s.finish().unwrap());
-        assert_eq!(
-            got, full,
-            "resumed at sample {seek} ({emitted} segments before)"
-        );
-    }
+    assert_resumes_identically(&mut m, &o, &audio, &full, states);
 }

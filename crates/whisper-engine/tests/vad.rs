@@ -190,22 +190,11 @@ fn resumed_from_json_state_at_any_point_gives_the_same_segments() {
         })
         .count();
     assert!(behind >= 2, "{behind}");
-    for (emitted, json) in states {
-        let st: StreamState = serde_json::from_str(&json).unwrap();
+    for (_, json) in &states {
+        let st: StreamState = serde_json::from_str(json).unwrap();
         assert!(st.vad.is_some());
-        let seek = st.seek_samples as usize;
-        let mut s = m.stream(opts.clone(), Some(st));
-        let mut got = full[..emitted].to_vec();
-        // Re-sent in other chunk sizes than the first run's.
-        for chunk in audio[seek..].chunks(7_919) {
-            got.extend(s.push(chunk).unwrap());
-        }
-        got.extend(s.finish().unwrap());
-        assert_eq!(
-            got, full,
-            "resumed at sample {seek} ({emitted} segments before)"
-        );
     }
+    assert_resumes_identically(&mut m, &opts, &audio, &full, states);
 }
 
 #[test]

@@ -6,7 +6,7 @@ pub mod soundtrack;
 use std::path::PathBuf;
 pub use test_support::audio::decode_f32 as decode_audio;
 pub use test_support::speech::speech_dir;
-use whisper_engine::{EngineConfig, WhisperModel};
+use whisper_engine::{DecodeOptions, EngineConfig, Segment, StreamState, WhisperModel};
 
 /// The model folder, or a failing test that says how to get it (CI always has the models).
 pub fn model_dir(name: &str) -> PathBuf {
@@ -86,4 +86,30 @@ pub fn white_noise(n: usize, amp: f32, seed: u64) -> Vec<f32> {
             (u * 2.0 - 1.0) * amp
         })
         .collect()
+}
+
+/// Each `(segments emitted, state JSON)` of a first run, resumed with the audio from its seek
+/// point re-sent in 7919-sample pushes (other sizes than the first run's), gives the first run's
+/// segments `full` exactly.
+pub fn assert_resumes_identically(
+    m: &mut WhisperModel,
+    opts: &DecodeOptions,
+    audio: &[f32],
+    full: &[Segment],
+    states: Vec<(usize, String)>,
+) {
+    for (emitted, json) in states {
+        let st: StreamState = serde_json::from_str(&json).unwrap();
+        let seek = st.seek_samples as usize;
+        let mut s = m.stream(opts.clone(), Some(st));
+        let mut got = full[..emitted].to_vec();
+        for chunk in audio[seek..].chunks(7_919) {
+            got.extend(s.push(chunk).unwrap());
+        }
+        got.extend(s.finish().unwrap());
+        assert_eq!(
+            got, full,
+            "resumed at sample {seek} ({emitted} segments before)"
+        );
+    }
 }
