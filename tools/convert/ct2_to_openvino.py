@@ -40,7 +40,11 @@ from pathlib import Path
 import numpy as np
 
 # 1.2.0: alignment heads in generation_config.json and the decoder output cross_attention_qk.
-CONVERTER_VERSION = "1.2.0"  # --weights int8 came later, unversioned: f16 output did not change
+# 1.3.0: the decoder rewinds (cache_position from 0 on a used request starts a fresh sequence over
+#        the same cross-attention K/V: see _rewind_mask), and `logits` starts at the
+#        <|startoftranscript|> row (_from_start_token). The engine reuses one request per window
+#        from this version on (it reads converter_version from arcwhisper.json).
+CONVERTER_VERSION = "1.3.0"  # --weights int8 came after 1.2.0, unversioned: f16 output did not change
 N_FRAMES = 3000  # 30 s of 10 ms mel frames
 MARKER = "arcwhisper.json"
 
@@ -292,10 +296,45 @@ def build_encoder(m: Ct2Model, dims: Dims):
     return ov.Model([out], [feats], "whisper_encoder")
 
 
-def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None = None):
+def _rewind_mask(input_ids, keys_full, cache_position):
+    """Self-attention mask [T, total] over the cache after this call's keys are appended.
+
+    With n new tokens and L = total - n entries already in the cache, new token t sits at cache
+    index L + t, and the current sequence occupies the last cache_position[0] entries of the past:
+    key j is visible to query t iff L - cache_position[0] <= j <= L + t. Ordinary decoding passes
+    cache_position[0] == L (everything visible, as a plain causal mask); cache_position starting
+    at 0 on a used request starts a fresh sequence that ignores the older entries but keeps the
+    cross-attention K/V of the state (the "rewind": one request serves every pass over a window)."""
+    ops = _ops()
+    n = ops.gather(ops.shape_of(input_ids, "i64"), _i64(1), _i64(0))
+    total = ops.gather(ops.shape_of(keys_full, "i64"), _i64(2), _i64(0))
+    past = ops.subtract(total, n)
+    keys = ops.unsqueeze(ops.range(_i64(0), total, _i64(1), "i64"), _i64(0))  # [1, total]
+    queries = ops.unsqueeze(ops.add(ops.range(_i64(0), n, _i64(1), "i64"), past), _i64(1))  # [T, 1]
+    first = ops.subtract(past, ops.gather(cache_position, _i64(0), _i64(0)))
+    return ops.logical_and(ops.less_equal(keys, queries), ops.greater_equal(keys, first))
+
+
+def _from_start_token(x, input_ids, start_token: int):
+    """x[:, s:, :], s = the first index of `start_token` in input_ids[0] (0 if absent): the
+    positions before <|startoftranscript|> (the <|startofprev|> prompt) need no logits, and the
+    output projection over the vocabulary is the largest matrix of the decoder."""
+    ops = _ops()
+    ids = ops.gather(input_ids, _i64(0), _i64(0))  # [T]
+    n = ops.gather(ops.shape_of(ids, "i64"), _i64(0), _i64(0))
+    index = ops.range(_i64(0), n, _i64(1), "i64")
+    hits = ops.select(ops.equal(ids, _i64(start_token)), index, n)
+    start = ops.floor_mod(ops.reduce_min(hits, _i64([0]), True), n)  # absent: n mod n = 0
+    return ops.slice(x, start, _i64([np.iinfo(np.int64).max]), _i64([1]), _i64([1]))
+
+
+def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None = None,
+                  start_token: int | None = None):
     """The stateful decoder. With `align_heads`, a second output `cross_attention_qk`
     [B, len(align_heads), T, S] holds those heads' cross-attention scores q.k/sqrt(D) before the
-    softmax, in the order given: the engine slices them to the window's frames and normalises."""
+    softmax, in the order given: the engine slices them to the window's frames and normalises.
+    With `start_token` (<|startoftranscript|>), `logits` has the rows from its first occurrence
+    in input_ids[0] on (all rows when absent)."""
     import openvino as ov
     from openvino.op import assign, read_value
     from openvino.op.util import Variable, VariableInfo
@@ -344,10 +383,8 @@ def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None =
             full = ops.concat([past, new], 2)
             sinks.append(assign(full, var))
             kv.append(full)
-        if mask is None:  # key j is visible to the query at position cache_position[t] iff j <= it
-            total = ops.gather(ops.shape_of(kv[0], "i64"), _i64(2), _i64(0))
-            keys = ops.range(_i64(0), total, _i64(1), "i64")
-            mask = ops.less_equal(ops.unsqueeze(keys, _i64(0)), ops.unsqueeze(cache_position, _i64(1)))
+        if mask is None:
+            mask = _rewind_mask(input_ids, kv[0], cache_position)
         a = ops.scaled_dot_product_attention(q, kv[0], kv[1], mask, name=f"decoder.layers.{i}.self_attn.sdpa")
         x = ops.add(x, _linear(_merge_heads(a, d), m, f"{p}/self_attention/linear_1"))
 
@@ -380,6 +417,8 @@ def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None =
         x = _ffn(x, m, f"{p}/ffn")
 
     x = _layer_norm(x, m, "decoder/layer_norm")
+    if start_token is not None:
+        x = _from_start_token(x, input_ids, start_token)
     logits = ops.matmul(x, emb, False, True)  # projection is tied to the embeddings
     out = ops.result(logits)
     out.output(0).get_tensor().set_names({"logits"})
@@ -748,7 +787,9 @@ def convert(source: Path, out: Path, name: str, part2: Path | None = None, packa
 
         save(build_encoder(m, dims), "encoder")
         align = sorted(alignment_heads(source, dims, name))  # layer order = the output's head order
-        save(build_decoder(m, dims, align if alignment_output else None), "decoder")
+        sot = _special_ids(json.loads((source / "tokenizer.json").read_text(encoding="utf-8")))[
+            "<|startoftranscript|>"]
+        save(build_decoder(m, dims, align if alignment_output else None, sot), "decoder")
         params = m.parameter_count()
         del m
         if part2 is not None:

@@ -5,6 +5,7 @@ folder has the layout GenAI (and optimum-intel) expect.
     python tools/convert/genai_transcribe.py ~/.local/share/arcwhisper/models/tiny.en speech.wav
     python tools/convert/genai_transcribe.py <model dir> <wav> --language en --timestamps
     python tools/convert/genai_transcribe.py <model dir> <wav> --words
+    python tools/convert/genai_transcribe.py <model dir> <wav> --initial-prompt "Previous text."
 
 The WAV must be 16 kHz mono (PCM 16/32-bit or float); convert others with
 `ffmpeg -i in.flac -ar 16000 -ac 1 out.wav`.
@@ -48,7 +49,8 @@ def read_wav(path: str | Path) -> np.ndarray:
 
 
 def transcribe(model_dir: str | Path, wav: str | Path, device: str = "CPU", language: str | None = None,
-               task: str = "transcribe", timestamps: bool = False, words: bool = False, **properties):
+               task: str = "transcribe", timestamps: bool = False, words: bool = False,
+               initial_prompt: str | None = None, **properties):
     import openvino_genai
 
     if words:
@@ -63,6 +65,8 @@ def transcribe(model_dir: str | Path, wav: str | Path, device: str = "CPU", lang
         config.word_timestamps = True
     if language:
         config.language = f"<|{language}|>"
+    if initial_prompt:  # GenAI puts <|startofprev|> and these tokens before <|startoftranscript|>
+        config.initial_prompt = initial_prompt
     return pipe.generate(read_wav(wav).tolist(), config)
 
 
@@ -75,8 +79,10 @@ def main(argv=None) -> int:
     ap.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
     ap.add_argument("--timestamps", action="store_true", help="print segments with times")
     ap.add_argument("--words", action="store_true", help="print words with times (GenAI word_timestamps)")
+    ap.add_argument("--initial-prompt", help="text before the first window (<|startofprev|> ...)")
     a = ap.parse_args(argv)
-    result = transcribe(a.model_dir, a.wav, a.device, a.language, a.task, a.timestamps, a.words)
+    result = transcribe(a.model_dir, a.wav, a.device, a.language, a.task, a.timestamps, a.words,
+                        a.initial_prompt)
     if a.words and result.words:
         for w in result.words:
             print(f"[{w.start_ts:7.2f} -> {w.end_ts:7.2f}] {w.word.strip()}")

@@ -290,6 +290,69 @@ def test_beam_reorder_and_batch_growth(tiny):
     assert np.abs(out[1, -1] - ref[b]).max() < 1e-3
 
 
+def _infer(req, ids, hidden, start):
+    """Both outputs of one call on a batch-1 request (copied: the request reuses its buffers)."""
+    out = req.infer({"input_ids": np.array([ids], np.int64), "encoder_hidden_states": hidden,
+                     "cache_position": np.arange(start, start + len(ids), dtype=np.int64),
+                     "beam_idx": np.zeros(1, np.int32)})
+    return out["logits"].copy(), out[conv.ALIGNMENT_OUTPUT].copy()
+
+
+def test_rewound_request_equals_a_fresh_one(tiny):
+    """Converter 1.3.0: cache_position from 0 on a request that already decoded other tokens
+    starts a fresh sequence over the same cross-attention K/V (the engine's one request per
+    window: temperature fallback, the alignment pass). Logits and cross_attention_qk as on a
+    fresh request, for a prefill and for the one-token steps after it."""
+    _, _, hidden = tiny.encoded(JFK)
+    prompt = tiny.prompt()
+    text = _greedy(tiny, hidden, 12)
+    forced = prompt + text + [tiny.gen["eos_token_id"]]
+    split = len(prompt)
+
+    def run(req):
+        first = _infer(req, forced[:split], hidden, 0)
+        steps = [_infer(req, [t], hidden, split + k) for k, t in enumerate(forced[split:])]
+        logits = np.concatenate([first[0]] + [s[0] for s in steps], 1)
+        qk = np.concatenate([first[1]] + [s[1] for s in steps], 2)
+        return logits, qk
+
+    fresh_logits, fresh_qk = run(tiny.dec.create_infer_request())
+    used = tiny.dec.create_infer_request()
+    _infer(used, prompt + [400, 500, 600], hidden, 0)  # another attempt, longer than the rewind
+    _infer(used, [700], hidden, split + 3)
+    _infer(used, forced, hidden, 0)  # and an alignment-like pass
+    rewound_logits, rewound_qk = run(used)
+    assert rewound_logits.shape == fresh_logits.shape == (1, len(forced), tiny.config["vocab_size"])
+    dl, dq = np.abs(rewound_logits - fresh_logits).max(), np.abs(rewound_qk - fresh_qk).max()
+    print(f"\nrewound vs fresh request: logits max abs {dl:.1e}, cross_attention_qk {dq:.1e}")
+    assert dl < 1e-3 and dq < 1e-3
+
+
+def test_logits_start_at_startoftranscript(tiny):
+    """Converter 1.3.0: a prompt `<|startofprev|> text <|startoftranscript|> ...` gets logits for
+    the rows from <|startoftranscript|> on only, equal to those rows of the unsliced decoder."""
+    _, _, hidden = tiny.encoded(JFK)
+    g = tiny.gen
+    previous = _greedy(tiny, hidden, 8)
+    prompt = [g["prev_sot_token_id"]] + previous + tiny.prompt()
+    sot = prompt.index(g["decoder_start_token_id"])
+    logits, qk = _infer(tiny.dec.create_infer_request(), prompt, hidden, 0)
+    assert logits.shape == (1, len(prompt) - sot, tiny.config["vocab_size"])
+    assert qk.shape[2] == len(prompt)  # the alignment output keeps every row
+
+    m = conv.read_ct2_model(tiny.ct2_dir / "model.bin")
+    dims = conv.model_dims(m)
+    unsliced = ov.Core().compile_model(conv.build_decoder(m, dims, g["alignment_heads"]), "CPU", F32)
+    full, _ = _infer(unsliced.create_infer_request(), prompt, hidden, 0)
+    assert full.shape[1] == len(prompt)
+    diff = float(np.abs(full[:, sot:] - logits).max())
+    print(f"\nsliced vs unsliced logits from <|startoftranscript|>: max abs {diff:.1e}")
+    assert diff < 1e-3
+    # no <|startoftranscript|> in the call (a one-token step, or a prompt chunk): every row
+    req = tiny.dec.create_infer_request()
+    assert _infer(req, previous, hidden, 0)[0].shape[1] == len(previous)
+
+
 def test_cross_attention_kv_not_recomputed(tiny):
     """The cross-attention K/V initializer runs on a fresh state only: a cached step must cost
     much less than a step on a fresh state (which recomputes 2 * 1500 * d * d MACs per layer)."""
@@ -584,6 +647,21 @@ def test_genai_transcribes_jfk(tiny, jfk_wav):
     print(f"\nGenAI: {text}")
     assert "ask not what your country can do for you" in text
     assert "ask what you can do for your country" in text
+
+
+@pytest.mark.parametrize("words", [False, True], ids=["text", "words"])
+def test_genai_with_an_initial_prompt(tiny, jfk_wav, words):
+    """GenAI's prompt `<|startofprev|> prompt <|startoftranscript|>` on converter 1.3.0, whose
+    logits start at <|startoftranscript|> (GenAI reads the last row only)."""
+    pytest.importorskip("openvino_genai")
+    import genai_transcribe
+    result = genai_transcribe.transcribe(tiny.ir, jfk_wav, words=words,
+                                         initial_prompt="President Kennedy's inaugural address.")
+    text = _normalise(result.texts[0])
+    print(f"\nGenAI with a prompt: {text}")
+    assert "ask not what your country can do for you" in text
+    if words:
+        assert "country" in [_normalise(w.word) for w in result.words]
 
 
 def test_genai_word_timestamps(tiny, jfk_wav):
