@@ -41,9 +41,10 @@ import numpy as np
 
 # 1.2.0: alignment heads in generation_config.json and the decoder output cross_attention_qk.
 # 1.3.0: the decoder rewinds (cache_position from 0 on a used request starts a fresh sequence over
-#        the same cross-attention K/V: see _rewind_mask), and `logits` starts at the
-#        <|startoftranscript|> row (_from_start_token). The engine reuses one request per window
-#        from this version on (it reads converter_version from arcwhisper.json).
+#        the same cross-attention K/V: see _rewind_mask) with an f32 self-attention cache by
+#        default, and `logits` starts at the <|startoftranscript|> row (_from_start_token). The
+#        engine reuses one request per window from this version on (it reads converter_version
+#        from arcwhisper.json).
 CONVERTER_VERSION = "1.3.0"  # --weights int8 came after 1.2.0, unversioned: f16 output did not change
 N_FRAMES = 3000  # 30 s of 10 ms mel frames
 MARKER = "arcwhisper.json"
@@ -431,7 +432,14 @@ def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None =
         qk.output(0).get_tensor().set_names({ALIGNMENT_OUTPUT})
         qk_out.output(0).get_tensor().set_names({ALIGNMENT_OUTPUT})
         results.append(qk_out)
-    return ov.Model(results, sinks, [input_ids, enc, cache_position, beam_idx], "whisper_decoder")
+    model = ov.Model(results, sinks, [input_ids, enc, cache_position, beam_idx], "whisper_decoder")
+    # An unquantised self-attention cache (a default the caller's own KV_CACHE_PRECISION
+    # overrides). The CPU plugin's default u8 cache quantises the new tokens of a call that has a
+    # past but not those of a first call, so a rewound pass would differ from a fresh one (logits
+    # by ~0.1, word times by a step); at f32 they agree to ~1e-5, at the same speed here (tiny.en
+    # and base, <= 448 entries: the cache is small next to the weights).
+    model.set_rt_info("f32", ["runtime_options", "KV_CACHE_PRECISION"])
+    return model
 
 
 # --------------------------------------------------------------------------------------------

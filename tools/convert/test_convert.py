@@ -316,8 +316,12 @@ def test_rewound_request_equals_a_fresh_one(tiny):
         qk = np.concatenate([first[1]] + [s[1] for s in steps], 2)
         return logits, qk
 
-    fresh_logits, fresh_qk = run(tiny.dec.create_infer_request())
-    used = tiny.dec.create_infer_request()
+    # the IR's own cache precision (f32, from its rt_info), as the engine compiles it
+    dec = ov.Core().compile_model(str(tiny.ir / "openvino_decoder_model.xml"), "CPU",
+                                  {"INFERENCE_PRECISION_HINT": "f32"})
+    assert str(dec.get_property("KV_CACHE_PRECISION")) == str(ov.Type.f32)
+    fresh_logits, fresh_qk = run(dec.create_infer_request())
+    used = dec.create_infer_request()
     _infer(used, prompt + [400, 500, 600], hidden, 0)  # another attempt, longer than the rewind
     _infer(used, [700], hidden, split + 3)
     _infer(used, forced, hidden, 0)  # and an alignment-like pass

@@ -31,6 +31,7 @@ pub fn stats_line(
         "vad_seconds": st.vad_seconds,
         "tokens": st.tokens,
         "decoder_calls": st.decoder_calls,
+        "decoder_requests": st.decoder_requests,
         "ms_per_token": per(st.decoder_seconds * 1000.0, st.tokens as f64),
         "segments": t.segments.len(),
     })

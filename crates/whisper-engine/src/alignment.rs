@@ -1,8 +1,8 @@
 //! Word timestamps from the alignment heads (openai-whisper's `timing.py` and faster-whisper's
 //! `add_word_timestamps` describe the method; this is our own rendering of it).
 //!
-//! After a window is decoded, its text tokens go once through the decoder on a fresh state
-//! (`[sot..] <|notimestamps|> text <|endoftext|>`); the alignment heads' cross-attention over the
+//! After a window is decoded, its text tokens go once through the decoder as a fresh sequence
+//! on the window's decoder (`[sot..] <|notimestamps|> text <|endoftext|>`); the alignment heads' cross-attention over the
 //! window's frames, normalised and median-filtered, is averaged over the heads, and DTW through it
 //! gives the frame at which every token starts. Tokens are merged into words, punctuation into
 //! its neighbours, implausibly long words are cut, and each segment's start and end follow its
@@ -10,6 +10,7 @@
 
 use crate::dtw;
 use crate::error::{Error, Result};
+use crate::ov::WindowDecoder;
 use crate::{Segment, WhisperModel, Word};
 
 /// Encoder frames per second (1500 per 30 s window).
@@ -34,7 +35,6 @@ struct Timing {
 
 /// What the word timing of one window needs besides the model.
 pub(crate) struct WindowInput<'a> {
-    pub encoder_out: &'a openvino::Tensor,
     /// `<|startoftranscript|>` [language, task]: the alignment pass's prefix.
     pub sot_sequence: &'a [u32],
     /// Mel frames (10 ms) of audio in the window.
@@ -52,6 +52,7 @@ pub(crate) struct WindowInput<'a> {
 /// faster-whisper's exceptions for implausibly long first and last words).
 pub(crate) fn add_word_timestamps(
     model: &mut WhisperModel,
+    decoder: &mut WindowDecoder,
     segments: &mut [Segment],
     w: &WindowInput,
 ) -> Result<()> {
@@ -64,7 +65,7 @@ pub(crate) fn add_word_timestamps(
     if text.is_empty() {
         return Ok(());
     }
-    let mut timings = find_alignment(model, &text, w)?;
+    let mut timings = find_alignment(model, decoder, &text, w)?;
     let (median, max) = duration_limits(&timings);
     cut_long_words_at_sentence_ends(&mut timings, max);
     merge_punctuations(&mut timings, w.prepend, w.append);
@@ -218,7 +219,12 @@ fn round2(x: f64) -> f64 {
 
 /// The forced-alignment pass and DTW: every word of `text` with its start, end (seconds from
 /// the window start) and probability.
-fn find_alignment(model: &mut WhisperModel, text: &[u32], w: &WindowInput) -> Result<Vec<Timing>> {
+fn find_alignment(
+    model: &mut WhisperModel,
+    decoder: &mut WindowDecoder,
+    text: &[u32],
+    w: &WindowInput,
+) -> Result<Vec<Timing>> {
     let sp = &model.special;
     let mut tokens = w.sot_sequence.to_vec();
     tokens.push(sp.no_timestamps);
@@ -228,9 +234,7 @@ fn find_alignment(model: &mut WhisperModel, text: &[u32], w: &WindowInput) -> Re
     let heads = model.ov.alignment_heads;
     let frames = (w.content_frames / 2).max(1);
     let (qk, probs) =
-        model
-            .ov
-            .forced_pass(w.encoder_out, &tokens, frames, sot_len, text, text_vocab)?;
+        decoder.forced_pass(&mut model.ov, &tokens, frames, sot_len, text, text_vocab)?;
     let frames = qk.len() / (heads * tokens.len()).max(1);
     if frames == 0 {
         return Err(Error::Runtime("the alignment output has no frames".into()));

@@ -99,7 +99,9 @@ fn first_attempts(
     if model.special.multilingual && language.is_none() {
         let t = Instant::now();
         let first = encs[live[0]].as_ref().expect("live");
-        *language = Some(stream::detect_language(model, first)?);
+        let mut decoder = model.window_decoder(first);
+        *language = Some(stream::detect_language(model, &mut decoder)?);
+        model.stats.decoder_requests += decoder.take_request_count();
         model.add_time(2, t.elapsed());
     }
     let suppress = stream::expand_suppress(model, &opts.suppress_tokens);
@@ -133,6 +135,7 @@ fn first_attempts(
     model.add_time(2, t.elapsed());
     model.stats.tokens += counters.tokens;
     model.stats.decoder_calls += counters.forward_calls;
+    model.stats.decoder_requests += 1;
     let mut results = results.into_iter();
     Ok(encs
         .into_iter()

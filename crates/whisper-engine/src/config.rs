@@ -72,6 +72,36 @@ impl GenerationConfig {
     }
 }
 
+/// The converter version from which the decoder IR rewinds (`tools/convert`, 1.3.0): a call
+/// whose `cache_position` starts at 0 on a used request is a fresh sequence over the same
+/// cross-attention K/V, so one request serves every pass over a window.
+const REWINDING_CONVERTER: (u32, u32, u32) = (1, 3, 0);
+
+/// Whether the model folder's decoder rewinds, by the `converter_version` our converter writes
+/// into `arcwhisper.json`. No marker (an optimum-intel export), an older or unreadable version:
+/// no (the engine then takes a fresh request for every pass, which works with any IR).
+pub fn decoder_rewinds(dir: &Path) -> bool {
+    #[derive(Deserialize)]
+    struct Marker {
+        converter_version: Option<String>,
+    }
+    std::fs::read_to_string(dir.join("arcwhisper.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Marker>(&t).ok())
+        .and_then(|m| m.converter_version)
+        .and_then(|v| parse_version(&v))
+        .is_some_and(|v| v >= REWINDING_CONVERTER)
+}
+
+/// "1.3.0" -> (1, 3, 0); a missing part counts as 0.
+fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = v.trim().split('.').map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().unwrap_or(Some(0))?;
+    let patch = parts.next().unwrap_or(Some(0))?;
+    Some((major, minor, patch))
+}
+
 /// Token ids the decoder needs, resolved from the tokenizer and generation config.
 #[derive(Debug, Clone)]
 pub struct SpecialTokens {
@@ -186,3 +216,30 @@ pub const LANGUAGE_CODES: &[&str] = &[
     "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln",
     "ha", "ba", "jw", "su", "yue",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_from_1_3_0_on_rewind() {
+        let dir = std::env::temp_dir().join(format!("aw-marker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!decoder_rewinds(&dir), "no marker: an optimum-intel export");
+        for (version, rewinds) in [
+            ("1.2.0", false),
+            ("1.3.0", true),
+            ("1.10", true),
+            ("2.0.1", true),
+            ("1.3.x", false),
+            ("", false),
+        ] {
+            let marker = format!(r#"{{"name": "tiny.en", "converter_version": "{version}"}}"#);
+            std::fs::write(dir.join("arcwhisper.json"), marker).unwrap();
+            assert_eq!(decoder_rewinds(&dir), rewinds, "{version}");
+        }
+        std::fs::write(dir.join("arcwhisper.json"), "{not json").unwrap();
+        assert!(!decoder_rewinds(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

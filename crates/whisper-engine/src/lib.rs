@@ -219,6 +219,9 @@ pub struct Stats {
     /// Tokens sampled (EOT included), over all temperature attempts.
     pub tokens: u64,
     pub decoder_calls: u64,
+    /// Fresh decoder requests: each computes its window's cross-attention K/V. One per window
+    /// with a rewinding IR; one per pass (attempt, word timing, language detection) before.
+    pub decoder_requests: u64,
     /// Time in speech detection, and the audio it passed to Whisper (16 kHz samples).
     pub vad_seconds: f64,
     pub speech_samples: u64,
@@ -235,6 +238,8 @@ pub struct WhisperModel {
     config: ModelConfig,
     vocab_size: usize,
     ov: ov::OvWhisper,
+    /// The decoder IR rewinds: one request serves every pass over a window (`ov/window_decoder.rs`).
+    decoder_rewinds: bool,
     mel: mel::LogMel,
     stats: Stats,
     /// Silero VAD, loaded with the first stream that detects speech.
@@ -321,6 +326,7 @@ impl WhisperModel {
             config,
             vocab_size,
             ov,
+            decoder_rewinds: config::decoder_rewinds(dir),
             stats: Stats::default(),
             vad: None,
         })
@@ -391,6 +397,28 @@ impl WhisperModel {
         self.tokenizer
             .decode(&text, true)
             .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// Whether one decoder request serves every pass over a window (language detection,
+    /// temperature fallback, word timing): the model's decoder IR rewinds (converter 1.3.0).
+    #[doc(hidden)]
+    pub fn decoder_rewinds(&self) -> bool {
+        self.decoder_rewinds
+    }
+
+    /// Turn the request reuse off (`false`: a fresh request per pass, as for older IRs) or back
+    /// on where the IR allows it. For tests that compare the two paths.
+    #[doc(hidden)]
+    pub fn set_decoder_rewinds(&mut self, on: bool) {
+        self.decoder_rewinds = on && config::decoder_rewinds(&self.dir);
+    }
+
+    /// The decoder of one window's encoder output: see [`ov::WindowDecoder`].
+    pub(crate) fn window_decoder<'e>(
+        &self,
+        encoder_out: &'e openvino::Tensor,
+    ) -> ov::WindowDecoder<'e> {
+        ov::WindowDecoder::new(encoder_out, self.decoder_rewinds)
     }
 
     /// Load the speech-detection model if it is not loaded yet.

@@ -1,6 +1,5 @@
 //! The OpenVINO side: compiling the encoder and decoder IR and running them.
 
-use crate::decode::Session;
 use crate::error::{Error, OvContext, Result};
 use crate::precision::{CpuCapabilities, Precision};
 use openvino::{
@@ -9,6 +8,13 @@ use openvino::{
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+mod session;
+mod window_decoder;
+
+pub(crate) use session::BatchSession;
+use session::StatelessState;
+pub(crate) use window_decoder::WindowDecoder;
 
 const ENCODER_XML: &str = "openvino_encoder_model.xml";
 const DECODER_XML: &str = "openvino_decoder_model.xml";
@@ -235,46 +241,6 @@ impl OvWhisper {
         })
     }
 
-    /// The forced-alignment pass: `tokens` at once on a fresh decoder state. Returns the
-    /// alignment heads' scores over the first `frames` encoder frames, `[heads][T][frames]`
-    /// flattened, and the probability (softmax over the first `text_vocab` logits) of each
-    /// `targets[k]` at row `first_row + k`.
-    pub fn forced_pass(
-        &mut self,
-        encoder_out: &Tensor,
-        tokens: &[u32],
-        frames: usize,
-        first_row: usize,
-        targets: &[u32],
-        text_vocab: usize,
-    ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let mut session = self.session(encoder_out)?;
-        let mut scratch = vec![Vec::new()];
-        session.forward(tokens, &[0], &mut scratch)?;
-        let logits = session
-            .req
-            .get_tensor("logits")
-            .ov(|| "decoder logits".into())?;
-        let qk = session
-            .req
-            .get_tensor(ALIGNMENT_OUTPUT)
-            .ov(|| format!("decoder output {ALIGNMENT_OUTPUT}"))?;
-        let probs = target_probs(&logits, first_row, targets, text_vocab)?;
-        let dims = qk
-            .get_shape()
-            .ov(|| "qk shape".into())?
-            .get_dimensions()
-            .to_vec();
-        let (t, s) = (dims[2] as usize, dims[3] as usize);
-        let data = qk.get_data::<f32>().ov(|| "qk".into())?;
-        let frames = frames.min(s);
-        let mut out = Vec::with_capacity(self.alignment_heads * t * frames);
-        for row in data.chunks_exact(s).take(self.alignment_heads * t) {
-            out.extend_from_slice(&row[..frames]);
-        }
-        Ok((out, probs))
-    }
-
     /// Run the encoder on `[n_mels, 3000]` features; returns `last_hidden_state` `[1,1500,d]`.
     pub fn encode(&mut self, mel: &[f32]) -> Result<Tensor> {
         self.features
@@ -303,148 +269,47 @@ impl OvWhisper {
     /// A fresh decoder session for `batch` windows decoded in lockstep; `encoder_out` is their
     /// encoder outputs stacked, `[batch, 1500, d]`.
     pub fn batch_session(&mut self, encoder_out: &Tensor, batch: usize) -> Result<BatchSession> {
-        let mut req = self
-            .decoder
-            .create_infer_request()
-            .ov(|| "creating a batched decoder request".into())?;
-        req.set_tensor("encoder_hidden_states", encoder_out)
-            .ov(|| "setting encoder_hidden_states".into())?;
-        // Row b keeps its own cache: beam_idx is the identity.
-        let shape = Shape::new(&[batch as i64]).ov(|| "shape".into())?;
-        let mut b = Tensor::new(ElementType::I32, &shape).ov(|| "tensor".into())?;
-        for (i, v) in b
-            .get_data_mut::<i32>()
-            .ov(|| "beam_idx".into())?
-            .iter_mut()
-            .enumerate()
-        {
-            *v = i as i32;
-        }
-        req.set_tensor("beam_idx", &b)
-            .ov(|| "setting beam_idx".into())?;
-        Ok(BatchSession {
-            req,
-            batch,
-            pos: 0,
-            has_cache_position: self.decoder_inputs.iter().any(|n| n == "cache_position"),
-        })
+        let req = self.decoder_request(encoder_out, batch)?;
+        let has_cache_position = self.decoder_inputs.iter().any(|n| n == "cache_position");
+        Ok(BatchSession::new(req, batch, has_cache_position))
     }
 
-    /// A fresh decoder session for one decoding attempt of one window.
-    pub fn session<'a>(&'a mut self, encoder_out: &'a Tensor) -> Result<OvSession<'a>> {
+    /// A fresh decoder request (a fresh state) over `batch` sequences of `encoder_out`; each
+    /// sequence keeps its own cache (`beam_idx` is the identity).
+    fn decoder_request(&mut self, encoder_out: &Tensor, batch: usize) -> Result<InferRequest> {
         let mut req = self
             .decoder
             .create_infer_request()
             .ov(|| "creating a decoder request".into())?;
         req.set_tensor("encoder_hidden_states", encoder_out)
             .ov(|| "setting encoder_hidden_states".into())?;
-        let has = |n: &str| self.decoder_inputs.iter().any(|x| x == n);
-        if has("beam_idx") {
-            let shape = Shape::new(&[1]).ov(|| "shape".into())?;
+        if self.decoder_inputs.iter().any(|n| n == "beam_idx") {
+            let shape = Shape::new(&[batch as i64]).ov(|| "shape".into())?;
             let mut b = Tensor::new(ElementType::I32, &shape).ov(|| "tensor".into())?;
-            b.get_data_mut::<i32>().ov(|| "beam_idx".into())?[0] = 0;
+            let ids = b.get_data_mut::<i32>().ov(|| "beam_idx".into())?;
+            for (i, v) in ids.iter_mut().enumerate() {
+                *v = i as i32;
+            }
             req.set_tensor("beam_idx", &b)
                 .ov(|| "setting beam_idx".into())?;
         }
-        let stateless = match &mut self.kind {
-            DecoderKind::Stateful => None,
-            DecoderKind::Stateless { with_past } => {
-                let past_req = with_past
-                    .create_infer_request()
-                    .ov(|| "creating a decoder-with-past request".into())?;
-                let past_inputs = input_names(with_past)?;
-                let first_outputs = output_names(&self.decoder)?;
-                Some(StatelessState {
-                    past_req,
-                    past_inputs,
-                    first_outputs,
-                    encoder_kv: HashMap::new(),
-                })
-            }
+        Ok(req)
+    }
+
+    /// The with-past request of a two-IR decoder, fresh; `None` for a stateful decoder.
+    fn stateless_state(&mut self) -> Result<Option<StatelessState>> {
+        let DecoderKind::Stateless { with_past } = &mut self.kind else {
+            return Ok(None);
         };
-        Ok(OvSession {
-            req,
-            encoder_out,
-            has_cache_position: has("cache_position"),
-            has_attention_mask: has("attention_mask"),
-            pos: 0,
-            stateless,
-            first: true,
-            step_tensors: None,
-        })
-    }
-}
-
-struct StatelessState {
-    past_req: InferRequest,
-    past_inputs: Vec<String>,
-    first_outputs: Vec<String>,
-    /// Cross-attention K/V from the first step, fed to every later step.
-    encoder_kv: HashMap<String, Tensor>,
-}
-
-pub(crate) struct OvSession<'a> {
-    req: InferRequest,
-    encoder_out: &'a Tensor,
-    has_cache_position: bool,
-    has_attention_mask: bool,
-    pos: i64,
-    stateless: Option<StatelessState>,
-    first: bool,
-    /// `input_ids` [1,1] and `cache_position` [1] reused by every one-token step (stateful).
-    step_tensors: Option<(Tensor, Tensor)>,
-}
-
-/// A stateful decoder request over `batch` sequences that advance together (same positions).
-pub(crate) struct BatchSession {
-    req: InferRequest,
-    batch: usize,
-    pos: i64,
-    has_cache_position: bool,
-}
-
-impl BatchSession {
-    /// One pass over `tokens` (`batch` rows of `steps` tokens, row-major); positions continue
-    /// from the previous call.
-    pub fn forward(&mut self, tokens: &[u32], steps: usize) -> Result<()> {
-        let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
-        let input_ids = tensor_i64(&ids, &[self.batch as i64, steps as i64])?;
-        self.req
-            .set_tensor("input_ids", &input_ids)
-            .ov(|| "setting input_ids".into())?;
-        if self.has_cache_position {
-            let positions: Vec<i64> = (self.pos..self.pos + steps as i64).collect();
-            let cp = tensor_i64(&positions, &[steps as i64])?;
-            self.req
-                .set_tensor("cache_position", &cp)
-                .ov(|| "setting cache_position".into())?;
-        }
-        self.req
-            .infer()
-            .ov(|| "running the batched decoder".into())?;
-        self.pos += steps as i64;
-        Ok(())
-    }
-
-    /// The logits at step `row` of the last call, one vector per sequence.
-    pub fn logits_at(&self, row: usize, out: &mut [Vec<f32>]) -> Result<()> {
-        let logits = self
-            .req
-            .get_tensor("logits")
-            .ov(|| "decoder logits".into())?;
-        let dims = logits
-            .get_shape()
-            .ov(|| "logits shape".into())?
-            .get_dimensions()
-            .to_vec();
-        let (steps, vocab) = (dims[1] as usize, dims[2] as usize);
-        let data = logits.get_data::<f32>().ov(|| "logits".into())?;
-        for (b, o) in out.iter_mut().enumerate().take(self.batch) {
-            let at = (b * steps + row.min(steps - 1)) * vocab;
-            o.clear();
-            o.extend_from_slice(&data[at..at + vocab]);
-        }
-        Ok(())
+        let past_req = with_past
+            .create_infer_request()
+            .ov(|| "creating a decoder-with-past request".into())?;
+        Ok(Some(StatelessState {
+            past_req,
+            past_inputs: input_names(with_past)?,
+            first_outputs: output_names(&self.decoder)?,
+            encoder_kv: HashMap::new(),
+        }))
     }
 }
 
@@ -483,166 +348,6 @@ fn input_batch_is_dynamic(m: &CompiledModel, name: &str) -> Result<bool> {
     Ok(false)
 }
 
-fn copy_rows(logits: &Tensor, rows: &[usize], out: &mut [Vec<f32>]) -> Result<()> {
-    let shape = logits.get_shape().ov(|| "logits shape".into())?;
-    let dims = shape.get_dimensions();
-    let vocab = *dims.last().unwrap_or(&0) as usize;
-    let t = if dims.len() >= 2 {
-        dims[dims.len() - 2] as usize
-    } else {
-        1
-    };
-    let data = logits.get_data::<f32>().ov(|| "logits".into())?;
-    for (k, &r) in rows.iter().enumerate() {
-        let r = r.min(t.saturating_sub(1));
-        let row = &data[r * vocab..(r + 1) * vocab];
-        out[k].clear();
-        out[k].extend_from_slice(row);
-    }
-    Ok(())
-}
-
-impl Session for OvSession<'_> {
-    fn forward(&mut self, tokens: &[u32], rows: &[usize], out: &mut [Vec<f32>]) -> Result<()> {
-        let n = tokens.len() as i64;
-        let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
-        let positions: Vec<i64> = (self.pos..self.pos + n).collect();
-        let first = self.first;
-        self.first = false;
-        match &mut self.stateless {
-            None if n == 1 && !self.has_attention_mask => {
-                // One-token step: write into the tensors already bound to the request.
-                if self.step_tensors.is_none() {
-                    let ids = tensor_i64(&ids, &[1, 1])?;
-                    let cp = tensor_i64(&positions, &[1])?;
-                    self.req
-                        .set_tensor("input_ids", &ids)
-                        .ov(|| "setting input_ids".into())?;
-                    if self.has_cache_position {
-                        self.req
-                            .set_tensor("cache_position", &cp)
-                            .ov(|| "setting cache_position".into())?;
-                    }
-                    self.step_tensors = Some((ids, cp));
-                } else if let Some((ids_t, cp_t)) = &mut self.step_tensors {
-                    ids_t.get_data_mut::<i64>().ov(|| "input_ids".into())?[0] = ids[0];
-                    cp_t.get_data_mut::<i64>().ov(|| "cache_position".into())?[0] = positions[0];
-                }
-                self.req.infer().ov(|| "running the decoder".into())?;
-                let logits = self
-                    .req
-                    .get_tensor("logits")
-                    .ov(|| "decoder logits".into())?;
-                copy_rows(&logits, rows, out)?;
-            }
-            None => {
-                self.step_tensors = None;
-                let input_ids = tensor_i64(&ids, &[1, n])?;
-                self.req
-                    .set_tensor("input_ids", &input_ids)
-                    .ov(|| "setting input_ids".into())?;
-                if self.has_cache_position {
-                    let cp = tensor_i64(&positions, &[n])?;
-                    self.req
-                        .set_tensor("cache_position", &cp)
-                        .ov(|| "setting cache_position".into())?;
-                }
-                if self.has_attention_mask {
-                    let total = self.pos + n;
-                    let m = tensor_i64(&vec![1; total as usize], &[1, total])?;
-                    self.req
-                        .set_tensor("attention_mask", &m)
-                        .ov(|| "setting attention_mask".into())?;
-                }
-                self.req.infer().ov(|| "running the decoder".into())?;
-                let logits = self
-                    .req
-                    .get_tensor("logits")
-                    .ov(|| "decoder logits".into())?;
-                copy_rows(&logits, rows, out)?;
-            }
-            Some(st) => {
-                let input_ids = tensor_i64(&ids, &[1, n])?;
-                if first {
-                    self.req
-                        .set_tensor("input_ids", &input_ids)
-                        .ov(|| "setting input_ids".into())?;
-                    self.req.infer().ov(|| "running the decoder".into())?;
-                    let logits = self
-                        .req
-                        .get_tensor("logits")
-                        .ov(|| "decoder logits".into())?;
-                    copy_rows(&logits, rows, out)?;
-                    for name in &st.first_outputs {
-                        if let Some(rest) = name.strip_prefix("present") {
-                            let input = format!("past_key_values{rest}");
-                            if st.past_inputs.contains(&input) {
-                                let t =
-                                    self.req.get_tensor(name).ov(|| format!("output {name}"))?;
-                                st.past_req
-                                    .set_tensor(&input, &t)
-                                    .ov(|| format!("setting {input}"))?;
-                                if name.contains("encoder") {
-                                    st.encoder_kv.insert(input, t);
-                                }
-                            }
-                        }
-                    }
-                } else {
-                    st.past_req
-                        .set_tensor("input_ids", &input_ids)
-                        .ov(|| "setting input_ids".into())?;
-                    if st.past_inputs.iter().any(|x| x == "encoder_hidden_states") {
-                        st.past_req
-                            .set_tensor("encoder_hidden_states", self.encoder_out)
-                            .ov(|| "setting encoder_hidden_states".into())?;
-                    }
-                    if st.past_inputs.iter().any(|x| x == "cache_position") {
-                        let cp = tensor_i64(&positions, &[n])?;
-                        st.past_req
-                            .set_tensor("cache_position", &cp)
-                            .ov(|| "setting cache_position".into())?;
-                    }
-                    st.past_req
-                        .infer()
-                        .ov(|| "running the decoder with past".into())?;
-                    let logits = st
-                        .past_req
-                        .get_tensor("logits")
-                        .ov(|| "decoder logits".into())?;
-                    copy_rows(&logits, rows, out)?;
-                    // Feed this step's decoder self-attention K/V to the next step. Copy them
-                    // out first: the request owns its output buffers.
-                    let outs: Vec<String> = st
-                        .past_inputs
-                        .iter()
-                        .filter(|n| n.starts_with("past_key_values") && !n.contains("encoder"))
-                        .cloned()
-                        .collect();
-                    for input in outs {
-                        let oname = input.replacen("past_key_values", "present", 1);
-                        let t = st
-                            .past_req
-                            .get_tensor(&oname)
-                            .ov(|| format!("output {oname}"))?;
-                        let shape = t.get_shape().ov(|| "shape".into())?;
-                        let et = t.get_element_type().ov(|| "kv type".into())?;
-                        let mut copy = Tensor::new(et, &shape).ov(|| "tensor".into())?;
-                        copy.get_raw_data_mut()
-                            .ov(|| "kv".into())?
-                            .copy_from_slice(t.get_raw_data().ov(|| "kv".into())?);
-                        st.past_req
-                            .set_tensor(&input, &copy)
-                            .ov(|| format!("setting {input}"))?;
-                    }
-                }
-            }
-        }
-        self.pos += n;
-        Ok(())
-    }
-}
-
 /// Number of heads in the alignment output (its dimension 1, static in our IR).
 fn alignment_head_count(decoder: &CompiledModel) -> Result<usize> {
     let n = decoder.get_output_size().ov(|| "model outputs".into())?;
@@ -659,35 +364,6 @@ fn alignment_head_count(decoder: &CompiledModel) -> Result<usize> {
         }
     }
     Ok(0)
-}
-
-/// Probability of `targets[k]` under softmax over the first `text_vocab` logits of row
-/// `first_row + k` (CTranslate2's and openai-whisper's word probability).
-fn target_probs(
-    logits: &Tensor,
-    first_row: usize,
-    targets: &[u32],
-    text_vocab: usize,
-) -> Result<Vec<f32>> {
-    let dims = logits
-        .get_shape()
-        .ov(|| "logits shape".into())?
-        .get_dimensions()
-        .to_vec();
-    let vocab = *dims.last().unwrap_or(&0) as usize;
-    let data = logits.get_data::<f32>().ov(|| "logits".into())?;
-    let text_vocab = text_vocab.min(vocab);
-    let mut out = Vec::with_capacity(targets.len());
-    for (k, &tok) in targets.iter().enumerate() {
-        let row = &data[(first_row + k) * vocab..][..text_vocab];
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
-        let p = row
-            .get(tok as usize)
-            .map_or(0.0, |&x| (x - max).exp() / sum);
-        out.push(p);
-    }
-    Ok(out)
 }
 
 /// Whether a load failed in OpenVINO's model cache rather than in the model itself.

@@ -11,6 +11,7 @@ use crate::decode::{self, DecodeCounters, Rules, WindowResult};
 use crate::error::{Error, Result};
 use crate::hallucination::{self, WindowView};
 use crate::mel::{HOP, N_FRAMES, N_SAMPLES};
+use crate::ov::WindowDecoder;
 use crate::{DecodeOptions, Segment, StreamState, Task, WhisperModel};
 use std::time::Instant;
 
@@ -213,10 +214,12 @@ impl<'m> Stream<'m> {
             None => (self.encode(content)?, None),
         };
 
+        // One decoder request for every pass over this window (ov/window_decoder.rs).
+        let mut decoder = self.model.window_decoder(&enc);
         let sp = self.model.special.clone();
         if sp.multilingual && self.language.is_none() {
             let t = Instant::now();
-            let lang = detect_language(self.model, &enc)?;
+            let lang = detect_language(self.model, &mut decoder)?;
             self.model.add_time(2, t.elapsed());
             self.language = Some(lang);
         }
@@ -252,7 +255,7 @@ impl<'m> Stream<'m> {
             let res = if let Some(r) = first_attempt.take().filter(|_| attempt == 0) {
                 r
             } else {
-                let mut session = self.model.ov.session(&enc)?;
+                let mut session = decoder.session(&mut self.model.ov)?;
                 decode::decode_window(
                     &mut session,
                     &prompt,
@@ -316,6 +319,7 @@ impl<'m> Stream<'m> {
                 best
             }
         };
+        self.model.stats.decoder_requests += decoder.take_request_count();
         // faster-whisper reports the last temperature tried (also when all attempts failed).
         let temperature = final_temp;
         let (result, avg_logprob, compression_ratio, _) = all.swap_remove(chosen);
@@ -406,7 +410,8 @@ impl<'m> Stream<'m> {
                 .copied()
                 .filter(|&t| t != sp.no_timestamps)
                 .collect();
-            new_seek = self.add_words(&enc, &sot_sequence, &mut segments, &view, new_seek)?;
+            new_seek =
+                self.add_words(&mut decoder, &sot_sequence, &mut segments, &view, new_seek)?;
         }
         if new_seek <= seek {
             // Never stall on a degenerate window (e.g. "<|0.00|><|0.00|>").
@@ -448,7 +453,7 @@ impl<'m> Stream<'m> {
     /// hallucination rules: drops the segments they reject and returns the next seek.
     fn add_words(
         &mut self,
-        enc: &openvino::Tensor,
+        decoder: &mut WindowDecoder,
         sot_sequence: &[u32],
         segments: &mut Vec<Segment>,
         view: &WindowView,
@@ -457,7 +462,6 @@ impl<'m> Stream<'m> {
         let t = Instant::now();
         let language = self.language.clone();
         let input = WindowInput {
-            encoder_out: enc,
             sot_sequence,
             content_frames: (view.duration / TIME_PER_FRAME).round() as usize,
             time_offset: view.time_offset,
@@ -466,7 +470,8 @@ impl<'m> Stream<'m> {
             prepend: &self.opts.prepend_punctuations,
             append: &self.opts.append_punctuations,
         };
-        alignment::add_word_timestamps(self.model, segments, &input)?;
+        alignment::add_word_timestamps(self.model, decoder, segments, &input)?;
+        self.model.stats.decoder_requests += decoder.take_request_count();
         self.model.add_time(2, t.elapsed());
         self.model.stats.alignment_seconds += t.elapsed().as_secs_f64();
         let verdict = hallucination::review(segments, view, seek);
@@ -598,11 +603,14 @@ pub(crate) fn expand_suppress(model: &WhisperModel, ids: &[i64]) -> Vec<u32> {
     out
 }
 
-/// Most likely language token after `<|startoftranscript|>`.
-pub(crate) fn detect_language(model: &mut WhisperModel, enc: &openvino::Tensor) -> Result<String> {
+/// Most likely language token after `<|startoftranscript|>`, on the window's decoder.
+pub(crate) fn detect_language(
+    model: &mut WhisperModel,
+    decoder: &mut WindowDecoder,
+) -> Result<String> {
     use crate::decode::Session;
     let sp = model.special.clone();
-    let mut session = model.ov.session(enc)?;
+    let mut session = decoder.session(&mut model.ov)?;
     let mut rows = vec![Vec::new()];
     session.forward(&[sp.sot], &[0], &mut rows)?;
     let logits = &rows[0];

