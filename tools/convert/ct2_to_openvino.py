@@ -10,7 +10,8 @@ OpenVINO IR layout that optimum-intel exports and OpenVINO GenAI's WhisperPipeli
 Output (written into <out>.tmp-XXXX and renamed when complete):
   openvino_encoder_model.xml/.bin  input_features f32 [B, n_mels, 3000] -> last_hidden_state [B, 1500, d]
   openvino_decoder_model.xml/.bin  stateful; input_ids i64 [B, T], encoder_hidden_states f32 [B, S, d],
-                                   cache_position i64 [T], beam_idx i32 [B] -> logits f32 [B, T, vocab],
+                                   cache_position i64 [T], beam_idx i32 [B] -> logits f32 [B, T', vocab]
+                                   (the rows from the first <|startoftranscript|> on; all without one),
                                    cross_attention_qk f32 [B, A, T, S] (the A alignment heads' raw
                                    cross-attention scores, for word timestamps)
   config.json, generation_config.json, preprocessor_config.json, tokenizer files,
@@ -20,7 +21,9 @@ Output (written into <out>.tmp-XXXX and renamed when complete):
 Decoder state: self-attention K/V live in variables `past_key_values.<i>.decoder.{key,value}`,
 reordered by `beam_idx` (Gather on batch) and appended every call; cross-attention K/V live in
 `past_key_values.<i>.encoder.{key,value}`, whose ReadValue initializer computes them from
-encoder_hidden_states, so they are computed only on the first call after a state reset.
+encoder_hidden_states, so they are computed only on the first call after a state reset. A call whose
+cache_position starts at 0 on a used state starts a fresh sequence over the same cross-attention K/V
+(the older self-attention entries are masked out): one request serves every pass over a window.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 //! Batched decoding (`DecodeOptions::batch_size` > 1) on real speech over generated room noise
-//! with real Whisper: the same segments as unbatched where the two paths see the same prompt,
+//! with real Whisper: the same segments as unbatched where the two paths see the same prompt
+//! (probabilities to 1e-4),
 //! close text where they do not, determinism, and resume after a kill mid-batch.
 
 mod common;
@@ -86,7 +87,37 @@ fn without_conditioning_batched_segments_equal_unbatched() {
             b.start, b.end, b.temperature, b.text
         );
     }
-    assert_eq!(batched, single);
+    assert_same_segments(&batched, &single);
+}
+
+/// Equal text, tokens, times, temperatures and words; log-probabilities and word probabilities
+/// within 1e-4. Those come from the logits, which differ in the last float digits between the
+/// paths: after a batched first attempt the window's later passes (fallback, word timing) start
+/// on a fresh decoder request, unbatched they rewind the request of the first attempt
+/// (converter 1.3.0), which sums over a longer, partly masked cache.
+fn assert_same_segments(batched: &[Segment], single: &[Segment]) {
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4;
+    assert_eq!(batched.len(), single.len());
+    for (b, s) in batched.iter().zip(single) {
+        let exact = |x: &Segment| {
+            (
+                x.start,
+                x.end,
+                x.text.clone(),
+                x.tokens.clone(),
+                x.temperature,
+            )
+        };
+        assert_eq!(exact(b), exact(s));
+        assert_eq!(b.compression_ratio, s.compression_ratio, "{}", s.text);
+        assert!(close(b.avg_logprob, s.avg_logprob), "{b:?}\n{s:?}");
+        assert!(close(b.no_speech_prob, s.no_speech_prob), "{b:?}\n{s:?}");
+        assert_eq!(b.words.len(), s.words.len(), "{}", s.text);
+        for (x, y) in b.words.iter().zip(&s.words) {
+            assert_eq!((&x.word, x.start, x.end), (&y.word, y.start, y.end));
+            assert!(close(x.probability, y.probability), "{x:?} vs {y:?}");
+        }
+    }
 }
 
 #[test]
