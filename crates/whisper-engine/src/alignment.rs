@@ -2,9 +2,9 @@
 //! `add_word_timestamps` describe the method; this is our own rendering of it).
 //!
 //! After a window is decoded, its text tokens go once through the decoder as a fresh sequence
-//! on the window's decoder (`[sot..] <|notimestamps|> text <|endoftext|>`); the alignment heads' cross-attention over the
-//! window's frames, normalised and median-filtered, is averaged over the heads, and DTW through it
-//! gives the frame at which every token starts. Tokens are merged into words, punctuation into
+//! on the window's decoder (`[sot..] <|notimestamps|> text <|endoftext|>`); the alignment
+//! heads' cross-attention over the window's frames, normalised and median-filtered, is averaged
+//! over the heads, and DTW through it gives the frame at which every token starts. Tokens are merged into words, punctuation into
 //! its neighbours, implausibly long words are cut, and each segment's start and end follow its
 //! words.
 
