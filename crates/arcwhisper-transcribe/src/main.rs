@@ -187,12 +187,19 @@ fn run() -> Result<()> {
     // Cheap checks first: a bad option or a missing model fails before any decoding.
     let opts = args.decode_options()?;
     let model_dir = whisper_engine::find_model(&args.model)?;
-    let audio = decode::decode_file(&args.input, args.allow_partial, &mut progress)?;
+    // The model compiles while GStreamer decodes the file: both are mostly one core's work.
+    let (audio, loaded) = std::thread::scope(|s| {
+        let loading = s.spawn(|| {
+            let t_load = Instant::now();
+            load_model(&args, &model_dir).map(|m| (m, t_load.elapsed().as_secs_f64()))
+        });
+        let audio = decode::decode_file(&args.input, args.allow_partial, &mut progress);
+        (audio, loading.join())
+    });
+    let audio = audio?;
+    let (mut model, load_seconds) =
+        loaded.map_err(|_| anyhow::anyhow!("loading the model panicked"))??;
     let audio_seconds = audio.len() as f64 / decode::RATE as f64;
-
-    let t_load = Instant::now();
-    let mut model = load_model(&args, &model_dir)?;
-    let load_seconds = t_load.elapsed().as_secs_f64();
     progress.note(&format!(
         "model {} on {} loaded in {load_seconds:.1} s",
         model.name(),

@@ -256,6 +256,13 @@ impl std::fmt::Debug for WhisperModel {
     }
 }
 
+fn read_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
+    tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Model {
+        path: path.to_path_buf(),
+        msg: format!("cannot be parsed ({e}); re-run tools/setup.sh to rewrite it"),
+    })
+}
+
 impl WhisperModel {
     /// Load a model folder (optimum-intel layout) and compile it for `cfg.device`.
     pub fn load(dir: &Path, cfg: &EngineConfig) -> Result<Self> {
@@ -283,27 +290,33 @@ impl WhisperModel {
                 msg: "is missing; re-run tools/setup.sh (the converter writes it)".into(),
             });
         }
-        let tokenizer = tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| Error::Model {
+        let cache_dir = cfg
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| runtime::arcwhisper_home().join("cache"));
+        // Parsing tokenizer.json (~90 ms) overlaps compiling the model.
+        let (tokenizer, ov) = std::thread::scope(|s| {
+            let tokenizer = s.spawn(|| read_tokenizer(&tok_path));
+            let ov = ov::OvWhisper::load(
+                dir,
+                &cfg.device,
+                &cache_dir,
+                cfg.threads,
+                config.num_mel_bins,
+            );
+            (tokenizer.join(), ov)
+        });
+        let tokenizer = tokenizer.map_err(|_| Error::Model {
             path: tok_path.clone(),
-            msg: format!("cannot be parsed ({e}); re-run tools/setup.sh to rewrite it"),
-        })?;
+            msg: "reading it panicked; re-run tools/setup.sh to rewrite it".into(),
+        })??;
+        let ov = ov?;
         let special = SpecialTokens::resolve(&tokenizer, &gen, &tok_path)?;
         let vocab_size = if config.vocab_size > 0 {
             config.vocab_size
         } else {
             tokenizer.get_vocab_size(true)
         };
-        let cache_dir = cfg
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| runtime::arcwhisper_home().join("cache"));
-        let ov = ov::OvWhisper::load(
-            dir,
-            &cfg.device,
-            &cache_dir,
-            cfg.threads,
-            config.num_mel_bins,
-        )?;
         if ov.alignment_heads == 0 {
             eprintln!(
                 "whisper-engine: {} has no alignment output ({}); words get no timestamps and \

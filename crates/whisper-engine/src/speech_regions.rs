@@ -126,6 +126,31 @@ impl Region {
     }
 }
 
+/// `regions` laid end to end, cut `at` samples into that speech-only timeline: the regions
+/// before the cut and those after it (a region across the cut in both, the later part with no
+/// padding before its speech).
+pub fn split_at(regions: &[Region], at: u64) -> (Vec<Region>, Vec<Region>) {
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let mut laid = 0;
+    for r in regions {
+        if laid + r.len() <= at {
+            before.push(*r);
+        } else if laid >= at {
+            after.push(*r);
+        } else {
+            let cut = r.start + (at - laid);
+            before.push(Region { end: cut, ..*r });
+            after.push(Region {
+                start: cut,
+                end: r.end,
+                onset: r.onset.max(cut),
+            });
+        }
+        laid += r.len();
+    }
+    (before, after)
+}
+
 /// Where the tracker is; everything it needs to continue.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RegionTracker {
@@ -262,6 +287,37 @@ mod tests {
 
     fn frames(ms: u64) -> usize {
         (ms * 16 / F) as usize
+    }
+
+    #[test]
+    fn split_cuts_the_laid_out_regions_where_asked() {
+        let regions = [
+            Region {
+                start: 100,
+                end: 200,
+                onset: 120,
+            },
+            Region::new(500, 600),
+        ];
+        let (before, after) = split_at(&regions, 150);
+        assert_eq!(
+            before,
+            vec![
+                regions[0],
+                Region {
+                    start: 500,
+                    end: 550,
+                    onset: 500
+                }
+            ]
+        );
+        assert_eq!(after, vec![Region::new(550, 600)]);
+        let (before, after) = split_at(&regions, 50);
+        assert_eq!(before[0].end, 150);
+        assert_eq!(after[0], Region { start: 150, end: 200, onset: 150 });
+        assert_eq!(after[1], regions[1]);
+        assert_eq!(split_at(&regions, 200), (regions.to_vec(), Vec::new()));
+        assert_eq!(split_at(&regions, 0), (Vec::new(), regions.to_vec()));
     }
 
     #[test]

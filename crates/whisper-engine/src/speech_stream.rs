@@ -19,7 +19,7 @@ use crate::coverage;
 use crate::error::{Error, Result};
 use crate::mel::N_SAMPLES;
 use crate::repeat_guard;
-use crate::speech_regions::{Region, RegionRules, RegionTracker};
+use crate::speech_regions::{split_at, Region, RegionRules, RegionTracker};
 use crate::stream::Stream as LongFormStream;
 use crate::timeline::{Edge, TimelineMap};
 use crate::vad::{LstmState, BLOCK_FRAMES, CONTEXT, FRAME};
@@ -40,6 +40,10 @@ pub struct VadState {
     /// `StreamState::prompt_tokens` (with batches: the initial prompt, never earlier text).
     #[serde(default)]
     pub queued: Vec<Vec<Region>>,
+    /// How many of `window`'s first regions are the undecoded end of the window before it
+    /// (see [`SpeechStream::decode_window`]); a window of only those is decoded whole.
+    #[serde(default)]
+    pub carried: usize,
 }
 
 /// A streaming transcription bound to a model. See [`WhisperModel::stream`].
@@ -209,7 +213,7 @@ impl<'m> SpeechStream<'m> {
         if let Some(r) = region {
             self.add_region(r, &mut out)?;
         }
-        self.decode_window(&mut out)?;
+        self.decode_window(&mut out, false)?;
         self.decode_queued(&mut out)?;
         self.vad.vad_pos = end;
         self.trim();
@@ -256,7 +260,7 @@ impl<'m> SpeechStream<'m> {
                 self.add_region(r, out)?;
             }
             if self.window_is_closed() {
-                self.decode_window(out)?;
+                self.decode_window(out, true)?;
             }
         }
         Ok(())
@@ -281,16 +285,25 @@ impl<'m> SpeechStream<'m> {
     fn add_region(&mut self, mut r: Region, out: &mut Vec<Segment>) -> Result<()> {
         // Only the end of the stream can put a region's padding past the audio.
         r.end = r.end.min(self.buf_end()).max(r.start);
-        if let Some(last) = self.vad.window.last() {
-            let total: u64 = self.vad.window.iter().map(Region::len).sum();
-            if r.start.saturating_sub(last.end) > self.rules.merge_gap
-                || total + r.len() > N_SAMPLES as u64
-            {
-                self.decode_window(out)?;
+        // Twice: the end carried over from the decoded window may itself leave no room for `r`
+        // (a window of carried regions only is then decoded whole).
+        for _ in 0..2 {
+            if !self.joins_window(&r) {
+                self.decode_window(out, true)?;
             }
         }
         self.vad.window.push(r);
         Ok(())
+    }
+
+    /// Whether `r` fits in the window being built: near enough to it, and short enough.
+    fn joins_window(&self, r: &Region) -> bool {
+        let Some(last) = self.vad.window.last() else {
+            return true;
+        };
+        let total: u64 = self.vad.window.iter().map(Region::len).sum();
+        r.start.saturating_sub(last.end) <= self.rules.merge_gap
+            && total + r.len() <= N_SAMPLES as u64
     }
 
     /// No region still to come can join the window: too far after it, or too long for it.
@@ -314,12 +327,17 @@ impl<'m> SpeechStream<'m> {
             || total + open_len > N_SAMPLES as u64
     }
 
-    /// Decode the window's regions laid end to end; map the segments back.
-    fn decode_window(&mut self, out: &mut Vec<Segment>) -> Result<()> {
+    /// Decode the window's regions laid end to end; map the segments back. With `carry`, the
+    /// audio after Whisper's first pass over the window (where it stopped: its last segment was
+    /// unfinished) starts the next window instead of being decoded alone, as faster-whisper's
+    /// seek runs on into the next speech: one encoder pass fewer, and the sentence is heard
+    /// with what follows it.
+    fn decode_window(&mut self, out: &mut Vec<Segment>, carry: bool) -> Result<()> {
         if self.vad.window.is_empty() {
             return Ok(());
         }
         let regions = std::mem::take(&mut self.vad.window);
+        let carried = std::mem::take(&mut self.vad.carried);
         self.decoded_since_trim = true;
         if let Some(d) = &mut self.detected {
             d.extend(regions);
@@ -332,12 +350,22 @@ impl<'m> SpeechStream<'m> {
             }
             return Ok(());
         }
-        self.decode_regions(&regions, out)
+        let carry = carry && regions.len() > carried;
+        let rest = self.decode_regions(&regions, out, carry)?;
+        self.vad.carried = rest.len();
+        self.vad.window = rest;
+        Ok(())
     }
 
     /// Decode `regions` laid end to end as one window, conditioned on the text before them;
-    /// map the segments back (see [`Self::emit`]).
-    fn decode_regions(&mut self, regions: &[Region], out: &mut Vec<Segment>) -> Result<()> {
+    /// map the segments back (see [`Self::emit`]). With `carry`, only Whisper's first pass:
+    /// returns the regions (cut where it stopped) it left undecoded.
+    fn decode_regions(
+        &mut self,
+        regions: &[Region],
+        out: &mut Vec<Segment>,
+        carry: bool,
+    ) -> Result<Vec<Region>> {
         let audio = self.window_audio(regions);
         let opts = self.window_opts(regions);
         let prompt_before = self.prompt_tokens.clone();
@@ -351,14 +379,22 @@ impl<'m> SpeechStream<'m> {
         };
         let mut stream = LongFormStream::new(&mut *self.model, opts, Some(resume));
         let mut segments = stream.push(&audio)?;
-        segments.extend(stream.finish()?);
+        let decoded = if carry {
+            segments.extend(stream.finish_first()?);
+            (stream.state().seek_samples as usize).min(audio.len())
+        } else {
+            segments.extend(stream.finish()?);
+            audio.len()
+        };
+        let (regions, rest) = split_at(regions, decoded as u64);
         let copies = repeat_guard::leading_copies(&prompt_text, segments.iter().map(|s| &*s.text));
         segments.drain(..copies);
         let st = stream.state();
         self.prompt_tokens = st.prompt_tokens;
         self.language = st.language;
-        self.model.stats.speech_samples += audio.len() as u64;
-        self.emit(regions, segments, prompt_before, out)
+        self.model.stats.speech_samples += decoded as u64;
+        self.emit(&regions, segments, prompt_before, out)?;
+        Ok(rest)
     }
 
     /// A decoded window's segments (window time) mapped back to `out`. From a region Whisper
@@ -393,7 +429,7 @@ impl<'m> SpeechStream<'m> {
         }
         out.extend(kept.into_iter().map(|s| to_original(s, &map)));
         self.model.stats.redecoded_windows += 1;
-        self.decode_regions(&regions[k..], out)
+        self.decode_regions(&regions[k..], out, false).map(drop)
     }
 
     /// The queued windows as one batch (`batch.rs`); segments mapped back, in window order.

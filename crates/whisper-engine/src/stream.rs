@@ -180,6 +180,21 @@ impl<'m> Stream<'m> {
         Ok(out)
     }
 
+    /// Decode the first window only, as at the end of the stream (nothing if a window was
+    /// decoded already); what Whisper leaves after it stays buffered (`state().seek_samples`
+    /// says where it stopped).
+    pub(crate) fn finish_first(&mut self) -> Result<Vec<Segment>> {
+        if let Some(e) = &self.error {
+            return Err(Error::Options(e.clone()));
+        }
+        let mut out = Vec::new();
+        self.finishing = true;
+        if self.seek_frames == 0 && self.buf.len() / HOP > 0 {
+            self.window(&mut out)?;
+        }
+        Ok(out)
+    }
+
     /// The state after the last returned segment.
     pub fn state(&self) -> StreamState {
         StreamState {
