@@ -314,7 +314,14 @@ mod tests {
         assert_eq!(after, vec![Region::new(550, 600)]);
         let (before, after) = split_at(&regions, 50);
         assert_eq!(before[0].end, 150);
-        assert_eq!(after[0], Region { start: 150, end: 200, onset: 150 });
+        assert_eq!(
+            after[0],
+            Region {
+                start: 150,
+                end: 200,
+                onset: 150
+            }
+        );
         assert_eq!(after[1], regions[1]);
         assert_eq!(split_at(&regions, 200), (regions.to_vec(), Vec::new()));
         assert_eq!(split_at(&regions, 0), (Vec::new(), regions.to_vec()));
