@@ -41,6 +41,11 @@ pub struct VadOptions {
     /// burst next to speech is heard as what it is); times still map back region by region and
     /// no word straddles a removed silence (see `timeline.rs`).
     pub merge_gap_ms: u32,
+    /// What Whisper leaves unfinished at the end of a window (its last segment had no closing
+    /// time stamp: it goes on in the audio after) starts the next window, with the speech that
+    /// follows, instead of being decoded alone: as faster-whisper's seek runs on over its
+    /// speech chunks. Home video: 10-25 % fewer windows. Batched windows never carry.
+    pub carry_unfinished: bool,
 }
 
 impl Default for VadOptions {
@@ -52,6 +57,7 @@ impl Default for VadOptions {
             min_silence_ms: 2000,
             speech_pad_ms: 400,
             merge_gap_ms: u32::MAX,
+            carry_unfinished: true,
         }
     }
 }

@@ -350,11 +350,15 @@ impl<'m> SpeechStream<'m> {
             }
             return Ok(());
         }
-        let carry = carry && regions.len() > carried;
+        let carry = carry && regions.len() > carried && self.carries();
         let rest = self.decode_regions(&regions, out, carry)?;
         self.vad.carried = rest.len();
         self.vad.window = rest;
         Ok(())
+    }
+
+    fn carries(&self) -> bool {
+        self.opts.vad.as_ref().is_some_and(|v| v.carry_unfinished)
     }
 
     /// Decode `regions` laid end to end as one window, conditioned on the text before them;

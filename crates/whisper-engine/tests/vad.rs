@@ -155,6 +155,37 @@ fn regions_share_windows_and_first_words_start_at_the_speech() {
     assert!(mean < 0.15, "mean start error {mean:.3} s ({errors:?})");
 }
 
+/// Read speech with short pauses fills windows: where Whisper's first pass over a window leaves
+/// its last sentence unfinished, that end goes on in the next window instead of a window of its
+/// own, and the text stays what it was.
+#[test]
+fn an_unfinished_window_end_goes_on_in_the_next_window() {
+    let mut m = load("tiny.en");
+    let clips: Vec<Vec<f32>> = (1..=9)
+        .map(|k| clip(&format!("ljspeech/LJ001-{k:04}.wav")))
+        .collect();
+    let gaps = [4.0, 3.0, 5.0, 3.0, 4.0, 3.0, 6.0, 3.0, 4.0, 5.0];
+    let (audio, spans) = soundtrack(&clips, &gaps, -32.0);
+    let mut alone = vad_opts();
+    if let Some(v) = &mut alone.vad {
+        v.carry_unfinished = false;
+    }
+    m.reset_stats();
+    let separate = m.transcribe(&audio, &alone).unwrap();
+    let separate_windows = m.stats().windows;
+    m.reset_stats();
+    let carried = m.transcribe(&audio, &vad_opts()).unwrap();
+    let carried_windows = m.stats().windows;
+    eprintln!("windows: {separate_windows} alone, {carried_windows} carried");
+    assert!(
+        carried_windows < separate_windows,
+        "{carried_windows} windows carried, {separate_windows} alone"
+    );
+    check_on_speech(&carried, &spans);
+    let difference = test_support::text::wer(&text_of(&separate), &text_of(&carried));
+    assert!(difference < 0.1, "the texts differ by {difference:.3}");
+}
+
 #[test]
 fn resumed_from_json_state_at_any_point_gives_the_same_segments() {
     let mut m = load("tiny.en");
