@@ -53,6 +53,12 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// Whether a process's main thread sleeps in a pipe read (`wchan` `pipe_read`, `pipe_wait`,
+/// `anon_pipe_read` by kernel version): it has read everything written to the pipe so far.
+pub fn waits_on_pipe(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("pipe"))
+}
+
 /// Direct children of a process (e.g. the workers of a gst-launch).
 pub fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();

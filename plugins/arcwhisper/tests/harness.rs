@@ -537,6 +537,10 @@ fn flush_with_a_full_queue_to_the_worker_still_drops_the_audio() {
     let audio = p001_head();
     push_audio(&mut h, &audio[..16_000], gst::ClockTime::ZERO);
     let pid = h.element().unwrap().property::<i64>("worker-pid");
+    // Stop the worker only once it has read that first second (loaded, and back to reading its
+    // stdin): the room counted below assumes an empty pipe. Stopped before, one frame fewer
+    // fits and the push below blocks until `worker-timeout` (300 s: seen in the full suite).
+    wait_until_reading_stdin(pid as u32);
     // SAFETY: plain kill(2) of the element's worker.
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
     // One frame in the pipe, one in the writer's write(2), eight in the queue: full.
@@ -563,6 +567,25 @@ fn flush_with_a_full_queue_to_the_worker_still_drops_the_audio() {
         !all.contains("fairest") && !all.contains("creatures"),
         "{all}"
     );
+}
+
+/// Waits (up to 60 s) until the worker sleeps reading its stdin three times in a row, 20 ms
+/// apart: the first buffer is written and read.
+fn wait_until_reading_stdin(pid: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut in_a_row = 0;
+    while in_a_row < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never waited on its stdin"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        in_a_row = if test_support::procfs::waits_on_pipe(pid) {
+            in_a_row + 1
+        } else {
+            0
+        };
+    }
 }
 
 /// Cue shape limits as set on the element.
