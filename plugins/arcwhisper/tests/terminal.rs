@@ -155,7 +155,7 @@ fn worker_log_lines_go_to_the_debug_file() {
     line(&format!("worker-start pid={pid} device=CPU"));
 }
 
-/// The default model chain (`medium,small,base,base-int8,tiny-int8,tiny`) on a machine with
+/// The default model chain (`medium,small,base-int8,base,tiny-int8,tiny`) on a machine with
 /// the set-up's models: the names that are not installed are expected, not news: no warning on
 /// the bus.
 #[test]

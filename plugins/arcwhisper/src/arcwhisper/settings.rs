@@ -10,7 +10,7 @@ use worker_protocol::{DecodeSettings, Task, VadSettings};
 pub const DEFAULT_DEVICE: &str = "CPU";
 /// Largest first; each model's int8 variant (less memory, same accuracy within 0.5 WER points)
 /// right after it, so that a tight budget walks base -> base-int8 -> tiny -> tiny-int8.
-pub const DEFAULT_MODEL: &str = "medium,small,base,base-int8,tiny-int8,tiny";
+pub const DEFAULT_MODEL: &str = "medium,small,base-int8,base,tiny-int8,tiny";
 pub const DEFAULT_RESTARTS: u32 = 3;
 pub const DEFAULT_NO_SPEECH: f32 = 0.6;
 /// Longest silence of a worker the element accepts while it waits for it (loading a model,
