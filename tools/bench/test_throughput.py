@@ -198,5 +198,13 @@ def test_worker_memory_reads_the_measure_tests_lines():
            "tiny.en\t75500000\t417000000\t417000000\t122000000\t413000000\t9.5\ntest ... ok\n")
     rows = WM.parse_tsv(out)
     assert rows == [{"model": "tiny.en", "weights_b": 75500000, "need_b": 417000000, "rss_ready_b": 122000000,
-                     "hwm_b": 413000000, "seconds": 9.5}]
-    assert "| tiny.en | default | 75.5 | 122 | 413 | 413 |" in WM.table([("default", rows[0])])
+                     "hwm_b": 413000000, "seconds": 9.5, "baseline_b": 0, "rss_after_b": 0}]
+    assert "| tiny.en | default | 75.5 | 122 | 413 |  |  |  |  | 413 |" in WM.table([("default", rows[0])])
+
+
+def test_worker_memory_reports_growth_over_the_runtime_only_baseline():
+    out = ("tiny.en-int8\t41666324\t477497635\t477497635\t122642432\t441270272\t5.4\t45641728\t431270272\n")
+    rows = WM.parse_tsv(out)
+    assert rows[0]["baseline_b"] == 45641728 and rows[0]["rss_after_b"] == 431270272
+    # after 431 - 46 = 386 MB, peak 441 - 46 = 396 MB, against tiny.en's 413 MB
+    assert "| tiny.en-int8 | default | 41.7 | 123 | 441 | 431 | 46 | 386 | 396 | 413 |" in WM.table([("default", rows[0])])

@@ -8,8 +8,9 @@ measure_worker_memory_per_model` (a real `arcwhisper-worker` fed the LibriVox cl
 times) once with the default environment and once per environment-only variant (e.g.
 `f32:env=ARCWHISPER_INFERENCE_PRECISION=f32`; variants with CLI arguments need the element's
 property and are not measured here), for each model and its -int8 folder when present. Prints
-a markdown table: RSS when ready and the high-water mark after decoding, against today's
-steady state (413 MB tiny.en, 621 MB base).
+a markdown table: RSS when ready, the high-water mark and the RSS after decoding, and the growth
+over a runtime-only worker (OpenVINO loaded, no model), the measure issue 12's targets use:
+413 MB tiny.en, 621 MB base (crates/arcwhisper-worker/README.md "Memory need").
 """
 
 from __future__ import annotations
@@ -31,13 +32,16 @@ CMD = ["cargo", "test", "--release", "-p", "arcwhisper-worker", "--test", "worke
 
 
 def parse_tsv(out: str) -> list[dict]:
-    """The test's lines `model weights need formula rss_ready hwm seconds` (header skipped)."""
+    """The test's lines `model weights need formula rss_ready hwm seconds [baseline rss_after]`
+    (header skipped; baseline 0 = not read)."""
     rows = []
     for line in out.splitlines():
         f = line.split("\t")
-        if len(f) == 7 and f[0] != "model" and f[1].isdigit():
+        if len(f) in (7, 9) and f[0] != "model" and f[1].isdigit():
             rows.append({"model": f[0], "weights_b": int(f[1]), "need_b": int(f[2]), "rss_ready_b": int(f[4]),
-                         "hwm_b": int(f[5]), "seconds": float(f[6])})
+                         "hwm_b": int(f[5]), "seconds": float(f[6]),
+                         "baseline_b": int(f[7]) if len(f) == 9 else 0,
+                         "rss_after_b": int(f[8]) if len(f) == 9 else 0})
     return rows
 
 
@@ -49,13 +53,22 @@ def measure(models: list[str], repeat: int, env: dict[str, str]) -> list[dict]:
     return parse_tsv(p.stdout)
 
 
+def _growth(r: dict, key: str) -> str:
+    """RSS over the runtime-only baseline, MB ("" when the baseline was not read)."""
+    return f"{(r[key] - r['baseline_b']) / 1e6:.0f}" if r.get("baseline_b") and r.get(key) else ""
+
+
 def table(rows: list[tuple[str, dict]]) -> str:
-    lines = ["| model | variant | IR weights MB | RSS ready MB | peak RSS after decoding MB | today (steady) MB |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| model | variant | IR weights MB | RSS ready MB | peak RSS after decoding MB | RSS after decoding MB "
+             "| runtime-only baseline MB | growth after decoding MB | growth at peak MB | target (growth) MB |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for variant, r in rows:
         today = TODAY_MB.get(r["model"].removesuffix("-int8"), "")
+        after = f"{r['rss_after_b'] / 1e6:.0f}" if r.get("rss_after_b") else ""
+        base = f"{r['baseline_b'] / 1e6:.0f}" if r.get("baseline_b") else ""
         lines.append(f"| {r['model']} | {variant} | {r['weights_b'] / 1e6:.1f} | {r['rss_ready_b'] / 1e6:.0f} "
-                     f"| {r['hwm_b'] / 1e6:.0f} | {today} |")
+                     f"| {r['hwm_b'] / 1e6:.0f} | {after} | {base} | {_growth(r, 'rss_after_b')} "
+                     f"| {_growth(r, 'hwm_b')} | {today} |")
     return "\n".join(lines)
 
 
@@ -81,7 +94,7 @@ def main(argv=None) -> int:
         rows += [(label, r) for r in measure(models, a.repeat, v.env)]
     print(table(rows))
     print(f"\nOne `arcwhisper-worker` per model, the LibriVox clip fed {a.repeat} times; *peak* is VmHWM after "
-          "the last window. Batch-size variants are not measured here (the element's property, not an environment).")
+          "the last window; *growth* is over a worker with the runtime loaded and no model (issue 12's measure). Batch-size variants are not measured here (the element's property, not an environment).")
     return 0
 
 

@@ -856,8 +856,8 @@ fn measure_worker_memory_per_model() {
     let models_to_measure =
         std::env::var("AW_MEASURE_MODELS").unwrap_or_else(|_| "tiny,base".into());
     let _g = heavy();
-    // Baseline: OpenVINO loaded, no model (a worker stopped at a device error has loaded it).
-    println!("model\tweights_B\tjson_need_B\tformula_B\trss_ready_B\thwm_after_decode_B\tseconds");
+    let baseline = runtime_only_rss();
+    println!("model\tweights_B\tjson_need_B\tformula_B\trss_ready_B\thwm_after_decode_B\tseconds\tbaseline_B\trss_after_decode_B");
     for name in models_to_measure.split(',') {
         let m = model(name);
         let mut w = Worker::spawn(&[]);
@@ -875,6 +875,8 @@ fn measure_worker_memory_per_model() {
             }
         }
         hwm = hwm.max(status_kib(w.pid, "VmHWM") * 1024);
+        // Read before Shutdown is handled: the worker is between streams, its model loaded.
+        let rss_after = status_kib(w.pid, "VmRSS") * 1024;
         writer.join().unwrap();
         let w_bytes = models::weights_bytes(&m.path);
         let factor = if models::has_int8_weights(&m.path) {
@@ -884,11 +886,23 @@ fn measure_worker_memory_per_model() {
         };
         let formula = (w_bytes as f64 * factor) as u64 + models::ACTIVATION_BYTES;
         println!(
-            "{}\t{w_bytes}\t{}\t{formula}\t{rss_ready}\t{hwm}\t{:.1}",
+            "{}\t{w_bytes}\t{}\t{formula}\t{rss_ready}\t{hwm}\t{:.1}\t{baseline}\t{rss_after}",
             m.name,
             rep.need,
             t0.elapsed().as_secs_f64()
         );
         w.wait();
     }
+}
+
+/// A worker's RSS with the OpenVINO runtime loaded and no model: the baseline the need
+/// estimate's growth figures (README "Memory need") are measured over. A chain naming no
+/// installed model fails after the runtime is up; read as the worker exits (0: it was gone).
+fn runtime_only_rss() -> u64 {
+    let mut w = Worker::spawn(&[]);
+    w.start("CPU", &["no-such-model"], 0, None);
+    let _ = w.error();
+    let rss = test_support::procfs::rss_kib(w.pid).unwrap_or(0) * 1024;
+    w.wait();
+    rss
 }
