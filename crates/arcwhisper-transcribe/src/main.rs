@@ -15,7 +15,9 @@ use progress::{Progress, Verbosity};
 use std::path::PathBuf;
 use std::time::Instant;
 use subtitle_cues::CueOptions;
-use whisper_engine::{DecodeOptions, EngineConfig, Task, VadOptions, WhisperModel};
+use whisper_engine::{
+    DecodeOptions, EngineConfig, SpeechProbabilities, Task, VadOptions, WhisperModel,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -187,14 +189,19 @@ fn run() -> Result<()> {
     // Cheap checks first: a bad option or a missing model fails before any decoding.
     let opts = args.decode_options()?;
     let model_dir = whisper_engine::find_model(&args.model)?;
-    // The model compiles while GStreamer decodes the file: both are mostly one core's work.
-    let (audio, loaded) = std::thread::scope(|s| {
+    // The model compiles while GStreamer decodes the file and Silero finds its speech: each is
+    // mostly one core's work.
+    let (audio, ahead, loaded) = std::thread::scope(|s| {
         let loading = s.spawn(|| {
             let t_load = Instant::now();
             load_model(&args, &model_dir).map(|m| (m, t_load.elapsed().as_secs_f64()))
         });
         let audio = decode::decode_file(&args.input, args.allow_partial, &mut progress);
-        (audio, loading.join())
+        let ahead = match (&audio, &opts.vad) {
+            (Ok(a), Some(_)) => speech_ahead(a, &progress),
+            _ => None,
+        };
+        (audio, ahead, loading.join())
     });
     let audio = audio?;
     let (mut model, load_seconds) =
@@ -211,7 +218,7 @@ fn run() -> Result<()> {
         warm_up(&mut model, &audio, &opts)?;
     }
 
-    let transcript = transcribe::transcribe(&mut model, &audio, opts, &mut progress)?;
+    let transcript = transcribe::transcribe(&mut model, &audio, opts, ahead, &mut progress)?;
     progress.note(&format!(
         "transcribed {audio_seconds:.1} s of audio in {:.1} s ({} segments, language {})",
         transcript.wall_seconds,
@@ -238,6 +245,18 @@ fn run() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Silero over the whole file; `None` (with a note) leaves it to the stream, which then reports
+/// a missing or broken VAD model with its fix.
+fn speech_ahead(audio: &[f32], progress: &Progress) -> Option<SpeechProbabilities> {
+    match SpeechProbabilities::compute(audio) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            progress.detail(&format!("speech detection ahead of the model: {e}"));
+            None
+        }
+    }
 }
 
 fn load_model(args: &Args, dir: &std::path::Path) -> Result<WhisperModel> {

@@ -5,7 +5,7 @@ use crate::decode::RATE;
 use crate::progress::Progress;
 use anyhow::Result;
 use std::time::Instant;
-use whisper_engine::{DecodeOptions, Segment, WhisperModel};
+use whisper_engine::{DecodeOptions, Segment, SpeechProbabilities, WhisperModel};
 
 /// One window of audio: a push decodes at most one window, then progress is shown.
 const CHUNK: usize = 30 * RATE as usize;
@@ -20,12 +20,16 @@ pub fn transcribe(
     model: &mut WhisperModel,
     audio: &[f32],
     opts: DecodeOptions,
+    ahead: Option<SpeechProbabilities>,
     progress: &mut Progress,
 ) -> Result<Transcript> {
     let t0 = Instant::now();
     let total = audio.len() as f64 / RATE as f64;
     progress.begin("transcribing", total);
-    let mut stream = model.stream(opts, None);
+    let mut stream = match ahead {
+        Some(a) => model.stream_with_speech(opts, a),
+        None => model.stream(opts, None),
+    };
     let mut segments = Vec::new();
     for chunk in audio.chunks(CHUNK) {
         let new = stream.push(chunk)?;

@@ -34,6 +34,7 @@ mod speech_stream;
 mod stream;
 mod timeline;
 pub mod vad;
+mod vad_ahead;
 
 pub use error::{Error, Result};
 pub use precision::{CpuCapabilities, Precision};
@@ -44,6 +45,7 @@ pub use runtime::{
 pub use speech_regions::{Region, RegionTracker, VadOptions};
 pub use speech_stream::{Stream, VadState};
 pub use timeline::{Edge, TimelineMap};
+pub use vad_ahead::SpeechProbabilities;
 
 use config::{GenerationConfig, ModelConfig, SpecialTokens};
 use std::path::{Path, PathBuf};
@@ -397,7 +399,18 @@ impl WhisperModel {
     /// A streaming transcription; `resume` continues from a saved [`StreamState`] (feed it the
     /// audio from `state.seek_samples` on).
     pub fn stream(&mut self, opts: DecodeOptions, resume: Option<StreamState>) -> Stream<'_> {
-        Stream::new(self, opts, resume)
+        Stream::new(self, opts, resume, None)
+    }
+
+    /// A new stream with speech detection (`opts.vad`) that reads the speech probabilities
+    /// computed ahead ([`SpeechProbabilities::compute`], e.g. while the model compiled) instead
+    /// of running the VAD; the result is the same as [`WhisperModel::stream`]'s.
+    pub fn stream_with_speech(
+        &mut self,
+        opts: DecodeOptions,
+        ahead: SpeechProbabilities,
+    ) -> Stream<'_> {
+        Stream::new(self, opts, None, Some(ahead))
     }
 
     /// Text of tokens (timestamps and special tokens dropped).

@@ -23,6 +23,7 @@ use crate::speech_regions::{split_at, Region, RegionRules, RegionTracker};
 use crate::stream::Stream as LongFormStream;
 use crate::timeline::{Edge, TimelineMap};
 use crate::vad::{LstmState, BLOCK_FRAMES, CONTEXT, FRAME};
+use crate::vad_ahead::{block_rows, SpeechProbabilities};
 use crate::{DecodeOptions, Segment, StreamState, WhisperModel};
 use std::time::Instant;
 
@@ -75,9 +76,15 @@ impl<'m> Stream<'m> {
         model: &'m mut WhisperModel,
         opts: DecodeOptions,
         resume: Option<StreamState>,
+        ahead: Option<SpeechProbabilities>,
     ) -> Self {
         let inner = if opts.vad.is_some() {
-            Inner::Speech(SpeechStream::new(model, opts, resume))
+            let mut s = SpeechStream::new(model, opts, resume);
+            if let Some(a) = ahead {
+                s.model.stats.vad_seconds += a.seconds();
+                s.ahead = Some(a);
+            }
+            Inner::Speech(s)
         } else {
             Inner::Plain(LongFormStream::new(model, opts, resume))
         };
@@ -133,6 +140,8 @@ struct SpeechStream<'m> {
     detected: Option<Vec<Region>>,
     /// A window was decoded since the last `trim`.
     decoded_since_trim: bool,
+    /// Probabilities computed before the stream ran (`WhisperModel::stream_with_speech`).
+    ahead: Option<SpeechProbabilities>,
 }
 
 impl<'m> SpeechStream<'m> {
@@ -172,6 +181,7 @@ impl<'m> SpeechStream<'m> {
             error,
             detected: None,
             decoded_since_trim: false,
+            ahead: None,
         }
     }
 
@@ -234,25 +244,8 @@ impl<'m> SpeechStream<'m> {
     /// Run `frames` frames from `vad_pos` (zero-padded past the audio) and feed the tracker.
     fn run_vad(&mut self, frames: usize, out: &mut Vec<Segment>) -> Result<()> {
         let pos = self.vad.vad_pos;
-        let mut rows = Vec::with_capacity(frames * (CONTEXT + FRAME));
-        for f in 0..frames as u64 {
-            let start = pos + f * FRAME as u64;
-            if start < CONTEXT as u64 {
-                // The stream's first frame: no context yet (zeros, as Silero starts).
-                rows.extend([0.0; CONTEXT]);
-            } else {
-                rows.extend(self.samples(start - CONTEXT as u64, start));
-            }
-            rows.extend(self.samples(start, start + FRAME as u64));
-        }
-        let t = Instant::now();
-        let probs = self
-            .model
-            .vad
-            .as_mut()
-            .expect("VAD loaded")
-            .run(&rows, &mut self.vad.lstm)?;
-        self.model.stats.vad_seconds += t.elapsed().as_secs_f64();
+        let rows = block_rows(|from, to| self.samples(from, to), pos, frames);
+        let probs = self.speech_probs(pos, &rows)?;
         for (f, &p) in probs.iter().enumerate() {
             let start = pos + (f * FRAME) as u64;
             self.vad.vad_pos = start + FRAME as u64;
@@ -264,6 +257,25 @@ impl<'m> SpeechStream<'m> {
             }
         }
         Ok(())
+    }
+
+    /// The block's probabilities: computed ahead when they were (for these rows and this LSTM
+    /// state), else by running the VAD; `vad.lstm` becomes the state after the block.
+    fn speech_probs(&mut self, pos: u64, rows: &[f32]) -> Result<Vec<f32>> {
+        let known = self
+            .ahead
+            .as_ref()
+            .and_then(|a| a.lookup(pos, rows, &self.vad.lstm));
+        if let Some((probs, after)) = known {
+            let probs = probs.to_vec();
+            self.vad.lstm = after.clone();
+            return Ok(probs);
+        }
+        let t = Instant::now();
+        let vad = self.model.vad.as_mut().expect("VAD loaded");
+        let probs = vad.run(rows, &mut self.vad.lstm)?;
+        self.model.stats.vad_seconds += t.elapsed().as_secs_f64();
+        Ok(probs)
     }
 
     /// `[from, to)` of the audio, zeros where there is none (past the end, or a context before

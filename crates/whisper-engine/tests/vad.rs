@@ -5,7 +5,7 @@ mod common;
 
 use common::soundtrack::brown_noise;
 use common::*;
-use whisper_engine::{DecodeOptions, Segment, StreamState, VadOptions};
+use whisper_engine::{DecodeOptions, Segment, SpeechProbabilities, StreamState, VadOptions};
 
 const SR: f64 = 16_000.0;
 
@@ -226,6 +226,50 @@ fn resumed_from_json_state_at_any_point_gives_the_same_segments() {
         assert!(st.vad.is_some());
     }
     assert_resumes_identically(&mut m, &opts, &audio, &full, states);
+}
+
+/// Probabilities computed ahead (as the CLI does while the model compiles) give the stream's
+/// own segments, with the VAD not run again; computed for other audio they are not used.
+#[test]
+fn speech_computed_ahead_gives_the_same_segments() {
+    let mut m = load("tiny.en");
+    let (audio, _) = home_video();
+    let opts = vad_opts();
+    m.reset_stats();
+    let own = m.transcribe(&audio, &opts).unwrap();
+    let own_vad = m.stats().vad_seconds;
+
+    let ahead = SpeechProbabilities::compute(&audio).unwrap();
+    let computed = ahead.seconds();
+    m.reset_stats();
+    let mut s = m.stream_with_speech(opts.clone(), ahead);
+    let mut read = Vec::new();
+    for chunk in audio.chunks(30 * 16_000) {
+        read.extend(s.push(chunk).unwrap());
+    }
+    read.extend(s.finish().unwrap());
+    drop(s);
+    let json = |v: &[Segment]| serde_json::to_string(v).unwrap();
+    assert_eq!(json(&read), json(&own));
+    // Only the computation ahead is counted: the stream ran no block itself.
+    let counted = m.stats().vad_seconds;
+    assert!(
+        (counted - computed).abs() < 1e-9,
+        "counted {counted} s, computed ahead {computed} s, stream's own VAD {own_vad} s"
+    );
+
+    // Probabilities of other audio (the same length, silent after the first 40 s): the stream
+    // runs the VAD where its rows differ and still gives its own segments.
+    let mut other = audio.clone();
+    other[40 * 16_000..].fill(0.0);
+    let ahead = SpeechProbabilities::compute(&other).unwrap();
+    m.reset_stats();
+    let mut s = m.stream_with_speech(opts.clone(), ahead);
+    let mut mixed = s.push(&audio).unwrap();
+    mixed.extend(s.finish().unwrap());
+    drop(s);
+    assert_eq!(json(&mixed), json(&own));
+    assert!(m.stats().vad_seconds > 0.0);
 }
 
 #[test]
