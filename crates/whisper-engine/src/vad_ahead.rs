@@ -11,7 +11,7 @@
 use crate::error::Result;
 use crate::vad::{LstmState, SileroVad, BLOCK_FRAMES, CONTEXT, FRAME};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::time::Instant;
 
 /// Silero's input rows for `frames` frames from sample `pos`: each frame's `CONTEXT` samples
@@ -125,9 +125,9 @@ fn slice_or_zeros(audio: &[f32], from: u64, to: u64) -> Vec<f32> {
 /// The rows' bits, hashed (equal rows give equal hashes; a collision would need two different
 /// recordings to agree on 64 bits of SipHash for the same block).
 fn hash_rows(rows: &[f32]) -> u64 {
+    // One write of the block's bytes: SipHash per value was ~0.5 % of a run's time.
+    let bytes: Vec<u8> = rows.iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    for x in rows {
-        x.to_bits().hash(&mut h);
-    }
+    h.write(&bytes);
     h.finish()
 }
