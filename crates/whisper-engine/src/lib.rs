@@ -24,6 +24,7 @@ mod decode;
 mod dtw;
 mod error;
 mod hallucination;
+mod heap;
 pub mod mel;
 mod ov;
 mod precision;

@@ -212,7 +212,14 @@ impl<'m> Stream<'m> {
     }
 
     /// Decode the window at the seek point; advance the seek and drop the consumed audio.
+    /// Decodes the window at the seek point, then gives the freed buffers back (`heap.rs`).
     fn window(&mut self, out: &mut Vec<Segment>) -> Result<()> {
+        let decoded = self.decode_at_seek(out);
+        crate::heap::return_free_pages();
+        decoded
+    }
+
+    fn decode_at_seek(&mut self, out: &mut Vec<Segment>) -> Result<()> {
         let content = self.buf.len().min(N_SAMPLES);
         let segment_size = (content / HOP).min(N_FRAMES) as u64;
         let seek = self.seek_frames;
