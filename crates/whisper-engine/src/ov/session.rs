@@ -141,11 +141,7 @@ impl<'a> OvSession<'a> {
             .set_tensor("input_ids", &input_ids)
             .ov(|| "setting input_ids".into())?;
         if self.has_cache_position {
-            let positions: Vec<i64> = (self.pos..self.pos + n).collect();
-            let cp = tensor_i64(&positions, &[n])?;
-            self.req
-                .set_tensor("cache_position", &cp)
-                .ov(|| "setting cache_position".into())?;
+            set_positions(self.req, self.pos, n)?;
         }
         if self.has_attention_mask {
             let total = self.pos + n;
@@ -185,11 +181,7 @@ impl<'a> OvSession<'a> {
                 .ov(|| "setting encoder_hidden_states".into())?;
         }
         if st.past_inputs.iter().any(|x| x == "cache_position") {
-            let positions: Vec<i64> = (self.pos..self.pos + n as i64).collect();
-            let cp = tensor_i64(&positions, &[n as i64])?;
-            st.past_req
-                .set_tensor("cache_position", &cp)
-                .ov(|| "setting cache_position".into())?;
+            set_positions(&mut st.past_req, self.pos, n as i64)?;
         }
         st.past_req
             .infer()
@@ -301,11 +293,7 @@ impl BatchSession {
             .set_tensor("input_ids", &input_ids)
             .ov(|| "setting input_ids".into())?;
         if self.has_cache_position {
-            let positions: Vec<i64> = (self.pos..self.pos + steps as i64).collect();
-            let cp = tensor_i64(&positions, &[steps as i64])?;
-            self.req
-                .set_tensor("cache_position", &cp)
-                .ov(|| "setting cache_position".into())?;
+            set_positions(&mut self.req, self.pos, steps as i64)?;
         }
         self.req
             .infer()
@@ -328,4 +316,12 @@ impl BatchSession {
         }
         Ok(())
     }
+}
+
+/// `cache_position` = `from..from + n`: the positions of a call's `n` new tokens.
+fn set_positions(req: &mut InferRequest, from: i64, n: i64) -> Result<()> {
+    let positions: Vec<i64> = (from..from + n).collect();
+    let cp = tensor_i64(&positions, &[n])?;
+    req.set_tensor("cache_position", &cp)
+        .ov(|| "setting cache_position".into())
 }
