@@ -76,6 +76,10 @@ struct Args {
     /// Text only, no timestamp tokens
     #[arg(long)]
     without_timestamps: bool,
+    /// Segment times only, no word timing (no alignment pass: faster; subtitles then keep
+    /// Whisper's segments instead of cues shaped at word boundaries)
+    #[arg(long)]
+    no_word_timestamps: bool,
     /// Only temperature 0 (no fallback)
     #[arg(long)]
     no_fallback: bool,
@@ -138,6 +142,7 @@ impl Args {
             task,
             initial_prompt: self.initial_prompt.clone(),
             without_timestamps: self.without_timestamps,
+            word_timestamps: !self.no_word_timestamps,
             condition_on_previous_text: !self.no_condition_on_previous_text,
             seed: self.seed,
             vad: (!self.no_vad).then(|| self.vad_options()),

@@ -320,6 +320,50 @@ fn json_output_is_the_engines_segments_as_serde_writes_them() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--no-word-timestamps` skips word timing: segments without words, the same text (JFK: one
+/// window, so the seek after the last word cannot differ).
+#[test]
+fn no_word_timestamps_gives_segments_without_words() {
+    let jfk = assets().join("jfk.flac");
+    let text_of = |v: &serde_json::Value| -> String {
+        v["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let with = transcribe(&[s(&jfk), "--threads", "1", "--quiet", "--format", "json"]);
+    let without = transcribe(&[
+        s(&jfk),
+        "--threads",
+        "1",
+        "--quiet",
+        "--format",
+        "json",
+        "--no-word-timestamps",
+    ]);
+    assert!(
+        with.ok() && without.ok(),
+        "{}{}",
+        with.stderr,
+        without.stderr
+    );
+    let with: serde_json::Value = serde_json::from_str(&with.stdout).unwrap();
+    let without: serde_json::Value = serde_json::from_str(&without.stdout).unwrap();
+    let words = |v: &serde_json::Value| -> usize {
+        v["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["words"].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    assert!(words(&with) >= 20, "{with}");
+    assert_eq!(words(&without), 0, "{without}");
+    assert_eq!(text_of(&with), text_of(&without));
+}
+
 /// `-o x.vtt` writes WebVTT: the `subtitle-cues` cues of the very segments `--format json`
 /// gives (their words), the first cue on with the first word; the shape flags reach the shaper.
 #[test]
