@@ -25,6 +25,7 @@ mod dtw;
 mod error;
 mod hallucination;
 mod heap;
+mod median_filter;
 pub mod mel;
 mod ov;
 mod precision;
