@@ -23,7 +23,7 @@ use crate::speech_regions::{split_at, Region, RegionRules, RegionTracker};
 use crate::stream::Stream as LongFormStream;
 use crate::timeline::{Edge, TimelineMap};
 use crate::vad::{LstmState, BLOCK_FRAMES, CONTEXT, FRAME};
-use crate::vad_ahead::{block_rows, SpeechProbabilities};
+use crate::vad_ahead::{block_rows, samples_or_zeros, SpeechProbabilities};
 use crate::{DecodeOptions, Segment, StreamState, WhisperModel};
 use std::time::Instant;
 
@@ -281,16 +281,7 @@ impl<'m> SpeechStream<'m> {
     /// `[from, to)` of the audio, zeros where there is none (past the end, or a context before
     /// sample 0).
     fn samples(&self, from: u64, to: u64) -> Vec<f32> {
-        let mut v = vec![0f32; (to - from) as usize];
-        for (i, x) in v.iter_mut().enumerate() {
-            let at = from + i as u64;
-            if at >= self.buf_start {
-                if let Some(&s) = self.buf.get((at - self.buf_start) as usize) {
-                    *x = s;
-                }
-            }
-        }
-        v
+        samples_or_zeros(&self.buf, self.buf_start, from, to)
     }
 
     /// A final region: it joins the window being built, or the window is decoded first.

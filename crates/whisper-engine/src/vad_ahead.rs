@@ -68,7 +68,7 @@ impl SpeechProbabilities {
     /// Runs `vad` over `audio` in the stream's blocks: whole blocks, then the rest as one block.
     pub fn compute_with(vad: &mut SileroVad, audio: &[f32]) -> Result<Self> {
         let t = Instant::now();
-        let samples = |from: u64, to: u64| slice_or_zeros(audio, from, to);
+        let samples = |from: u64, to: u64| samples_or_zeros(audio, 0, from, to);
         let block = (BLOCK_FRAMES * FRAME) as u64;
         let end = audio.len() as u64;
         let (mut blocks, mut lstm, mut pos) = (HashMap::new(), LstmState::default(), 0u64);
@@ -115,11 +115,19 @@ impl SpeechProbabilities {
     }
 }
 
-/// `[from, to)` of `audio`, zeros past its end.
-fn slice_or_zeros(audio: &[f32], from: u64, to: u64) -> Vec<f32> {
-    (from..to)
-        .map(|i| audio.get(i as usize).copied().unwrap_or(0.0))
-        .collect()
+/// Samples `[from, to)` of a stream whose `buf` starts at sample `buf_start`, zeros where `buf`
+/// has none (before it, or past its end).
+pub(crate) fn samples_or_zeros(buf: &[f32], buf_start: u64, from: u64, to: u64) -> Vec<f32> {
+    let mut v = vec![0f32; (to - from) as usize];
+    for (i, x) in v.iter_mut().enumerate() {
+        let at = from + i as u64;
+        if at >= buf_start {
+            if let Some(&s) = buf.get((at - buf_start) as usize) {
+                *x = s;
+            }
+        }
+    }
+    v
 }
 
 /// The rows' bits, hashed (equal rows give equal hashes; a collision would need two different
