@@ -48,7 +48,9 @@ import numpy as np
 #        default, and `logits` starts at the <|startoftranscript|> row (_from_start_token). The
 #        engine reuses one request per window from this version on (it reads converter_version
 #        from arcwhisper.json).
-CONVERTER_VERSION = "1.3.0"  # --weights int8 came after 1.2.0, unversioned: f16 output did not change
+# 1.4.0: the alignment heads' keys are projected from the encoder output into their own state
+#        instead of gathered from the cross K state (right in bf16, and a faster step).
+CONVERTER_VERSION = "1.4.0"  # --weights int8 came after 1.2.0, unversioned: f16 output did not change
 N_FRAMES = 3000  # 30 s of 10 ms mel frames
 MARKER = "arcwhisper.json"
 
@@ -233,7 +235,7 @@ def _name(node, name: str):
     return node
 
 
-def _linear(x, m: Ct2Model, prefix: str, rows: slice | None = None):
+def _linear(x, m: Ct2Model, prefix: str, rows: slice | np.ndarray | None = None):
     w = m.f32(f"{prefix}/weight")
     b = m.f32(f"{prefix}/bias") if f"{prefix}/bias" in m.variables else None
     if rows is not None:
@@ -411,10 +413,15 @@ def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None =
         heads = [h for lay, h in (align_heads or []) if lay == i]
         if heads:
             # Q.K^T of this layer's alignment heads only. Their (pre-scaled) keys get a state
-            # variable of their own, filled with the cross K on a fresh state, so that a call
-            # multiplies just these heads and copies nothing: a few % of a decoder step.
+            # variable of their own, projected from the encoder output on a fresh state (just
+            # these heads' rows of the K weights), so that a call multiplies just these heads.
+            # Not a Gather of the cross K state: in bf16 the CPU plugin (2026.4) then returned
+            # stale memory (NaN, 1e14) once other requests had been freed, and every step was
+            # 7-13 % slower (README "1.4.0").
+            rows = np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in heads])
+            head_k = _split_heads(_linear(enc, m, f"{p}/attention/linear_1", rows), len(heads), hd)
             var = variable(f"alignment_keys.{i}", len(heads))
-            keys = read_value(ops.gather(ckv[0], _i64(heads), _i64(1)), var)
+            keys = read_value(ops.multiply(head_k, _const(np.float32(hd ** -0.5))), var)
             sinks.append(assign(keys, var))
             align_qk.append(ops.matmul(ops.gather(q, _i64(heads), _i64(1)), keys, False, True))
         x = ops.add(x, _linear(_merge_heads(a, d), m, f"{p}/attention/linear_2"))

@@ -77,10 +77,15 @@ impl GenerationConfig {
 /// cross-attention K/V, so one request serves every pass over a window.
 const REWINDING_CONVERTER: (u32, u32, u32) = (1, 3, 0);
 
-/// Whether the model folder's decoder rewinds, by the `converter_version` our converter writes
-/// into `arcwhisper.json`. No marker (an optimum-intel export), an older or unreadable version:
-/// no (the engine then takes a fresh request for every pass, which works with any IR).
-pub fn decoder_rewinds(dir: &Path) -> bool {
+/// The converter version from which the alignment heads' keys have a projection of their own
+/// (1.4.0). Before it they were a Gather of the cross-attention K state, which the CPU plugin's
+/// bf16 path (OpenVINO 2026.4) filled with stale memory once earlier requests had been freed:
+/// word timing from such an IR needs an f32 decoder.
+const OWN_ALIGNMENT_KEYS_CONVERTER: (u32, u32, u32) = (1, 4, 0);
+
+/// The `converter_version` our converter writes into `arcwhisper.json`; `None` without a marker
+/// (an optimum-intel export) or with an unreadable one.
+fn converter_version(dir: &Path) -> Option<(u32, u32, u32)> {
     #[derive(Deserialize)]
     struct Marker {
         converter_version: Option<String>,
@@ -90,7 +95,23 @@ pub fn decoder_rewinds(dir: &Path) -> bool {
         .and_then(|t| serde_json::from_str::<Marker>(&t).ok())
         .and_then(|m| m.converter_version)
         .and_then(|v| parse_version(&v))
-        .is_some_and(|v| v >= REWINDING_CONVERTER)
+}
+
+/// Whether the model folder's decoder rewinds, by its converter version. No marker (an
+/// optimum-intel export), an older or unreadable version: no (the engine then takes a fresh
+/// request for every pass, which works with any IR).
+pub fn decoder_rewinds(dir: &Path) -> bool {
+    converter_version(dir).is_some_and(|v| v >= REWINDING_CONVERTER)
+}
+
+/// Whether a bf16 decoder gives right word timing with this folder's IR: our converter's from
+/// 1.4.0 on, and IRs without our marker (they have no alignment output of ours). Our older IRs
+/// (1.2.0, 1.3.0, or a marker that cannot be read) get an f32 decoder.
+pub fn bf16_decoder_safe(dir: &Path) -> bool {
+    if !dir.join("arcwhisper.json").is_file() {
+        return true;
+    }
+    converter_version(dir).is_some_and(|v| v >= OWN_ALIGNMENT_KEYS_CONVERTER)
 }
 
 /// "1.3.0" -> (1, 3, 0); a missing part counts as 0.
@@ -240,6 +261,29 @@ mod tests {
         }
         std::fs::write(dir.join("arcwhisper.json"), "{not json").unwrap();
         assert!(!decoder_rewinds(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_bf16_decoder_needs_the_alignment_keys_of_1_4_0() {
+        let dir = std::env::temp_dir().join(format!("aw-bf16-marker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(
+            bf16_decoder_safe(&dir),
+            "no marker: no alignment output of ours"
+        );
+        for (version, safe) in [
+            ("1.3.0", false),
+            ("1.4.0", true),
+            ("1.4.1", true),
+            ("x", false),
+        ] {
+            let marker = format!(r#"{{"name": "base", "converter_version": "{version}"}}"#);
+            std::fs::write(dir.join("arcwhisper.json"), marker).unwrap();
+            assert_eq!(bf16_decoder_safe(&dir), safe, "{version}");
+        }
+        std::fs::write(dir.join("arcwhisper.json"), "{not json").unwrap();
+        assert!(!bf16_decoder_safe(&dir));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

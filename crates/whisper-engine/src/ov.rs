@@ -104,9 +104,9 @@ pub(crate) struct OvWhisper {
     pub precision: Precision,
 }
 
-/// The precision for `device` on this machine (see `precision.rs`), asking OpenVINO what the CPU
-/// computes natively and `/proc/cpuinfo` whether it has AMX.
-fn choose_precision(core: &Core, dev: &DeviceType, device: &str) -> Precision {
+/// The precision for `device` on this machine and the model in `dir` (see `precision.rs`),
+/// asking OpenVINO what the CPU computes natively and `/proc/cpuinfo` whether it has AMX.
+fn choose_precision(core: &Core, dev: &DeviceType, device: &str, dir: &Path) -> Precision {
     let cpu = device.starts_with("CPU").then(|| {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         core.get_property(dev, &PropertyKey::DeviceCapabilities)
@@ -114,7 +114,10 @@ fn choose_precision(core: &Core, dev: &DeviceType, device: &str) -> Precision {
             .map_err(|e| eprintln!("whisper-engine: reading CPU OPTIMIZATION_CAPABILITIES: {e}"))
             .ok()
     });
-    Precision::choose(device, cpu.flatten().as_ref(), |k| std::env::var(k).ok())
+    let bf16_decoder_safe = crate::config::bf16_decoder_safe(dir);
+    Precision::choose(device, cpu.flatten().as_ref(), bf16_decoder_safe, |k| {
+        std::env::var(k).ok()
+    })
 }
 
 // SAFETY: the OpenVINO objects are only used from the thread that owns the model (`&mut self`).
@@ -178,7 +181,7 @@ impl OvWhisper {
                     .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
             }
         }
-        let precision = choose_precision(&core, &dev, device);
+        let precision = choose_precision(&core, &dev, device, dir);
         let set_precision = |core: &mut Core, hint: &Option<String>| -> Result<()> {
             if let Some(p) = hint {
                 core.set_property(&dev, &RwPropertyKey::HintInferencePrecision, p)

@@ -5,10 +5,13 @@
 //!   or AVX-512 BF16): bf16 (about 40 % faster than f32 on the AVX-512 BF16 EPYC; output
 //!   identical between runs, WER within 0.3 points of f32: README "Precision").
 //! - Decoder: bf16 only where the CPU also has AMX (`amx_bf16` in `/proc/cpuinfo`; OpenVINO lists
-//!   no AMX capability), f32 elsewhere. On the AVX-512 BF16 EPYC without AMX the bf16 decoder's
-//!   text varied between runs of one file (3 different texts in 4 runs) and was no faster per
-//!   token; on the AMX Xeon a bf16 decoder gave WER 8.56 % / 9.25 % (tiny.en / base) against
-//!   fp32's 8.33 % / 9.69 %.
+//!   no AMX capability) and the model's IR is from converter 1.4.0 on, f32 elsewhere. On the
+//!   AVX-512 BF16 EPYC without AMX, batched bf16 decoding differs from unbatched (WER > 5 %
+//!   between them on the batch tests) and took 2.8x the time; on the AMX Xeon a bf16 decoder gave
+//!   WER 8.56 % / 9.25 % (tiny.en / base) against fp32's 8.33 % / 9.69 %. IRs before 1.4.0
+//!   gathered the alignment heads' keys from the cross-attention state, which the CPU plugin's
+//!   bf16 path filled with stale memory once earlier requests were freed (word times varying
+//!   between runs): with those the decoder stays f32 (`config::bf16_decoder_safe`).
 //! - Any other CPU: f32 for both (bf16 would be emulated, slower than f32).
 //! - GPU: f16 (the GPU plugin's native precision). Other devices (`AUTO`, `NPU`, ...): their
 //!   own default.
@@ -63,9 +66,10 @@ impl Precision {
     pub fn choose(
         device: &str,
         cpu: Option<&CpuCapabilities>,
+        bf16_decoder_safe: bool,
         env: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        let ((enc_machine, dec_machine), why) = Self::by_machine(device, cpu);
+        let ((enc_machine, dec_machine), why) = Self::by_machine(device, cpu, bf16_decoder_safe);
         let var = |name: &str| {
             env(name)
                 .map(|v| v.trim().to_string())
@@ -99,15 +103,24 @@ impl Precision {
         }
     }
 
-    /// (encoder, decoder) hints for the machine, and why.
+    /// (encoder, decoder) hints for the machine, and why; `bf16_decoder_safe`: whether the
+    /// model's IR gives right word timing with a bf16 decoder (`config::bf16_decoder_safe`).
     #[allow(clippy::type_complexity)]
     fn by_machine(
         device: &str,
         cpu: Option<&CpuCapabilities>,
+        bf16_decoder_safe: bool,
     ) -> ((Option<String>, Option<String>), String) {
         let both = |p: &str| (Some(p.to_string()), Some(p.to_string()));
         let kind = device.split(['.', ':']).next().unwrap_or(device);
         match (kind, cpu) {
+            ("CPU", Some(c)) if c.has("BF16") && c.amx && !bf16_decoder_safe => (
+                (Some("bf16".into()), Some("f32".into())),
+                "the CPU has AMX and computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16), \
+                 but the decoder stays f32: this model's IR is from a converter before 1.4.0, \
+                 whose word timing a bf16 decoder gets wrong (re-convert it: tools/setup.sh)"
+                    .into(),
+            ),
             ("CPU", Some(c)) if c.has("BF16") && c.amx => (
                 both("bf16"),
                 "the CPU has AMX and computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16)"
@@ -177,7 +190,7 @@ mod tests {
     #[test]
     fn amx_cpu_gets_bf16_for_both_parts() {
         let caps = CpuCapabilities::parse("FP32 BF16 FP16 INT8 BIN EXPORT_IMPORT", SPR_FLAGS);
-        let p = Precision::choose("CPU", Some(&caps), no_env);
+        let p = Precision::choose("CPU", Some(&caps), true, no_env);
         assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
         assert!(p.reason.contains("has AMX"), "{}", p.reason);
     }
@@ -186,18 +199,35 @@ mod tests {
     fn avx512_bf16_cpu_without_amx_gets_a_bf16_encoder_and_an_f32_decoder() {
         // The AMD EPYC (Zen 4) of the reference machine: OpenVINO lists BF16, no AMX.
         let caps = CpuCapabilities::parse("BF16 WINOGRAD FP32 INT8 BIN EXPORT_IMPORT", ZEN4_FLAGS);
-        let p = Precision::choose("CPU:0-1", Some(&caps), no_env);
+        let p = Precision::choose("CPU:0-1", Some(&caps), true, no_env);
         assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
         assert!(p.reason.contains("no AMX"), "{}", p.reason);
     }
 
     #[test]
+    fn an_ir_from_before_converter_1_4_0_keeps_an_f32_decoder_on_amx() {
+        let caps = CpuCapabilities::parse("FP32 BF16 INT8", SPR_FLAGS);
+        let p = Precision::choose("CPU", Some(&caps), false, no_env);
+        assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
+        assert!(p.reason.contains("before 1.4.0"), "{}", p.reason);
+        // Elsewhere the decoder is f32 anyway, and the reason does not talk of the IR.
+        let caps = CpuCapabilities::parse("BF16 FP32 INT8", ZEN4_FLAGS);
+        let p = Precision::choose("CPU", Some(&caps), false, no_env);
+        assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
+        assert!(!p.reason.contains("1.4.0"), "{}", p.reason);
+        assert_eq!(
+            hints(&Precision::choose("GPU", None, false, no_env)),
+            (Some("f16"), Some("f16"))
+        );
+    }
+
+    #[test]
     fn cpu_without_bf16_gets_f32() {
         let caps = CpuCapabilities::parse("FP32 INT8 BIN EXPORT_IMPORT", "flags : avx2 fma\n");
-        let p = Precision::choose("CPU", Some(&caps), no_env);
+        let p = Precision::choose("CPU", Some(&caps), true, no_env);
         assert_eq!(hints(&p), (Some("f32"), Some("f32")));
         assert!(p.reason.contains("no BF16"), "{}", p.reason);
-        let p = Precision::choose("CPU", None, no_env);
+        let p = Precision::choose("CPU", None, true, no_env);
         assert_eq!(hints(&p), (Some("f32"), Some("f32")));
         assert!(p.reason.contains("could not be read"), "{}", p.reason);
     }
@@ -205,10 +235,10 @@ mod tests {
     #[test]
     fn gpu_gets_f16_and_other_devices_their_default() {
         for dev in ["GPU", "GPU.1"] {
-            let p = Precision::choose(dev, None, no_env);
+            let p = Precision::choose(dev, None, true, no_env);
             assert_eq!(hints(&p), (Some("f16"), Some("f16")), "{dev}");
         }
-        let p = Precision::choose("AUTO", None, no_env);
+        let p = Precision::choose("AUTO", None, true, no_env);
         assert_eq!(hints(&p), (None, None));
         assert_eq!(
             p.describe(),
@@ -229,6 +259,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
+            true,
             env(&[("ARCWHISPER_DECODER_PRECISION", "f32")]),
         );
         assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
@@ -241,6 +272,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
+            true,
             env(&[
                 ("ARCWHISPER_INFERENCE_PRECISION", "f32"),
                 ("ARCWHISPER_ENCODER_PRECISION", "bf16"),
@@ -250,6 +282,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
+            true,
             env(&[("ARCWHISPER_INFERENCE_PRECISION", " f32 ")]),
         );
         assert_eq!(hints(&p), (Some("f32"), Some("f32")));
@@ -262,6 +295,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
+            true,
             env(&[("ARCWHISPER_INFERENCE_PRECISION", "")]),
         );
         assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
