@@ -103,24 +103,37 @@ impl Precision {
         }
     }
 
-    /// (encoder, decoder) hints for the machine, and why; `bf16_decoder_safe`: whether the
-    /// model's IR gives right word timing with a bf16 decoder (`config::bf16_decoder_safe`).
+    /// (encoder, decoder) hints for the machine and the model's IR, and why;
+    /// `bf16_decoder_safe`: whether the IR gives right word timing with a bf16 decoder
+    /// (`config::bf16_decoder_safe`). Whatever the machine picks, an IR that is not takes f32.
     #[allow(clippy::type_complexity)]
     fn by_machine(
         device: &str,
         cpu: Option<&CpuCapabilities>,
         bf16_decoder_safe: bool,
     ) -> ((Option<String>, Option<String>), String) {
+        let ((encoder, decoder), why) = Self::by_cpu(device, cpu);
+        if bf16_decoder_safe || decoder.as_deref() != Some("bf16") {
+            return ((encoder, decoder), why);
+        }
+        (
+            (encoder, Some("f32".into())),
+            format!(
+                "{why}, but the decoder stays f32: this model's IR is from a converter before \
+                 1.4.0, whose word timing a bf16 decoder gets wrong (re-convert it: tools/setup.sh)"
+            ),
+        )
+    }
+
+    /// (encoder, decoder) hints for the device and what its CPU computes natively, and why.
+    #[allow(clippy::type_complexity)]
+    fn by_cpu(
+        device: &str,
+        cpu: Option<&CpuCapabilities>,
+    ) -> ((Option<String>, Option<String>), String) {
         let both = |p: &str| (Some(p.to_string()), Some(p.to_string()));
         let kind = device.split(['.', ':']).next().unwrap_or(device);
         match (kind, cpu) {
-            ("CPU", Some(c)) if c.has("BF16") && c.amx && !bf16_decoder_safe => (
-                (Some("bf16".into()), Some("f32".into())),
-                "the CPU has AMX and computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16), \
-                 but the decoder stays f32: this model's IR is from a converter before 1.4.0, \
-                 whose word timing a bf16 decoder gets wrong (re-convert it: tools/setup.sh)"
-                    .into(),
-            ),
             ("CPU", Some(c)) if c.has("BF16") && c.amx => (
                 both("bf16"),
                 "the CPU has AMX and computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16)"
@@ -129,7 +142,7 @@ impl Precision {
             ("CPU", Some(c)) if c.has("BF16") => (
                 (Some("bf16".into()), Some("f32".into())),
                 "the CPU computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16) but has no \
-                 AMX: the decoder stays f32 (a bf16 decoder's text varies between runs there)"
+                 AMX: the decoder stays f32 (batched bf16 decoding differs from unbatched there)"
                     .into(),
             ),
             ("CPU", Some(_)) => (

@@ -211,7 +211,6 @@ impl<'m> Stream<'m> {
         self.buf.len()
     }
 
-    /// Decode the window at the seek point; advance the seek and drop the consumed audio.
     /// Decodes the window at the seek point, then gives the freed buffers back (`heap.rs`).
     fn window(&mut self, out: &mut Vec<Segment>) -> Result<()> {
         let decoded = self.decode_at_seek(out);
@@ -219,6 +218,7 @@ impl<'m> Stream<'m> {
         decoded
     }
 
+    /// Decode the window at the seek point; advance the seek and drop the consumed audio.
     fn decode_at_seek(&mut self, out: &mut Vec<Segment>) -> Result<()> {
         let content = self.buf.len().min(N_SAMPLES);
         let segment_size = (content / HOP).min(N_FRAMES) as u64;
