@@ -269,6 +269,8 @@ fn load_model(args: &Args, dir: &std::path::Path) -> Result<WhisperModel> {
         device: args.device.clone(),
         cache_dir: args.cache_dir.clone(),
         threads: args.threads,
+        batched_decoding: args.decode_options()?.decodes_in_batches(),
+        ..EngineConfig::default()
     };
     Ok(WhisperModel::load(dir, &cfg)?)
 }

@@ -777,9 +777,12 @@ fn out_of_memory_while_decoding_moves_down_the_chain_and_redoes_the_audio() {
     let text = words(&text_of(&segs));
     // The whole clip is there: its first and last words.
     assert!(text.starts_with("1 from fairest creatures"), "{text}");
-    // (the words in between depend on where the windows fall, which the word timing moves)
+    // (the words in between depend on where the windows fall, which the word timing moves;
+    // the last window holds only "and thee", 1.8 s, which Whisper's no-speech rule keeps with
+    // an f32 decoder and skips by a hair with a bf16 one: no-speech probability 0.80, average
+    // log-probability -1.009, against the rule's 0.6 and -1.0)
     assert!(
-        text.contains("grave") && text.ends_with("and thee"),
+        text.ends_with("by the grave and thee") || text.ends_with("by the grave"),
         "{text}"
     );
 }

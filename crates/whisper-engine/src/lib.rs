@@ -39,7 +39,7 @@ pub mod vad;
 mod vad_ahead;
 
 pub use error::{Error, Result};
-pub use precision::{CpuCapabilities, Precision};
+pub use precision::{CpuCapabilities, DecoderUse, Precision};
 pub use runtime::{
     arcwhisper_home, find_model, load_runtime, model_name_candidates, model_search_dirs,
     INT8_SUFFIX,
@@ -62,6 +62,15 @@ pub struct EngineConfig {
     pub cache_dir: Option<PathBuf>,
     /// OpenVINO `INFERENCE_NUM_THREADS` (CPU only); default: OpenVINO's choice.
     pub threads: Option<usize>,
+    /// The streams will decode in batches ([`DecodeOptions::decodes_in_batches`]): the decoder
+    /// is compiled in the precision that suits that (`precision.rs`). A stream decoding the
+    /// other way still works; where it needs another precision, its first window compiles a
+    /// second decoder.
+    pub batched_decoding: bool,
+    /// The decoder's precision (`f32`, `bf16`, `f16`) instead of the machine's choice, batched
+    /// or not (tests comparing the two paths at one precision); `ARCWHISPER_DECODER_PRECISION`
+    /// and `ARCWHISPER_INFERENCE_PRECISION` still win.
+    pub decoder_precision: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +79,8 @@ impl Default for EngineConfig {
             device: "CPU".into(),
             cache_dir: None,
             threads: None,
+            batched_decoding: false,
+            decoder_precision: None,
         }
     }
 }
@@ -133,6 +144,13 @@ pub struct DecodeOptions {
     /// earlier window's text (as faster-whisper's batched pipeline). 1 (or 0) decodes each
     /// window as it closes, conditioned on the window before.
     pub batch_size: usize,
+}
+
+impl DecodeOptions {
+    /// Whether windows are decoded in batches: speech detection on and `batch_size` > 1.
+    pub fn decodes_in_batches(&self) -> bool {
+        self.vad.is_some() && self.batch_size > 1
+    }
 }
 
 impl Default for DecodeOptions {
@@ -301,13 +319,7 @@ impl WhisperModel {
         // Parsing tokenizer.json (~90 ms) overlaps compiling the model.
         let (tokenizer, ov) = std::thread::scope(|s| {
             let tokenizer = s.spawn(|| read_tokenizer(&tok_path));
-            let ov = ov::OvWhisper::load(
-                dir,
-                &cfg.device,
-                &cache_dir,
-                cfg.threads,
-                config.num_mel_bins,
-            );
+            let ov = ov::OvWhisper::load(dir, cfg, &cache_dir, config.num_mel_bins);
             (tokenizer.join(), ov)
         });
         let tokenizer = tokenizer.map_err(|_| Error::Model {

@@ -1,7 +1,8 @@
 //! The OpenVINO side: compiling the encoder and decoder IR and running them.
 
 use crate::error::{Error, OvContext, Result};
-use crate::precision::{CpuCapabilities, Precision};
+use crate::precision::{CpuCapabilities, DecoderUse, Precision};
+use crate::EngineConfig;
 use openvino::{
     CompiledModel, Core, DeviceType, ElementType, InferRequest, PropertyKey, RwPropertyKey, Shape,
     Tensor,
@@ -9,9 +10,11 @@ use openvino::{
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod decoder_choice;
 mod session;
 mod window_decoder;
 
+use decoder_choice::DecoderChoice;
 pub(crate) use session::BatchSession;
 use session::StatelessState;
 pub(crate) use window_decoder::WindowDecoder;
@@ -100,37 +103,55 @@ pub(crate) struct OvWhisper {
     #[allow(dead_code)]
     pub n_mels: usize,
     pub device: String,
-    /// The precision hints the encoder and the decoder were compiled with.
+    /// The precision hints the encoder and `decoder` were compiled with.
     pub precision: Precision,
+    /// The precision each use needs, and the other use's decoder once compiled.
+    choice: DecoderChoice,
 }
 
-/// The precision for `device` on this machine and the model in `dir` (see `precision.rs`),
-/// asking OpenVINO what the CPU computes natively and `/proc/cpuinfo` whether it has AMX.
-fn choose_precision(core: &Core, dev: &DeviceType, device: &str, dir: &Path) -> Precision {
+/// The precision for `cfg`'s device on this machine and the model in `dir` (see
+/// `precision.rs`), unbatched and batched, asking OpenVINO what the CPU computes natively and
+/// `/proc/cpuinfo` whether it has AMX.
+fn choose_precision(core: &Core, cfg: &EngineConfig, dir: &Path) -> [Precision; 2] {
+    let (device, dev) = (cfg.device.as_str(), DeviceType::from(cfg.device.as_str()));
     let cpu = device.starts_with("CPU").then(|| {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        core.get_property(dev, &PropertyKey::DeviceCapabilities)
+        core.get_property(&dev, &PropertyKey::DeviceCapabilities)
             .map(|c| CpuCapabilities::parse(&c, &cpuinfo))
             .map_err(|e| eprintln!("whisper-engine: reading CPU OPTIMIZATION_CAPABILITIES: {e}"))
             .ok()
     });
-    let bf16_decoder_safe = crate::config::bf16_decoder_safe(dir);
-    Precision::choose(device, cpu.flatten().as_ref(), bf16_decoder_safe, |k| {
-        std::env::var(k).ok()
+    let cpu = cpu.flatten();
+    let bf16_safe_ir = crate::config::bf16_decoder_safe(dir);
+    [false, true].map(|batched| {
+        let decoder_use = DecoderUse {
+            bf16_safe_ir,
+            batched,
+            requested: cfg.decoder_precision.clone(),
+        };
+        Precision::choose(device, cpu.as_ref(), decoder_use, |k| std::env::var(k).ok())
     })
+}
+
+/// Set `INFERENCE_PRECISION_HINT` on `device` for the models compiled next (`None`: leave it).
+fn set_precision_hint(core: &mut Core, device: &str, hint: &Option<String>) -> Result<()> {
+    if let Some(p) = hint {
+        core.set_property(
+            &DeviceType::from(device),
+            &RwPropertyKey::HintInferencePrecision,
+            p,
+        )
+        .ov(|| format!("setting INFERENCE_PRECISION_HINT={p}"))?;
+    }
+    Ok(())
 }
 
 // SAFETY: the OpenVINO objects are only used from the thread that owns the model (`&mut self`).
 unsafe impl Send for OvWhisper {}
 
 impl OvWhisper {
-    pub fn load(
-        dir: &Path,
-        device: &str,
-        cache_dir: &Path,
-        threads: Option<usize>,
-        n_mels: usize,
-    ) -> Result<Self> {
+    /// Compile the model in `dir` as `cfg` says, caching in `cache_dir`.
+    pub fn load(dir: &Path, cfg: &EngineConfig, cache_dir: &Path, n_mels: usize) -> Result<Self> {
         // Two processes compiling the same model into one cache folder race inside OpenVINO
         // (one fails with "filesystem error: cannot set permissions ... .blob"), which is what
         // two per-card pipelines do on a first run. Compile one at a time per cache folder (the
@@ -146,13 +167,14 @@ impl OvWhisper {
         if let Some(l) = &lock {
             let _ = l.lock();
         }
-        match Self::load_with_cache(dir, device, Some(cache_dir), threads, n_mels) {
+        let load = |cache| Self::load_with_cache(dir, cfg, cache, n_mels);
+        match load(Some(cache_dir)) {
             Err(e) if is_cache_failure(&e, cache_dir) => {
                 eprintln!(
                     "whisper-engine: the OpenVINO cache {} failed ({e}); compiling without it",
                     cache_dir.display()
                 );
-                Self::load_with_cache(dir, device, None, threads, n_mels)
+                load(None)
             }
             other => other,
         }
@@ -160,11 +182,11 @@ impl OvWhisper {
 
     fn load_with_cache(
         dir: &Path,
-        device: &str,
+        cfg: &EngineConfig,
         cache_dir: Option<&Path>,
-        threads: Option<usize>,
         n_mels: usize,
     ) -> Result<Self> {
+        let device = cfg.device.as_str();
         let (enc_xml, enc_bin) = check_ir(dir, ENCODER_XML)?;
         let (dec_xml, dec_bin) = check_ir(dir, DECODER_XML)?;
         crate::runtime::load_runtime()?;
@@ -176,25 +198,18 @@ impl OvWhisper {
         }
         let is_cpu = device == "CPU" || device.starts_with("CPU");
         if is_cpu {
-            if let Some(n) = threads {
+            if let Some(n) = cfg.threads {
                 core.set_property(&dev, &RwPropertyKey::InferenceNumThreads, &n.to_string())
                     .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
             }
         }
-        let precision = choose_precision(&core, &dev, device, dir);
-        let set_precision = |core: &mut Core, hint: &Option<String>| -> Result<()> {
-            if let Some(p) = hint {
-                core.set_property(&dev, &RwPropertyKey::HintInferencePrecision, p)
-                    .ov(|| format!("setting INFERENCE_PRECISION_HINT={p}"))?;
-            }
-            Ok(())
-        };
-        set_precision(&mut core, &precision.encoder)?;
+        let choices = choose_precision(&core, cfg, dir);
+        let precision = choices[usize::from(cfg.batched_decoding)].clone();
+        set_precision_hint(&mut core, device, &precision.encoder)?;
         let enc_model = read_model(&mut core, &enc_xml, &enc_bin)?;
         let mut encoder = core
             .compile_model(&enc_model, DeviceType::from(device))
             .ov(|| format!("compiling {} for {device}", enc_xml.display()))?;
-        set_precision(&mut core, &precision.decoder)?;
         if is_cpu && cache_dir.is_some() {
             // The CPU compiles the decoder faster than it imports the decoder's cached blob
             // (base: 0.21-0.24 s against 0.29-0.44 s, tiny.en-int8 0.19 against 0.24-0.34 s on
@@ -203,10 +218,8 @@ impl OvWhisper {
             core.set_property(&dev, &RwPropertyKey::CacheDir, "")
                 .ov(|| format!("clearing CACHE_DIR on {device}"))?;
         }
-        let dec_model = read_model(&mut core, &dec_xml, &dec_bin)?;
-        let decoder = core
-            .compile_model(&dec_model, DeviceType::from(device))
-            .ov(|| format!("compiling {} for {device}", dec_xml.display()))?;
+        let choice = DecoderChoice::new(dec_xml, dec_bin, device, choices);
+        let decoder = choice.compile(&mut core, &precision)?;
         let decoder_inputs = input_names(&decoder)?;
         let kind = if decoder_inputs.iter().any(|n| n == "beam_idx")
             || !decoder_inputs
@@ -249,6 +262,7 @@ impl OvWhisper {
             n_mels,
             device: device.to_string(),
             precision,
+            choice,
         })
     }
 

@@ -1,17 +1,20 @@
 //! The arithmetic precision of the encoder and the decoder (OpenVINO's
-//! `INFERENCE_PRECISION_HINT`), chosen by machine when a model loads.
+//! `INFERENCE_PRECISION_HINT`), chosen by machine, model and batching when a model loads.
 //!
 //! - Encoder on a CPU with native bf16 (OpenVINO's `OPTIMIZATION_CAPABILITIES` lists `BF16`: AMX,
 //!   or AVX-512 BF16): bf16 (about 40 % faster than f32 on the AVX-512 BF16 EPYC; output
 //!   identical between runs, WER within 0.3 points of f32: README "Precision").
-//! - Decoder: bf16 only where the CPU also has AMX (`amx_bf16` in `/proc/cpuinfo`; OpenVINO lists
-//!   no AMX capability) and the model's IR is from converter 1.4.0 on, f32 elsewhere. On the
-//!   AVX-512 BF16 EPYC without AMX, batched bf16 decoding differs from unbatched (WER > 5 %
-//!   between them on the batch tests) and took 2.8x the time; on the AMX Xeon a bf16 decoder gave
-//!   WER 8.56 % / 9.25 % (tiny.en / base) against fp32's 8.33 % / 9.69 %. IRs before 1.4.0
-//!   gathered the alignment heads' keys from the cross-attention state, which the CPU plugin's
-//!   bf16 path filled with stale memory once earlier requests were freed (word times varying
-//!   between runs): with those the decoder stays f32 (`config::bf16_decoder_safe`).
+//! - Decoder where the CPU also has AMX (`amx_bf16` in `/proc/cpuinfo`; OpenVINO lists no AMX
+//!   capability): bf16 (on the AMX Xeon WER 8.56 % / 9.25 % for tiny.en / base against fp32's
+//!   8.33 % / 9.69 %).
+//! - Decoder on AVX-512 BF16 without AMX: bf16 for unbatched decoding (6-11 % faster than f32 on
+//!   the EPYC, WER within 0.3 points of faster-whisper fp32), f32 for batched decoding (bf16
+//!   batches took 3-5x the time of f32 ones there: OpenVINO's bf16 kernels for more than one row
+//!   want AMX).
+//! - Either way a bf16 decoder needs an IR from converter 1.4.0 on: older IRs gathered the
+//!   alignment heads' keys from the cross-attention state, which the CPU plugin's bf16 path
+//!   filled with stale memory once earlier requests were freed (word times varying between
+//!   runs); with those the decoder stays f32 (`config::bf16_decoder_safe`).
 //! - Any other CPU: f32 for both (bf16 would be emulated, slower than f32).
 //! - GPU: f16 (the GPU plugin's native precision). Other devices (`AUTO`, `NPU`, ...): their
 //!   own default.
@@ -48,6 +51,18 @@ impl CpuCapabilities {
     }
 }
 
+/// What the decoder's precision depends on besides the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecoderUse {
+    /// The model's IR gives right word timing with a bf16 decoder (`config::bf16_decoder_safe`).
+    pub bf16_safe_ir: bool,
+    /// Windows are decoded in batches (`DecodeOptions::batch_size` > 1 with speech detection).
+    pub batched: bool,
+    /// The precision the application asks for (`EngineConfig::decoder_precision`), over the
+    /// machine's choice.
+    pub requested: Option<String>,
+}
+
 /// The precision hint of each part; `None` leaves the device's default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Precision {
@@ -61,15 +76,19 @@ const OVERRIDE_ALL: &str = "ARCWHISPER_INFERENCE_PRECISION";
 
 impl Precision {
     /// The choice for `device` (an OpenVINO device name) given what the CPU can do (`None` when
-    /// the device is not a CPU or the property could not be read) and the environment
-    /// (`env(name)` is the variable's value).
+    /// the device is not a CPU or the property could not be read), the model and how it decodes,
+    /// and the environment (`env(name)` is the variable's value).
     pub fn choose(
         device: &str,
         cpu: Option<&CpuCapabilities>,
-        bf16_decoder_safe: bool,
+        decoder_use: DecoderUse,
         env: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        let ((enc_machine, dec_machine), why) = Self::by_machine(device, cpu, bf16_decoder_safe);
+        let ((enc_machine, mut dec_machine), mut why) = Self::by_machine(device, cpu, &decoder_use);
+        if let Some(r) = decoder_use.requested.filter(|r| !r.trim().is_empty()) {
+            why = format!("decoder {r} as the application asked (else: {why})");
+            dec_machine = Some(r.trim().to_string());
+        }
         let var = |name: &str| {
             env(name)
                 .map(|v| v.trim().to_string())
@@ -103,17 +122,17 @@ impl Precision {
         }
     }
 
-    /// (encoder, decoder) hints for the machine and the model's IR, and why;
-    /// `bf16_decoder_safe`: whether the IR gives right word timing with a bf16 decoder
-    /// (`config::bf16_decoder_safe`). Whatever the machine picks, an IR that is not takes f32.
+    /// (encoder, decoder) hints for the machine, the batching and the model's IR, and why.
+    /// Whatever the machine picks, an IR that gives wrong word timing with a bf16 decoder
+    /// (`DecoderUse::bf16_safe_ir`) takes f32.
     #[allow(clippy::type_complexity)]
     fn by_machine(
         device: &str,
         cpu: Option<&CpuCapabilities>,
-        bf16_decoder_safe: bool,
+        decoder_use: &DecoderUse,
     ) -> ((Option<String>, Option<String>), String) {
-        let ((encoder, decoder), why) = Self::by_cpu(device, cpu);
-        if bf16_decoder_safe || decoder.as_deref() != Some("bf16") {
+        let ((encoder, decoder), why) = Self::by_cpu(device, cpu, decoder_use.batched);
+        if decoder_use.bf16_safe_ir || decoder.as_deref() != Some("bf16") {
             return ((encoder, decoder), why);
         }
         (
@@ -125,11 +144,13 @@ impl Precision {
         )
     }
 
-    /// (encoder, decoder) hints for the device and what its CPU computes natively, and why.
+    /// (encoder, decoder) hints for the device, what its CPU computes natively and whether the
+    /// windows are decoded in batches, and why.
     #[allow(clippy::type_complexity)]
     fn by_cpu(
         device: &str,
         cpu: Option<&CpuCapabilities>,
+        batched: bool,
     ) -> ((Option<String>, Option<String>), String) {
         let both = |p: &str| (Some(p.to_string()), Some(p.to_string()));
         let kind = device.split(['.', ':']).next().unwrap_or(device);
@@ -139,10 +160,16 @@ impl Precision {
                 "the CPU has AMX and computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16)"
                     .into(),
             ),
-            ("CPU", Some(c)) if c.has("BF16") => (
+            ("CPU", Some(c)) if c.has("BF16") && batched => (
                 (Some("bf16".into()), Some("f32".into())),
                 "the CPU computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16) but has no \
-                 AMX: the decoder stays f32 (batched bf16 decoding differs from unbatched there)"
+                 AMX: the decoder stays f32 for batched decoding (bf16 batches are slower there)"
+                    .into(),
+            ),
+            ("CPU", Some(c)) if c.has("BF16") => (
+                both("bf16"),
+                "the CPU computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16); no AMX, \
+                 but unbatched decoding is faster in bf16 too"
                     .into(),
             ),
             ("CPU", Some(_)) => (
@@ -178,6 +205,22 @@ mod tests {
         None
     }
 
+    const UNBATCHED: DecoderUse = DecoderUse {
+        bf16_safe_ir: true,
+        batched: false,
+        requested: None,
+    };
+    const BATCHED: DecoderUse = DecoderUse {
+        bf16_safe_ir: true,
+        batched: true,
+        requested: None,
+    };
+    const OLD_IR: DecoderUse = DecoderUse {
+        bf16_safe_ir: false,
+        batched: false,
+        requested: None,
+    };
+
     fn hints(p: &Precision) -> (Option<&str>, Option<&str>) {
         (p.encoder.as_deref(), p.decoder.as_deref())
     }
@@ -201,46 +244,77 @@ mod tests {
     }
 
     #[test]
-    fn amx_cpu_gets_bf16_for_both_parts() {
+    fn amx_cpu_gets_bf16_for_both_parts_batched_or_not() {
         let caps = CpuCapabilities::parse("FP32 BF16 FP16 INT8 BIN EXPORT_IMPORT", SPR_FLAGS);
-        let p = Precision::choose("CPU", Some(&caps), true, no_env);
-        assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
-        assert!(p.reason.contains("has AMX"), "{}", p.reason);
+        for decoder_use in [UNBATCHED, BATCHED] {
+            let p = Precision::choose("CPU", Some(&caps), decoder_use, no_env);
+            assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
+            assert!(p.reason.contains("has AMX"), "{}", p.reason);
+        }
     }
 
     #[test]
-    fn avx512_bf16_cpu_without_amx_gets_a_bf16_encoder_and_an_f32_decoder() {
+    fn avx512_bf16_cpu_without_amx_decodes_in_bf16_unbatched_and_in_f32_batched() {
         // The AMD EPYC (Zen 4) of the reference machine: OpenVINO lists BF16, no AMX.
         let caps = CpuCapabilities::parse("BF16 WINOGRAD FP32 INT8 BIN EXPORT_IMPORT", ZEN4_FLAGS);
-        let p = Precision::choose("CPU:0-1", Some(&caps), true, no_env);
+        let p = Precision::choose("CPU:0-1", Some(&caps), UNBATCHED, no_env);
+        assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
+        assert!(p.reason.contains("unbatched"), "{}", p.reason);
+        let p = Precision::choose("CPU:0-1", Some(&caps), BATCHED, no_env);
         assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
-        assert!(p.reason.contains("no AMX"), "{}", p.reason);
+        assert!(p.reason.contains("f32 for batched"), "{}", p.reason);
     }
 
     #[test]
-    fn an_ir_from_before_converter_1_4_0_keeps_an_f32_decoder_on_amx() {
-        let caps = CpuCapabilities::parse("FP32 BF16 INT8", SPR_FLAGS);
-        let p = Precision::choose("CPU", Some(&caps), false, no_env);
-        assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
-        assert!(p.reason.contains("before 1.4.0"), "{}", p.reason);
-        // Elsewhere the decoder is f32 anyway, and the reason does not talk of the IR.
+    fn an_ir_from_before_converter_1_4_0_keeps_an_f32_decoder() {
+        for flags in [SPR_FLAGS, ZEN4_FLAGS] {
+            let caps = CpuCapabilities::parse("FP32 BF16 INT8", flags);
+            let p = Precision::choose("CPU", Some(&caps), OLD_IR, no_env);
+            assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
+            assert!(p.reason.contains("before 1.4.0"), "{}", p.reason);
+        }
+        // Where the decoder is f32 anyway, the reason does not talk of the IR.
         let caps = CpuCapabilities::parse("BF16 FP32 INT8", ZEN4_FLAGS);
-        let p = Precision::choose("CPU", Some(&caps), false, no_env);
+        let batched_old_ir = DecoderUse {
+            batched: true,
+            ..OLD_IR
+        };
+        let p = Precision::choose("CPU", Some(&caps), batched_old_ir, no_env);
         assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
         assert!(!p.reason.contains("1.4.0"), "{}", p.reason);
         assert_eq!(
-            hints(&Precision::choose("GPU", None, false, no_env)),
+            hints(&Precision::choose("GPU", None, OLD_IR, no_env)),
             (Some("f16"), Some("f16"))
         );
     }
 
     #[test]
+    fn a_requested_decoder_precision_beats_the_machine_and_loses_to_the_environment() {
+        let caps = CpuCapabilities::parse("BF16 FP32 INT8", ZEN4_FLAGS);
+        let f32_asked = DecoderUse {
+            requested: Some("f32".into()),
+            ..UNBATCHED
+        };
+        let p = Precision::choose("CPU", Some(&caps), f32_asked.clone(), no_env);
+        assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
+        assert!(
+            p.reason
+                .starts_with("decoder f32 as the application asked (else: "),
+            "{}",
+            p.reason
+        );
+        let env = |k: &str| (k == "ARCWHISPER_DECODER_PRECISION").then(|| "bf16".to_string());
+        let p = Precision::choose("CPU", Some(&caps), f32_asked, env);
+        assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
+    }
+
+    #[test]
     fn cpu_without_bf16_gets_f32() {
         let caps = CpuCapabilities::parse("FP32 INT8 BIN EXPORT_IMPORT", "flags : avx2 fma\n");
-        let p = Precision::choose("CPU", Some(&caps), true, no_env);
+        let p = Precision::choose("CPU", Some(&caps), UNBATCHED, no_env);
         assert_eq!(hints(&p), (Some("f32"), Some("f32")));
         assert!(p.reason.contains("no BF16"), "{}", p.reason);
-        let p = Precision::choose("CPU", None, true, no_env);
+        let p = Precision::choose("CPU", None, UNBATCHED, no_env);
         assert_eq!(hints(&p), (Some("f32"), Some("f32")));
         assert!(p.reason.contains("could not be read"), "{}", p.reason);
     }
@@ -248,10 +322,10 @@ mod tests {
     #[test]
     fn gpu_gets_f16_and_other_devices_their_default() {
         for dev in ["GPU", "GPU.1"] {
-            let p = Precision::choose(dev, None, true, no_env);
+            let p = Precision::choose(dev, None, UNBATCHED, no_env);
             assert_eq!(hints(&p), (Some("f16"), Some("f16")), "{dev}");
         }
-        let p = Precision::choose("AUTO", None, true, no_env);
+        let p = Precision::choose("AUTO", None, UNBATCHED, no_env);
         assert_eq!(hints(&p), (None, None));
         assert_eq!(
             p.describe(),
@@ -272,7 +346,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
-            true,
+            UNBATCHED,
             env(&[("ARCWHISPER_DECODER_PRECISION", "f32")]),
         );
         assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
@@ -285,7 +359,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
-            true,
+            UNBATCHED,
             env(&[
                 ("ARCWHISPER_INFERENCE_PRECISION", "f32"),
                 ("ARCWHISPER_ENCODER_PRECISION", "bf16"),
@@ -295,7 +369,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
-            true,
+            UNBATCHED,
             env(&[("ARCWHISPER_INFERENCE_PRECISION", " f32 ")]),
         );
         assert_eq!(hints(&p), (Some("f32"), Some("f32")));
@@ -308,7 +382,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
-            true,
+            UNBATCHED,
             env(&[("ARCWHISPER_INFERENCE_PRECISION", "")]),
         );
         assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));

@@ -8,7 +8,7 @@ mod common;
 use common::soundtrack::soundtrack;
 use common::*;
 use test_support::text::wer;
-use whisper_engine::{DecodeOptions, Segment, StreamState, VadOptions, WhisperModel};
+use whisper_engine::{DecodeOptions, EngineConfig, Segment, StreamState, VadOptions, WhisperModel};
 
 /// Seven utterances of 2-11 s (windows of different lengths) over -30 dBFS brown noise, gaps
 /// of 4-20 s: several windows, so that a batch of 2 or 3 fills mid-stream whatever the packing.
@@ -57,8 +57,14 @@ fn run(
 fn without_conditioning_batched_segments_equal_unbatched() {
     // Without the previous text, a batched window sees exactly the prompt it sees unbatched:
     // only the first attempt's arithmetic differs (batch 3 against 1). A strict log-probability
-    // threshold sends some windows to the temperature fallback (re-decoded alone).
-    let mut m = load("tiny.en");
+    // threshold sends some windows to the temperature fallback (re-decoded alone). One decoder
+    // precision for both: by default it may differ between them (precision.rs), and in bf16 a
+    // rewound request rounds apart from a fresh one.
+    let f32_decoder = EngineConfig {
+        decoder_precision: Some("f32".into()),
+        ..EngineConfig::default()
+    };
+    let mut m = load_with("tiny.en", f32_decoder);
     let audio = home_video();
     let mut base = DecodeOptions {
         condition_on_previous_text: false,

@@ -56,10 +56,15 @@ pub fn convert_tiny_en(tag: &str, extra: &[&str]) -> PathBuf {
 }
 
 pub fn load(name: &str) -> WhisperModel {
+    load_with(name, EngineConfig::default())
+}
+
+/// `name` loaded with `cfg` on 2 threads.
+pub fn load_with(name: &str, cfg: EngineConfig) -> WhisperModel {
     let dir = model_dir(name);
     let cfg = EngineConfig {
         threads: Some(2),
-        ..EngineConfig::default()
+        ..cfg
     };
     WhisperModel::load(&dir, &cfg).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
