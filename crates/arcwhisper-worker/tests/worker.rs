@@ -609,13 +609,28 @@ fn the_worker_reports_the_precision_it_chose() {
         .lines()
         .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "amx_bf16"));
     let pick = |yes: bool| if yes { "bf16" } else { "f32" };
-    let want = (pick(bf16), pick(bf16 && amx));
-    eprintln!("OPTIMIZATION_CAPABILITIES: {caps}; AMX: {amx}; expecting {want:?}");
+    // Unbatched (the default settings) the decoder is bf16 wherever the CPU has BF16; batched
+    // only with AMX as well (precision.rs).
+    let unbatched = (pick(bf16), pick(bf16));
+    let batched = (pick(bf16), pick(bf16 && amx));
+    eprintln!("OPTIMIZATION_CAPABILITIES: {caps}; AMX: {amx}; expecting {unbatched:?} unbatched, {batched:?} batched");
+    let batches = DecodeSettings {
+        vad: Some(worker_protocol::VadSettings::default()),
+        batch_size: Some(4),
+        ..DecodeSettings::default()
+    };
     let _g = heavy();
-    for (env, want, reason) in [
-        (None, want, "OPTIMIZATION_CAPABILITIES"),
+    for (env, settings, want, reason) in [
+        (
+            None,
+            DecodeSettings::default(),
+            unbatched,
+            "OPTIMIZATION_CAPABILITIES",
+        ),
+        (None, batches, batched, "OPTIMIZATION_CAPABILITIES"),
         (
             Some("f32"),
+            DecodeSettings::default(),
             ("f32", "f32"),
             "ARCWHISPER_INFERENCE_PRECISION=f32 (else: ",
         ),
@@ -624,10 +639,10 @@ fn the_worker_reports_the_precision_it_chose() {
             .map(|v| vec![("ARCWHISPER_INFERENCE_PRECISION", v)])
             .unwrap_or_default();
         let mut w = Worker::spawn(&vars);
-        w.start("CPU", &["tiny"], 0, None);
+        w.start_cpu_with(&["tiny"], settings.clone());
         let (_, m, _) = w.ready();
         let p = &m.precision;
-        eprintln!("{env:?}: {p:?}");
+        eprintln!("{env:?} batch {:?}: {p:?}", settings.batch_size);
         assert_eq!((p.encoder.as_str(), p.decoder.as_str()), want, "{p:?}");
         assert!(p.reason.contains(reason), "{p:?}");
         w.send(&Request::Shutdown);
