@@ -208,3 +208,16 @@ def test_worker_memory_reports_growth_over_the_runtime_only_baseline():
     assert rows[0]["baseline_b"] == 45641728 and rows[0]["rss_after_b"] == 431270272
     # after 431 - 46 = 386 MB, peak 441 - 46 = 396 MB, against tiny.en's 413 MB
     assert "| tiny.en-int8 | default | 41.7 | 123 | 441 | 431 | 46 | 386 | 396 | 413 |" in WM.table([("default", rows[0])])
+
+
+def test_worker_memory_measures_batch_size_variants_through_the_measure_test(monkeypatch):
+    assert WM.batch_size(("--batch-size", "8")) == 8 and WM.batch_size(("--batch-size=4",)) == 4
+    assert WM.batch_size(("--no-vad",)) is None and WM.batch_size(("--batch-size", "8", "--no-vad")) is None
+    seen = []
+    monkeypatch.setattr(WM, "measure", lambda models, repeat, env: seen.append(env) or [])
+    monkeypatch.setattr(WM.V, "cpu_capabilities", lambda: "")
+    WM.main(["--models", "no-such-model", "--variant", "batch8:args=--batch-size 8",
+             "--variant", "f32dec:env=ARCWHISPER_DECODER_PRECISION=f32", "--variant", "nv:args=--no-vad"])
+    # default, the vad row at batch 1 to compare with, batch 8, the env variant; --no-vad is not measurable
+    assert seen == [{}, {"AW_MEASURE_BATCH_SIZE": "1"}, {"AW_MEASURE_BATCH_SIZE": "8"},
+                    {"ARCWHISPER_DECODER_PRECISION": "f32"}]

@@ -5,9 +5,11 @@
 
 Runs `cargo test --release -p arcwhisper-worker --test worker -- --ignored
 measure_worker_memory_per_model` (a real `arcwhisper-worker` fed the LibriVox clip `--repeat`
-times) once with the default environment and once per environment-only variant (e.g.
-`f32:env=ARCWHISPER_INFERENCE_PRECISION=f32`; variants with CLI arguments need the element's
-property and are not measured here), for each model and its -int8 folder when present. Prints
+times) once with the default environment and once per variant of environment (e.g.
+`f32:env=ARCWHISPER_INFERENCE_PRECISION=f32`) or batch size (`batch8:args=--batch-size 8`: the
+worker decodes with speech detection and that `batch-size`; a `vad` row at batch size 1 is added
+to compare with; other CLI arguments are not measured here), for each model and its -int8
+folder when present. Prints
 a markdown table: RSS when ready, the high-water mark and the RSS after decoding, and the growth
 over a runtime-only worker (OpenVINO loaded, no model), the measure issue 12's targets use:
 413 MB tiny.en, 621 MB base (crates/arcwhisper-worker/README.md "Memory need").
@@ -53,6 +55,15 @@ def measure(models: list[str], repeat: int, env: dict[str, str]) -> list[dict]:
     return parse_tsv(p.stdout)
 
 
+def batch_size(args: tuple[str, ...]) -> int | None:
+    """N when the variant's arguments are just `--batch-size N` (the element's `batch-size`)."""
+    if len(args) == 2 and args[0] == "--batch-size" and args[1].isdigit():
+        return int(args[1])
+    if len(args) == 1 and args[0].startswith("--batch-size=") and args[0].split("=", 1)[1].isdigit():
+        return int(args[0].split("=", 1)[1])
+    return None
+
+
 def _growth(r: dict, key: str) -> str:
     """RSS over the runtime-only baseline, MB ("" when the baseline was not read)."""
     return f"{(r[key] - r['baseline_b']) / 1e6:.0f}" if r.get("baseline_b") and r.get(key) else ""
@@ -81,20 +92,32 @@ def main(argv=None) -> int:
     models = []
     for m in (x.strip() for x in a.models.split(",") if x.strip()):
         models += [m] + ([m + "-int8"] if V.find_model_dir(m + "-int8") else [])
-    envs = [V.DEFAULT] + [v for v in V.parse_all(a.variant) if v.env and not v.args and not v.model_suffix]
+    runs = [(V.DEFAULT, {})]
+    for v in V.parse_all(a.variant):
+        if v.model_suffix:
+            continue  # every model's -int8 folder is measured anyway
+        if not v.args:
+            runs.append((v, dict(v.env)))
+        elif (batch := batch_size(v.args)) is not None:
+            runs.append((v, {**v.env, "AW_MEASURE_BATCH_SIZE": str(batch)}))
+    if any("AW_MEASURE_BATCH_SIZE" in env for _, env in runs):
+        runs.insert(1, (V.parse("vad:args=--batch-size 1"), {"AW_MEASURE_BATCH_SIZE": "1"}))
     caps = V.cpu_capabilities()
     rows = []
-    for v in envs:
-        why = V.availability(v, "", [], lambda _: None, caps)
+    for v, env in runs:
+        # Only the environment is checked: a batch size reaches the worker as a setting, not a flag.
+        why = V.availability(V.Variant(v.name, env=v.env), "", [], lambda _: None, caps)
         if why:
             eprint(f"skipping {v.name}: {why}")
             continue
         eprint(f"worker memory, {v.name}: {' '.join(CMD)}")
         label = v.name if v is V.DEFAULT else f"{v.name} ({v.describe()})"
-        rows += [(label, r) for r in measure(models, a.repeat, v.env)]
+        rows += [(label, r) for r in measure(models, a.repeat, env)]
     print(table(rows))
     print(f"\nOne `arcwhisper-worker` per model, the LibriVox clip fed {a.repeat} times; *peak* is VmHWM after "
-          "the last window; *growth* is over a worker with the runtime loaded and no model (issue 12's measure). Batch-size variants are not measured here (the element's property, not an environment).")
+          "the last window; *growth* is over a worker with the runtime loaded and no model (issue 12's measure). "
+          "Rows without `--batch-size` decode all audio in 30 s windows (as the need estimate was fitted); "
+          "`--batch-size N` rows decode with speech detection and N windows together.")
     return 0
 
 

@@ -873,14 +873,34 @@ fn measure_worker_memory_per_model() {
     let audio: Vec<f32> = (0..repeat).flat_map(|_| one.iter().copied()).collect();
     let models_to_measure =
         std::env::var("AW_MEASURE_MODELS").unwrap_or_else(|_| "tiny,base".into());
+    // AW_MEASURE_BATCH_SIZE=n: speech detection on, n windows decoded together (the element's
+    // `batch-size`); unset: all audio in 30 s windows, as the need estimate was fitted.
+    let batch_size: Option<u32> = std::env::var("AW_MEASURE_BATCH_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let settings = DecodeSettings {
+        vad: batch_size.map(|_| worker_protocol::VadSettings::default()),
+        batch_size,
+        ..DecodeSettings::default()
+    };
+    // The precision variables of this run reach the worker (`Worker::spawn` strips them).
+    let precision_env: Vec<(String, String)> = ["ENCODER", "DECODER", "INFERENCE"]
+        .iter()
+        .map(|part| format!("ARCWHISPER_{part}_PRECISION"))
+        .filter_map(|k| std::env::var(&k).ok().map(|v| (k, v)))
+        .collect();
+    let precision_env: Vec<(&str, &str)> = precision_env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let _g = heavy();
     let baseline = runtime_only_rss();
     println!("model\tweights_B\tjson_need_B\tformula_B\trss_ready_B\thwm_after_decode_B\tseconds\tbaseline_B\trss_after_decode_B");
     for name in models_to_measure.split(',') {
         let m = model(name);
-        let mut w = Worker::spawn(&[]);
+        let mut w = Worker::spawn(&precision_env);
         let t0 = std::time::Instant::now();
-        w.start("CPU", &[name], 0, None);
+        w.start_cpu_with(&[name], settings.clone());
         let (_, rep, _) = w.ready();
         let rss_ready = status_kib(w.pid, "VmRSS") * 1024;
         let writer = w.feed_and_drain(audio.clone());
@@ -915,12 +935,21 @@ fn measure_worker_memory_per_model() {
 
 /// A worker's RSS with the OpenVINO runtime loaded and no model: the baseline the need
 /// estimate's growth figures (README "Memory need") are measured over. A chain naming no
-/// installed model fails after the runtime is up; read as the worker exits (0: it was gone).
+/// installed model fails after the runtime is up and the worker exits: the largest RSS seen
+/// while polling it until then (a single read after the error raced the exit and read 0).
 fn runtime_only_rss() -> u64 {
     let mut w = Worker::spawn(&[]);
+    let pid = w.pid;
+    let poll = std::thread::spawn(move || {
+        let mut most = 0;
+        while let Some(kib) = test_support::procfs::rss_kib(pid) {
+            most = most.max(kib);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        most * 1024
+    });
     w.start("CPU", &["no-such-model"], 0, None);
     let _ = w.error();
-    let rss = test_support::procfs::rss_kib(w.pid).unwrap_or(0) * 1024;
     w.wait();
-    rss
+    poll.join().unwrap()
 }
