@@ -4,14 +4,12 @@
 //! - Encoder on a CPU with native bf16 (OpenVINO's `OPTIMIZATION_CAPABILITIES` lists `BF16`: AMX,
 //!   or AVX-512 BF16): bf16 (about 40 % faster than f32 on the AVX-512 BF16 EPYC; output
 //!   identical between runs, WER within 0.3 points of f32: README "Precision").
-//! - Decoder where the CPU also has AMX (`amx_bf16` in `/proc/cpuinfo`; OpenVINO lists no AMX
-//!   capability): bf16 (on the AMX Xeon WER 8.56 % / 9.25 % for tiny.en / base against fp32's
-//!   8.33 % / 9.69 %).
-//! - Decoder on AVX-512 BF16 without AMX: bf16 for unbatched decoding (6-11 % faster than f32 on
-//!   the EPYC, WER within 0.3 points of faster-whisper fp32), f32 for batched decoding (bf16
-//!   batches took 3-5x the time of f32 ones there: OpenVINO's bf16 kernels for more than one row
-//!   want AMX).
-//! - Either way a bf16 decoder needs an IR from converter 1.4.0 on: older IRs gathered the
+//! - Decoder on such a CPU: bf16 for unbatched decoding (on the EPYC 6-11 % faster than f32, WER
+//!   within 0.3 points of faster-whisper fp32; on the AMX Xeon WER 8.56 % / 9.25 % for tiny.en /
+//!   base against fp32's 8.33 % / 9.69 %), f32 for batched decoding: on the EPYC batched bf16
+//!   decoding ran many windows to the token limit and lost them (252 of 991 words left on the
+//!   home-video tracks; README "Precision"); not measured with AMX, so f32 there too.
+//! - A bf16 decoder needs an IR from converter 1.4.0 on: older IRs gathered the
 //!   alignment heads' keys from the cross-attention state, which the CPU plugin's bf16 path
 //!   filled with stale memory once earlier requests were freed (word times varying between
 //!   runs); with those the decoder stays f32 (`config::bf16_decoder_safe`).
@@ -155,23 +153,15 @@ impl Precision {
         let both = |p: &str| (Some(p.to_string()), Some(p.to_string()));
         let kind = device.split(['.', ':']).next().unwrap_or(device);
         match (kind, cpu) {
-            ("CPU", Some(c)) if c.has("BF16") && c.amx => (
-                both("bf16"),
-                "the CPU has AMX and computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16)"
-                    .into(),
-            ),
             ("CPU", Some(c)) if c.has("BF16") && batched => (
                 (Some("bf16".into()), Some("f32".into())),
-                "the CPU computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16) but has no \
-                 AMX: the decoder stays f32 for batched decoding (bf16 batches are slower there)"
-                    .into(),
+                format!(
+                    "{}; the decoder stays f32 for batched decoding (batched bf16 decoding lost \
+                     whole windows on an AVX-512 BF16 EPYC)",
+                    native_bf16(c)
+                ),
             ),
-            ("CPU", Some(c)) if c.has("BF16") => (
-                both("bf16"),
-                "the CPU computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16); no AMX, \
-                 but unbatched decoding is faster in bf16 too"
-                    .into(),
-            ),
+            ("CPU", Some(c)) if c.has("BF16") => (both("bf16"), native_bf16(c)),
             ("CPU", Some(_)) => (
                 both("f32"),
                 "the CPU has no native bf16 (no BF16 in OPTIMIZATION_CAPABILITIES)".into(),
@@ -194,6 +184,15 @@ impl Precision {
             show(&self.decoder),
             self.reason
         )
+    }
+}
+
+/// Why a CPU with native bf16 gets it, for the log.
+fn native_bf16(c: &CpuCapabilities) -> String {
+    if c.amx {
+        "the CPU has AMX and computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16)".into()
+    } else {
+        "the CPU computes bf16 natively (OPTIMIZATION_CAPABILITIES has BF16; no AMX)".into()
     }
 }
 
@@ -244,25 +243,18 @@ mod tests {
     }
 
     #[test]
-    fn amx_cpu_gets_bf16_for_both_parts_batched_or_not() {
-        let caps = CpuCapabilities::parse("FP32 BF16 FP16 INT8 BIN EXPORT_IMPORT", SPR_FLAGS);
-        for decoder_use in [UNBATCHED, BATCHED] {
-            let p = Precision::choose("CPU", Some(&caps), decoder_use, no_env);
+    fn a_cpu_with_bf16_decodes_in_bf16_unbatched_and_in_f32_batched() {
+        // A Sapphire Rapids (AMX) and the AMD EPYC (Zen 4) of the reference machine: OpenVINO
+        // lists BF16 on both, only the first has AMX.
+        for (flags, why) in [(SPR_FLAGS, "has AMX"), (ZEN4_FLAGS, "no AMX")] {
+            let caps = CpuCapabilities::parse("BF16 WINOGRAD FP32 INT8 EXPORT_IMPORT", flags);
+            let p = Precision::choose("CPU:0-1", Some(&caps), UNBATCHED, no_env);
             assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
-            assert!(p.reason.contains("has AMX"), "{}", p.reason);
+            assert!(p.reason.contains(why), "{}", p.reason);
+            let p = Precision::choose("CPU:0-1", Some(&caps), BATCHED, no_env);
+            assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
+            assert!(p.reason.contains("f32 for batched"), "{}", p.reason);
         }
-    }
-
-    #[test]
-    fn avx512_bf16_cpu_without_amx_decodes_in_bf16_unbatched_and_in_f32_batched() {
-        // The AMD EPYC (Zen 4) of the reference machine: OpenVINO lists BF16, no AMX.
-        let caps = CpuCapabilities::parse("BF16 WINOGRAD FP32 INT8 BIN EXPORT_IMPORT", ZEN4_FLAGS);
-        let p = Precision::choose("CPU:0-1", Some(&caps), UNBATCHED, no_env);
-        assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
-        assert!(p.reason.contains("unbatched"), "{}", p.reason);
-        let p = Precision::choose("CPU:0-1", Some(&caps), BATCHED, no_env);
-        assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
-        assert!(p.reason.contains("f32 for batched"), "{}", p.reason);
     }
 
     #[test]
