@@ -56,11 +56,14 @@ impl OvWhisper {
         let (decoder, precision) = match self.choice.spare.take() {
             Some((d, p)) if p.decoder == wanted.decoder => (d, p),
             _ => {
+                let (loaded_for, now) = if batched {
+                    ("unbatched", "batched")
+                } else {
+                    ("batched", "unbatched")
+                };
                 eprintln!(
-                    "whisper-engine: this model was loaded for {} decoding; compiling a second \
-                     decoder for {} decoding ({})",
-                    if batched { "unbatched" } else { "batched" },
-                    if batched { "batched" } else { "unbatched" },
+                    "whisper-engine: this model was loaded for {loaded_for} decoding; compiling a \
+                     second decoder for {now} decoding ({})",
                     wanted.describe()
                 );
                 (self.choice.compile(&mut self._core, &wanted)?, wanted)
