@@ -113,16 +113,13 @@ fn first_attempts(
         .map(|&i| decode::window_rng(windows[i].seed, 0, 0))
         .collect();
     let t = Instant::now();
-    let stacked = {
-        let parts: Vec<&openvino::Tensor> = live
-            .iter()
-            .map(|&i| encs[i].as_ref().expect("live"))
-            .collect();
-        ov::stack(&parts)?
-    };
+    let parts: Vec<&openvino::Tensor> = live
+        .iter()
+        .map(|&i| encs[i].as_ref().expect("live"))
+        .collect();
     let mut counters = DecodeCounters::default();
     let results = {
-        let mut session = model.ov.batch_session(&stacked, live.len())?;
+        let mut session = model.ov.batch_session(&parts)?;
         let no_speech = model.special.no_speech;
         decode_lockstep(
             &mut session,
@@ -158,7 +155,7 @@ fn encode(model: &mut WhisperModel, audio: &[f32]) -> Result<openvino::Tensor> {
     model.add_time(0, t0.elapsed());
     let t1 = Instant::now();
     let enc = model.ov.encode(&mel)?;
-    let owned = ov::stack(&[&enc])?;
+    let owned = ov::owned_copy(&enc)?;
     model.add_time(1, t1.elapsed());
     model.stats.windows += 1;
     Ok(owned)

@@ -11,10 +11,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod decoder_choice;
+mod encoder_slot;
 mod session;
 mod window_decoder;
 
 use decoder_choice::DecoderChoice;
+use encoder_slot::EncoderSlot;
 pub(crate) use session::BatchSession;
 use session::StatelessState;
 pub(crate) use window_decoder::WindowDecoder;
@@ -107,6 +109,10 @@ pub(crate) struct OvWhisper {
     pub precision: Precision,
     /// The precision each use needs, and the other use's decoder once compiled.
     choice: DecoderChoice,
+    /// Where every decoder request reads the encoder output (see `encoder_slot.rs`).
+    encoder_slot: EncoderSlot,
+    /// The slot moved: the decoders compile again before the next request.
+    recompile_decoders: bool,
 }
 
 /// The precision for `cfg`'s device on this machine and the model in `dir` (see
@@ -263,6 +269,8 @@ impl OvWhisper {
             device: device.to_string(),
             precision,
             choice,
+            encoder_slot: EncoderSlot::new(),
+            recompile_decoders: false,
         })
     }
 
@@ -291,21 +299,37 @@ impl OvWhisper {
             && input_batch_is_dynamic(&self.decoder, "input_ids").unwrap_or(false)
     }
 
-    /// A fresh decoder session for `batch` windows decoded in lockstep; `encoder_out` is their
-    /// encoder outputs stacked, `[batch, 1500, d]`.
-    pub fn batch_session(&mut self, encoder_out: &Tensor, batch: usize) -> Result<BatchSession> {
-        let req = self.decoder_request(encoder_out, batch)?;
+    /// Room for `windows` windows in one batch from now on (a stream reserves its batch size
+    /// before its first window, so that the encoder slot is allocated once).
+    pub fn reserve_batch(&mut self, windows: usize) {
+        if self.encoder_slot.reserve(windows) {
+            self.recompile_decoders = true;
+        }
+    }
+
+    /// A fresh decoder session for the windows of `encoder_outs` (`[1, 1500, d]` each) decoded
+    /// in lockstep.
+    pub fn batch_session(&mut self, encoder_outs: &[&Tensor]) -> Result<BatchSession> {
+        let batch = encoder_outs.len();
+        let req = self.decoder_request(encoder_outs)?;
         let has_cache_position = self.decoder_inputs.iter().any(|n| n == "cache_position");
         Ok(BatchSession::new(req, batch, has_cache_position))
     }
 
-    /// A fresh decoder request (a fresh state) over `batch` sequences of `encoder_out`; each
-    /// sequence keeps its own cache (`beam_idx` is the identity).
-    fn decoder_request(&mut self, encoder_out: &Tensor, batch: usize) -> Result<InferRequest> {
+    /// A fresh decoder request (a fresh state) over one sequence per window of `encoder_outs`,
+    /// read from the encoder slot; each sequence keeps its own cache (`beam_idx` is the
+    /// identity).
+    fn decoder_request(&mut self, encoder_outs: &[&Tensor]) -> Result<InferRequest> {
+        let batch = encoder_outs.len();
+        self.reserve_batch(batch);
+        if std::mem::take(&mut self.recompile_decoders) {
+            self.recompile_decoders()?;
+        }
         let mut req = self
             .decoder
             .create_infer_request()
             .ov(|| "creating a decoder request".into())?;
+        let encoder_out = self.encoder_slot.fill(encoder_outs)?;
         req.set_tensor("encoder_hidden_states", encoder_out)
             .ov(|| "setting encoder_hidden_states".into())?;
         if self.decoder_inputs.iter().any(|n| n == "beam_idx") {
@@ -338,22 +362,19 @@ impl OvWhisper {
     }
 }
 
-/// Encoder outputs `[1, S, d]` stacked into one `[n, S, d]` tensor (and a copy of one).
-pub(crate) fn stack(parts: &[&Tensor]) -> Result<Tensor> {
-    let dims = parts[0]
+/// A copy of an encoder output that outlives the encoder request's next run.
+pub(crate) fn owned_copy(encoder_out: &Tensor) -> Result<Tensor> {
+    let shape = encoder_out
         .get_shape()
-        .ov(|| "encoder output shape".into())?
-        .get_dimensions()
-        .to_vec();
-    let mut shape = dims.clone();
-    shape[0] = parts.len() as i64;
-    let shape = Shape::new(&shape).ov(|| "shape".into())?;
+        .ov(|| "encoder output shape".into())?;
     let mut out = Tensor::new(ElementType::F32, &shape).ov(|| "tensor".into())?;
-    let data = out.get_data_mut::<f32>().ov(|| "stacked".into())?;
-    let each = data.len() / parts.len();
-    for (chunk, p) in data.chunks_exact_mut(each).zip(parts) {
-        chunk.copy_from_slice(p.get_data::<f32>().ov(|| "encoder output".into())?);
-    }
+    out.get_data_mut::<f32>()
+        .ov(|| "encoder output copy".into())?
+        .copy_from_slice(
+            encoder_out
+                .get_data::<f32>()
+                .ov(|| "encoder output".into())?,
+        );
     Ok(out)
 }
 

@@ -78,6 +78,13 @@ impl<'m> Stream<'m> {
         resume: Option<StreamState>,
         ahead: Option<SpeechProbabilities>,
     ) -> Self {
+        // Before any window: the encoder slot is then allocated once (`ov/encoder_slot.rs`).
+        let windows = if opts.decodes_in_batches() {
+            opts.batch_size
+        } else {
+            1
+        };
+        model.ov.reserve_batch(windows);
         let inner = if opts.vad.is_some() {
             let mut s = SpeechStream::new(model, opts, resume);
             if let Some(a) = ahead {

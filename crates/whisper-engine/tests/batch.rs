@@ -177,3 +177,37 @@ fn resumed_mid_batch_gives_the_same_segments() {
     assert!(mid_batch >= 2, "only {mid_batch} cuts with windows queued");
     assert_resumes_identically(&mut m, &o, &audio, &full, states);
 }
+
+#[test]
+fn batched_bf16_decoding_keeps_every_window() {
+    // A decoder compiled for bf16 on OpenVINO's CPU plugin decodes garbage when a request's
+    // encoder output lies at another address than the earlier requests' (ov/encoder_slot.rs):
+    // batched windows and their later passes read copies, so before the fix they ran to the
+    // token limit and were dropped. Same text as with an f32 decoder, batch 3 and batch 1 in
+    // one model (the slot grows once). On a CPU without bf16 OpenVINO runs both in f32.
+    let audio = home_video();
+    let decode = |precision: &str| {
+        let cfg = EngineConfig {
+            decoder_precision: Some(precision.into()),
+            ..EngineConfig::default()
+        };
+        let mut m = load_with("tiny.en", cfg);
+        let (single, _, _) = run(&mut m, &audio, &opts(1), 16_000);
+        let (batched, _, _) = run(&mut m, &audio, &opts(3), 16_000);
+        (text_of(&single), text_of(&batched))
+    };
+    let (f32_single, f32_batched) = decode("f32");
+    let (bf16_single, bf16_batched) = decode("bf16");
+    for (name, text) in [
+        ("f32 batch 1", &f32_single),
+        ("f32 batch 3", &f32_batched),
+        ("bf16 batch 1", &bf16_single),
+        ("bf16 batch 3", &bf16_batched),
+    ] {
+        eprintln!("{name}: {text}");
+    }
+    for (bf16, f32) in [(&bf16_single, &f32_single), (&bf16_batched, &f32_batched)] {
+        let w = wer(f32, bf16);
+        assert!(w <= 0.05, "bf16 text differs from f32: WER {w:.3}");
+    }
+}

@@ -74,4 +74,17 @@ impl OvWhisper {
         self.choice.spare = Some((old, old_precision));
         Ok(())
     }
+
+    /// Compile the decoder in use again and drop the spare (compiled again on its next use):
+    /// the encoder slot moved, and a compiled decoder must not see a second address (see
+    /// `encoder_slot.rs`).
+    pub(super) fn recompile_decoders(&mut self) -> Result<()> {
+        eprintln!(
+            "whisper-engine: a batch needs more room for encoder outputs than reserved; \
+             compiling the decoder again"
+        );
+        self.choice.spare = None;
+        self.decoder = self.choice.compile(&mut self._core, &self.precision)?;
+        Ok(())
+    }
 }

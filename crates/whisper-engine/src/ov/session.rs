@@ -22,7 +22,6 @@ pub(crate) struct OvSession<'a> {
     pub(super) req: &'a mut InferRequest,
     /// Cache entries in `req`'s state (the window decoder's count, advanced by every call).
     entries: &'a mut usize,
-    encoder_out: &'a Tensor,
     has_cache_position: bool,
     has_attention_mask: bool,
     pos: i64,
@@ -88,7 +87,6 @@ impl<'a> OvSession<'a> {
     pub(super) fn new(
         req: &'a mut InferRequest,
         entries: &'a mut usize,
-        encoder_out: &'a Tensor,
         inputs: &[String],
         stateless: Option<StatelessState>,
     ) -> Self {
@@ -96,7 +94,6 @@ impl<'a> OvSession<'a> {
         Self {
             req,
             entries,
-            encoder_out,
             has_cache_position: has("cache_position"),
             has_attention_mask: has("attention_mask"),
             pos: 0,
@@ -176,8 +173,13 @@ impl<'a> OvSession<'a> {
             .set_tensor("input_ids", &input_ids)
             .ov(|| "setting input_ids".into())?;
         if st.past_inputs.iter().any(|x| x == "encoder_hidden_states") {
+            // The encoder slot, as bound on the first request.
+            let encoder_out = self
+                .req
+                .get_tensor("encoder_hidden_states")
+                .ov(|| "encoder_hidden_states".into())?;
             st.past_req
-                .set_tensor("encoder_hidden_states", self.encoder_out)
+                .set_tensor("encoder_hidden_states", &encoder_out)
                 .ov(|| "setting encoder_hidden_states".into())?;
         }
         if st.past_inputs.iter().any(|x| x == "cache_position") {

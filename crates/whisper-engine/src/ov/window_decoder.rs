@@ -60,7 +60,7 @@ impl<'e> WindowDecoder<'e> {
             _ => {
                 self.entries = 0;
                 self.requests += 1;
-                ov.decoder_request(self.encoder_out, 1)?
+                ov.decoder_request(&[self.encoder_out])?
             }
         };
         let stateless = ov.stateless_state()?;
@@ -68,7 +68,6 @@ impl<'e> WindowDecoder<'e> {
         Ok(OvSession::new(
             req,
             &mut self.entries,
-            self.encoder_out,
             &ov.decoder_inputs,
             stateless,
         ))
