@@ -201,8 +201,7 @@ fn run() -> Result<()> {
     let (audio, ahead, loaded) = std::thread::scope(|s| {
         let loading = s.spawn(|| {
             let t_load = Instant::now();
-            load_model(&args, &model_dir, opts.decodes_in_batches())
-                .map(|m| (m, t_load.elapsed().as_secs_f64()))
+            load_model(&args, &model_dir).map(|m| (m, t_load.elapsed().as_secs_f64()))
         });
         let audio = decode::decode_file(&args.input, args.allow_partial, &mut progress);
         let ahead = match (&audio, &opts.vad) {
@@ -267,13 +266,11 @@ fn speech_ahead(audio: &[f32], progress: &Progress) -> Option<SpeechProbabilitie
     }
 }
 
-/// `batched_decoding`: the decode options decode in batches (the decoder's precision follows).
-fn load_model(args: &Args, dir: &std::path::Path, batched_decoding: bool) -> Result<WhisperModel> {
+fn load_model(args: &Args, dir: &std::path::Path) -> Result<WhisperModel> {
     let cfg = EngineConfig {
         device: args.device.clone(),
         cache_dir: args.cache_dir.clone(),
         threads: args.threads,
-        batched_decoding,
         ..EngineConfig::default()
     };
     Ok(WhisperModel::load(dir, &cfg)?)

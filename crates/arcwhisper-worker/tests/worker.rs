@@ -589,8 +589,8 @@ fn int8_variant_loads_through_the_chain_and_transcribes_jfk() {
     assert!(w.wait().success());
 }
 
-/// The worker reports the precision it compiled with: a bf16 encoder where OpenVINO says the
-/// CPU computes bf16 natively, a bf16 decoder only if it also has AMX, f32 elsewhere;
+/// The worker reports the precision it compiled with: bf16 for the encoder and the decoder,
+/// batched or not, where OpenVINO says the CPU computes bf16 natively, f32 elsewhere;
 /// `ARCWHISPER_INFERENCE_PRECISION` overrides.
 #[test]
 fn the_worker_reports_the_precision_it_chose() {
@@ -609,11 +609,8 @@ fn the_worker_reports_the_precision_it_chose() {
         .lines()
         .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "amx_bf16"));
     let pick = |yes: bool| if yes { "bf16" } else { "f32" };
-    // Unbatched (the default settings) the decoder is bf16 wherever the CPU has BF16; batched
-    // it is f32 (precision.rs).
-    let unbatched = (pick(bf16), pick(bf16));
-    let batched = (pick(bf16), "f32");
-    eprintln!("OPTIMIZATION_CAPABILITIES: {caps}; AMX: {amx}; expecting {unbatched:?} unbatched, {batched:?} batched");
+    let machine = (pick(bf16), pick(bf16));
+    eprintln!("OPTIMIZATION_CAPABILITIES: {caps}; AMX: {amx}; expecting {machine:?}");
     let batches = DecodeSettings {
         vad: Some(worker_protocol::VadSettings::default()),
         batch_size: Some(4),
@@ -624,10 +621,10 @@ fn the_worker_reports_the_precision_it_chose() {
         (
             None,
             DecodeSettings::default(),
-            unbatched,
+            machine,
             "OPTIMIZATION_CAPABILITIES",
         ),
-        (None, batches, batched, "OPTIMIZATION_CAPABILITIES"),
+        (None, batches, machine, "OPTIMIZATION_CAPABILITIES"),
         (
             Some("f32"),
             DecodeSettings::default(),

@@ -84,7 +84,6 @@ fn first_attempts(
     if !model.ov.supports_batch() {
         return Ok(windows.iter().map(|_| None).collect());
     }
-    model.ov.use_decoder_for(true)?;
     let mut encs = Vec::with_capacity(windows.len());
     for w in windows {
         encs.push(if stream::is_silent(&w.audio) {

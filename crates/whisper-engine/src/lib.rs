@@ -62,14 +62,9 @@ pub struct EngineConfig {
     pub cache_dir: Option<PathBuf>,
     /// OpenVINO `INFERENCE_NUM_THREADS` (CPU only); default: OpenVINO's choice.
     pub threads: Option<usize>,
-    /// The streams will decode in batches ([`DecodeOptions::decodes_in_batches`]): the decoder
-    /// is compiled in the precision that suits that (`precision.rs`). A stream decoding the
-    /// other way still works; where it needs another precision, its first window compiles a
-    /// second decoder.
-    pub batched_decoding: bool,
-    /// The decoder's precision (`f32`, `bf16`, `f16`) instead of the machine's choice, batched
-    /// or not (tests comparing the two paths at one precision); `ARCWHISPER_DECODER_PRECISION`
-    /// and `ARCWHISPER_INFERENCE_PRECISION` still win.
+    /// The decoder's precision (`f32`, `bf16`, `f16`) instead of the machine's choice (tests
+    /// comparing paths at one precision); `ARCWHISPER_DECODER_PRECISION` and
+    /// `ARCWHISPER_INFERENCE_PRECISION` still win.
     pub decoder_precision: Option<String>,
 }
 
@@ -79,7 +74,6 @@ impl Default for EngineConfig {
             device: "CPU".into(),
             cache_dir: None,
             threads: None,
-            batched_decoding: false,
             decoder_precision: None,
         }
     }

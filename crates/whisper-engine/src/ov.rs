@@ -10,12 +10,10 @@ use openvino::{
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-mod decoder_choice;
 mod encoder_slot;
 mod session;
 mod window_decoder;
 
-use decoder_choice::DecoderChoice;
 use encoder_slot::EncoderSlot;
 pub(crate) use session::BatchSession;
 use session::StatelessState;
@@ -107,8 +105,8 @@ pub(crate) struct OvWhisper {
     pub device: String,
     /// The precision hints the encoder and `decoder` were compiled with.
     pub precision: Precision,
-    /// The precision each use needs, and the other use's decoder once compiled.
-    choice: DecoderChoice,
+    /// The decoder's IR (`.xml`, `.bin`), to compile it again when the encoder slot moves.
+    decoder_ir: (PathBuf, PathBuf),
     /// Where every decoder request reads the encoder output (see `encoder_slot.rs`).
     encoder_slot: EncoderSlot,
     /// The slot moved: the decoders compile again before the next request.
@@ -116,9 +114,9 @@ pub(crate) struct OvWhisper {
 }
 
 /// The precision for `cfg`'s device on this machine and the model in `dir` (see
-/// `precision.rs`), unbatched and batched, asking OpenVINO what the CPU computes natively and
-/// `/proc/cpuinfo` whether it has AMX.
-fn choose_precision(core: &Core, cfg: &EngineConfig, dir: &Path) -> [Precision; 2] {
+/// `precision.rs`), asking OpenVINO what the CPU computes natively and `/proc/cpuinfo` whether
+/// it has AMX.
+fn choose_precision(core: &Core, cfg: &EngineConfig, dir: &Path) -> Precision {
     let (device, dev) = (cfg.device.as_str(), DeviceType::from(cfg.device.as_str()));
     let cpu = device.starts_with("CPU").then(|| {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -128,15 +126,11 @@ fn choose_precision(core: &Core, cfg: &EngineConfig, dir: &Path) -> [Precision; 
             .ok()
     });
     let cpu = cpu.flatten();
-    let bf16_safe_ir = crate::config::bf16_decoder_safe(dir);
-    [false, true].map(|batched| {
-        let decoder_use = DecoderUse {
-            bf16_safe_ir,
-            batched,
-            requested: cfg.decoder_precision.clone(),
-        };
-        Precision::choose(device, cpu.as_ref(), decoder_use, |k| std::env::var(k).ok())
-    })
+    let decoder_use = DecoderUse {
+        bf16_safe_ir: crate::config::bf16_decoder_safe(dir),
+        requested: cfg.decoder_precision.clone(),
+    };
+    Precision::choose(device, cpu.as_ref(), decoder_use, |k| std::env::var(k).ok())
 }
 
 /// Set `INFERENCE_PRECISION_HINT` on `device` for the models compiled next (`None`: leave it).
@@ -209,8 +203,7 @@ impl OvWhisper {
                     .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
             }
         }
-        let choices = choose_precision(&core, cfg, dir);
-        let precision = choices[usize::from(cfg.batched_decoding)].clone();
+        let precision = choose_precision(&core, cfg, dir);
         set_precision_hint(&mut core, device, &precision.encoder)?;
         let enc_model = read_model(&mut core, &enc_xml, &enc_bin)?;
         let mut encoder = core
@@ -224,8 +217,8 @@ impl OvWhisper {
             core.set_property(&dev, &RwPropertyKey::CacheDir, "")
                 .ov(|| format!("clearing CACHE_DIR on {device}"))?;
         }
-        let choice = DecoderChoice::new(dec_xml, dec_bin, device, choices);
-        let decoder = choice.compile(&mut core, &precision)?;
+        let decoder_ir = (dec_xml, dec_bin);
+        let decoder = compile_decoder(&mut core, &decoder_ir, device, &precision)?;
         let decoder_inputs = input_names(&decoder)?;
         let kind = if decoder_inputs.iter().any(|n| n == "beam_idx")
             || !decoder_inputs
@@ -268,7 +261,7 @@ impl OvWhisper {
             n_mels,
             device: device.to_string(),
             precision,
-            choice,
+            decoder_ir,
             encoder_slot: EncoderSlot::new(),
             recompile_decoders: false,
         })
@@ -299,6 +292,22 @@ impl OvWhisper {
             && input_batch_is_dynamic(&self.decoder, "input_ids").unwrap_or(false)
     }
 
+    /// Compile the decoder again: the encoder slot moved, and a compiled decoder must not see a
+    /// second address (see `encoder_slot.rs`).
+    fn recompile_decoder(&mut self) -> Result<()> {
+        eprintln!(
+            "whisper-engine: a batch needs more room for encoder outputs than reserved; \
+             compiling the decoder again"
+        );
+        self.decoder = compile_decoder(
+            &mut self._core,
+            &self.decoder_ir,
+            &self.device,
+            &self.precision,
+        )?;
+        Ok(())
+    }
+
     /// Room for `windows` windows in one batch from now on (a stream reserves its batch size
     /// before its first window, so that the encoder slot is allocated once).
     pub fn reserve_batch(&mut self, windows: usize) {
@@ -323,7 +332,7 @@ impl OvWhisper {
         let batch = encoder_outs.len();
         self.reserve_batch(batch);
         if std::mem::take(&mut self.recompile_decoders) {
-            self.recompile_decoders()?;
+            self.recompile_decoder()?;
         }
         let mut req = self
             .decoder
@@ -360,6 +369,19 @@ impl OvWhisper {
             encoder_kv: HashMap::new(),
         }))
     }
+}
+
+/// The decoder IR compiled with `precision`'s decoder hint (left set on `core`).
+fn compile_decoder(
+    core: &mut Core,
+    (xml, bin): &(PathBuf, PathBuf),
+    device: &str,
+    precision: &Precision,
+) -> Result<CompiledModel> {
+    set_precision_hint(core, device, &precision.decoder)?;
+    let model = read_model(core, xml, bin)?;
+    core.compile_model(&model, DeviceType::from(device))
+        .ov(|| format!("compiling {} for {device}", xml.display()))
 }
 
 /// A copy of an encoder output that outlives the encoder request's next run.

@@ -1,14 +1,13 @@
 //! The arithmetic precision of the encoder and the decoder (OpenVINO's
-//! `INFERENCE_PRECISION_HINT`), chosen by machine, model and batching when a model loads.
+//! `INFERENCE_PRECISION_HINT`), chosen by machine and model when a model loads.
 //!
 //! - Encoder on a CPU with native bf16 (OpenVINO's `OPTIMIZATION_CAPABILITIES` lists `BF16`: AMX,
 //!   or AVX-512 BF16): bf16 (about 40 % faster than f32 on the AVX-512 BF16 EPYC; output
 //!   identical between runs, WER within 0.3 points of f32: README "Precision").
-//! - Decoder on such a CPU: bf16 for unbatched decoding (on the EPYC 6-11 % faster than f32, WER
-//!   within 0.3 points of faster-whisper fp32; on the AMX Xeon WER 8.56 % / 9.25 % for tiny.en /
-//!   base against fp32's 8.33 % / 9.69 %), f32 for batched decoding: on the EPYC batched bf16
-//!   decoding ran many windows to the token limit and lost them (252 of 991 words left on the
-//!   home-video tracks; README "Precision"); not measured with AMX, so f32 there too.
+//! - Decoder on such a CPU: bf16, batched or not (on the EPYC 6-11 % faster than f32 unbatched,
+//!   WER within 0.3 points of faster-whisper fp32; on the AMX Xeon WER 8.56 % / 9.25 % for
+//!   tiny.en / base against fp32's 8.33 % / 9.69 %). Batched bf16 needs every decoder request to
+//!   read the encoder output at one address (`ov/encoder_slot.rs`); before that it lost windows.
 //! - A bf16 decoder needs an IR from converter 1.4.0 on: older IRs gathered the
 //!   alignment heads' keys from the cross-attention state, which the CPU plugin's bf16 path
 //!   filled with stale memory once earlier requests were freed (word times varying between
@@ -54,8 +53,6 @@ impl CpuCapabilities {
 pub struct DecoderUse {
     /// The model's IR gives right word timing with a bf16 decoder (`config::bf16_decoder_safe`).
     pub bf16_safe_ir: bool,
-    /// Windows are decoded in batches (`DecodeOptions::batch_size` > 1 with speech detection).
-    pub batched: bool,
     /// The precision the application asks for (`EngineConfig::decoder_precision`), over the
     /// machine's choice.
     pub requested: Option<String>,
@@ -120,7 +117,7 @@ impl Precision {
         }
     }
 
-    /// (encoder, decoder) hints for the machine, the batching and the model's IR, and why.
+    /// (encoder, decoder) hints for the machine and the model's IR, and why.
     /// Whatever the machine picks, an IR that gives wrong word timing with a bf16 decoder
     /// (`DecoderUse::bf16_safe_ir`) takes f32.
     #[allow(clippy::type_complexity)]
@@ -129,7 +126,7 @@ impl Precision {
         cpu: Option<&CpuCapabilities>,
         decoder_use: &DecoderUse,
     ) -> ((Option<String>, Option<String>), String) {
-        let ((encoder, decoder), why) = Self::by_cpu(device, cpu, decoder_use.batched);
+        let ((encoder, decoder), why) = Self::by_cpu(device, cpu);
         if decoder_use.bf16_safe_ir || decoder.as_deref() != Some("bf16") {
             return ((encoder, decoder), why);
         }
@@ -142,25 +139,15 @@ impl Precision {
         )
     }
 
-    /// (encoder, decoder) hints for the device, what its CPU computes natively and whether the
-    /// windows are decoded in batches, and why.
+    /// (encoder, decoder) hints for the device and what its CPU computes natively, and why.
     #[allow(clippy::type_complexity)]
     fn by_cpu(
         device: &str,
         cpu: Option<&CpuCapabilities>,
-        batched: bool,
     ) -> ((Option<String>, Option<String>), String) {
         let both = |p: &str| (Some(p.to_string()), Some(p.to_string()));
         let kind = device.split(['.', ':']).next().unwrap_or(device);
         match (kind, cpu) {
-            ("CPU", Some(c)) if c.has("BF16") && batched => (
-                (Some("bf16".into()), Some("f32".into())),
-                format!(
-                    "{}; the decoder stays f32 for batched decoding (batched bf16 decoding lost \
-                     whole windows on an AVX-512 BF16 EPYC)",
-                    native_bf16(c)
-                ),
-            ),
             ("CPU", Some(c)) if c.has("BF16") => (both("bf16"), native_bf16(c)),
             ("CPU", Some(_)) => (
                 both("f32"),
@@ -204,19 +191,12 @@ mod tests {
         None
     }
 
-    const UNBATCHED: DecoderUse = DecoderUse {
+    const NEW_IR: DecoderUse = DecoderUse {
         bf16_safe_ir: true,
-        batched: false,
-        requested: None,
-    };
-    const BATCHED: DecoderUse = DecoderUse {
-        bf16_safe_ir: true,
-        batched: true,
         requested: None,
     };
     const OLD_IR: DecoderUse = DecoderUse {
         bf16_safe_ir: false,
-        batched: false,
         requested: None,
     };
 
@@ -243,17 +223,14 @@ mod tests {
     }
 
     #[test]
-    fn a_cpu_with_bf16_decodes_in_bf16_unbatched_and_in_f32_batched() {
+    fn a_cpu_with_bf16_runs_both_parts_in_bf16() {
         // A Sapphire Rapids (AMX) and the AMD EPYC (Zen 4) of the reference machine: OpenVINO
         // lists BF16 on both, only the first has AMX.
         for (flags, why) in [(SPR_FLAGS, "has AMX"), (ZEN4_FLAGS, "no AMX")] {
             let caps = CpuCapabilities::parse("BF16 WINOGRAD FP32 INT8 EXPORT_IMPORT", flags);
-            let p = Precision::choose("CPU:0-1", Some(&caps), UNBATCHED, no_env);
+            let p = Precision::choose("CPU:0-1", Some(&caps), NEW_IR, no_env);
             assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
             assert!(p.reason.contains(why), "{}", p.reason);
-            let p = Precision::choose("CPU:0-1", Some(&caps), BATCHED, no_env);
-            assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
-            assert!(p.reason.contains("f32 for batched"), "{}", p.reason);
         }
     }
 
@@ -266,13 +243,9 @@ mod tests {
             assert!(p.reason.contains("before 1.4.0"), "{}", p.reason);
         }
         // Where the decoder is f32 anyway, the reason does not talk of the IR.
-        let caps = CpuCapabilities::parse("BF16 FP32 INT8", ZEN4_FLAGS);
-        let batched_old_ir = DecoderUse {
-            batched: true,
-            ..OLD_IR
-        };
-        let p = Precision::choose("CPU", Some(&caps), batched_old_ir, no_env);
-        assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
+        let caps = CpuCapabilities::parse("FP32 INT8", ZEN4_FLAGS);
+        let p = Precision::choose("CPU", Some(&caps), OLD_IR, no_env);
+        assert_eq!(hints(&p), (Some("f32"), Some("f32")));
         assert!(!p.reason.contains("1.4.0"), "{}", p.reason);
         assert_eq!(
             hints(&Precision::choose("GPU", None, OLD_IR, no_env)),
@@ -285,7 +258,7 @@ mod tests {
         let caps = CpuCapabilities::parse("BF16 FP32 INT8", ZEN4_FLAGS);
         let f32_asked = DecoderUse {
             requested: Some("f32".into()),
-            ..UNBATCHED
+            ..NEW_IR
         };
         let p = Precision::choose("CPU", Some(&caps), f32_asked.clone(), no_env);
         assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
@@ -303,10 +276,10 @@ mod tests {
     #[test]
     fn cpu_without_bf16_gets_f32() {
         let caps = CpuCapabilities::parse("FP32 INT8 BIN EXPORT_IMPORT", "flags : avx2 fma\n");
-        let p = Precision::choose("CPU", Some(&caps), UNBATCHED, no_env);
+        let p = Precision::choose("CPU", Some(&caps), NEW_IR, no_env);
         assert_eq!(hints(&p), (Some("f32"), Some("f32")));
         assert!(p.reason.contains("no BF16"), "{}", p.reason);
-        let p = Precision::choose("CPU", None, UNBATCHED, no_env);
+        let p = Precision::choose("CPU", None, NEW_IR, no_env);
         assert_eq!(hints(&p), (Some("f32"), Some("f32")));
         assert!(p.reason.contains("could not be read"), "{}", p.reason);
     }
@@ -314,10 +287,10 @@ mod tests {
     #[test]
     fn gpu_gets_f16_and_other_devices_their_default() {
         for dev in ["GPU", "GPU.1"] {
-            let p = Precision::choose(dev, None, UNBATCHED, no_env);
+            let p = Precision::choose(dev, None, NEW_IR, no_env);
             assert_eq!(hints(&p), (Some("f16"), Some("f16")), "{dev}");
         }
-        let p = Precision::choose("AUTO", None, UNBATCHED, no_env);
+        let p = Precision::choose("AUTO", None, NEW_IR, no_env);
         assert_eq!(hints(&p), (None, None));
         assert_eq!(
             p.describe(),
@@ -338,7 +311,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
-            UNBATCHED,
+            NEW_IR,
             env(&[("ARCWHISPER_DECODER_PRECISION", "f32")]),
         );
         assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
@@ -351,7 +324,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
-            UNBATCHED,
+            NEW_IR,
             env(&[
                 ("ARCWHISPER_INFERENCE_PRECISION", "f32"),
                 ("ARCWHISPER_ENCODER_PRECISION", "bf16"),
@@ -361,7 +334,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
-            UNBATCHED,
+            NEW_IR,
             env(&[("ARCWHISPER_INFERENCE_PRECISION", " f32 ")]),
         );
         assert_eq!(hints(&p), (Some("f32"), Some("f32")));
@@ -374,7 +347,7 @@ mod tests {
         let p = Precision::choose(
             "CPU",
             Some(&caps),
-            UNBATCHED,
+            NEW_IR,
             env(&[("ARCWHISPER_INFERENCE_PRECISION", "")]),
         );
         assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));

@@ -44,8 +44,6 @@ pub struct Stream<'m> {
     finishing: bool,
     /// The first window's encoder output and first attempt, computed by batched decoding.
     prepared: Option<Prepared>,
-    /// This stream decodes one window of a batch (`prepare`d).
-    in_batch: bool,
 }
 
 /// A window's encoder output and its first decoding attempt (temperature `temperatures[0]`),
@@ -138,14 +136,12 @@ impl<'m> Stream<'m> {
             last_speech,
             finishing: false,
             prepared: None,
-            in_batch: false,
         }
     }
 
     /// Start with a window decoded elsewhere (its first attempt): see [`Prepared`].
     pub(crate) fn prepare(&mut self, prepared: Prepared) {
         self.prepared = Some(prepared);
-        self.in_batch = true;
     }
 
     /// Add audio (16 kHz mono) and decode every window that has 30 s of audio beyond the seek
@@ -235,9 +231,6 @@ impl<'m> Stream<'m> {
             return Ok(());
         }
 
-        // A batch's window stays on the decoder of the batch's first attempts, also where
-        // Whisper's seek leaves a rest of it to decode alone (ov/decoder_choice.rs).
-        self.model.ov.use_decoder_for(self.in_batch)?;
         let (enc, mut first_attempt) = match self.prepared.take() {
             Some(p) => (p.enc, p.first_attempt),
             None => (self.encode(content)?, None),

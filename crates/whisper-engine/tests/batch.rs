@@ -57,9 +57,9 @@ fn run(
 fn without_conditioning_batched_segments_equal_unbatched() {
     // Without the previous text, a batched window sees exactly the prompt it sees unbatched:
     // only the first attempt's arithmetic differs (batch 3 against 1). A strict log-probability
-    // threshold sends some windows to the temperature fallback (re-decoded alone). One decoder
-    // precision for both: by default it may differ between them (precision.rs), and in bf16 a
-    // rewound request rounds apart from a fresh one.
+    // threshold sends some windows to the temperature fallback (re-decoded alone). An f32
+    // decoder: in bf16 a rewound request (unbatched later passes) rounds apart from a fresh one
+    // (batched windows' later passes).
     let f32_decoder = EngineConfig {
         decoder_precision: Some("f32".into()),
         ..EngineConfig::default()

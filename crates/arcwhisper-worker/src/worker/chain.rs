@@ -357,13 +357,12 @@ fn cannot_load(name: &str, path: &Path, msg: &str) -> Failure {
     )
 }
 
-/// The engine configuration for the device: OpenVINO device name, cache, as many threads as
-/// pinned CPUs, and whether the streams of `settings` decode in batches.
+/// The engine configuration for the device: OpenVINO device name, cache, and as many threads
+/// as pinned CPUs.
 pub fn engine_config(
     openvino_device: &str,
     cache_dir: Option<PathBuf>,
     spec: &DeviceSpec,
-    settings: &DecodeSettings,
 ) -> EngineConfig {
     EngineConfig {
         device: openvino_device.to_string(),
@@ -372,7 +371,6 @@ pub fn engine_config(
             DeviceSpec::CpuSet(c) => Some(c.len()),
             _ => None,
         },
-        batched_decoding: decode_options(settings).decodes_in_batches(),
         ..EngineConfig::default()
     }
 }
