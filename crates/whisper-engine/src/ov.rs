@@ -109,8 +109,8 @@ pub(crate) struct OvWhisper {
     decoder_ir: (PathBuf, PathBuf),
     /// Where every decoder request reads the encoder output (see `encoder_slot.rs`).
     encoder_slot: EncoderSlot,
-    /// The slot moved: the decoders compile again before the next request.
-    recompile_decoders: bool,
+    /// The slot moved since `decoder` last read it: compile again before the next request.
+    slot_moved: bool,
 }
 
 /// The precision for `cfg`'s device on this machine and the model in `dir` (see
@@ -263,7 +263,7 @@ impl OvWhisper {
             precision,
             decoder_ir,
             encoder_slot: EncoderSlot::new(),
-            recompile_decoders: false,
+            slot_moved: false,
         })
     }
 
@@ -309,10 +309,12 @@ impl OvWhisper {
     }
 
     /// Room for `windows` windows in one batch from now on (a stream reserves its batch size
-    /// before its first window, so that the encoder slot is allocated once).
+    /// before its first window, so that the encoder slot is allocated once). A decoder that
+    /// cannot batch decodes one window at a time.
     pub fn reserve_batch(&mut self, windows: usize) {
+        let windows = if self.supports_batch() { windows } else { 1 };
         if self.encoder_slot.reserve(windows) {
-            self.recompile_decoders = true;
+            self.slot_moved = true;
         }
     }
 
@@ -331,7 +333,7 @@ impl OvWhisper {
     fn decoder_request(&mut self, encoder_outs: &[&Tensor]) -> Result<InferRequest> {
         let batch = encoder_outs.len();
         self.reserve_batch(batch);
-        if std::mem::take(&mut self.recompile_decoders) {
+        if std::mem::take(&mut self.slot_moved) {
             self.recompile_decoder()?;
         }
         let mut req = self
