@@ -332,7 +332,9 @@ impl OvWhisper {
     /// identity).
     fn decoder_request(&mut self, encoder_outs: &[&Tensor]) -> Result<InferRequest> {
         let batch = encoder_outs.len();
-        self.reserve_batch(batch);
+        if self.encoder_slot.reserve(batch) {
+            self.slot_moved = true;
+        }
         if std::mem::take(&mut self.slot_moved) {
             self.recompile_decoder()?;
         }
