@@ -9,7 +9,10 @@
 //! their later passes read copies. So every request, batched or not, binds this buffer: it is
 //! allocated once for the most windows a batch needs and only reshaped after that; if a later
 //! stream needs more, the buffer moves and the decoders are compiled again (`OvWhisper`).
-//! The copy costs about a millisecond a window.
+//! The copy costs about a millisecond a window. One buffer is enough because a model decodes
+//! one window (or one batch) at a time: a request is done with the slot's contents before the
+//! next request fills it (the IR reads the encoder output at a request's first call and keeps
+//! the cross-attention K/V in its state).
 
 use crate::error::{OvContext, Result};
 use openvino::{ElementType, Shape, Tensor};
