@@ -109,8 +109,6 @@ pub(crate) struct OvWhisper {
     decoder_ir: (PathBuf, PathBuf),
     /// Where every decoder request reads the encoder output (see `encoder_slot.rs`).
     encoder_slot: EncoderSlot,
-    /// The slot moved since `decoder` last read it: compile again before the next request.
-    slot_moved: bool,
 }
 
 /// The precision for `cfg`'s device on this machine and the model in `dir` (see
@@ -263,7 +261,6 @@ impl OvWhisper {
             precision,
             decoder_ir,
             encoder_slot: EncoderSlot::new(),
-            slot_moved: false,
         })
     }
 
@@ -313,9 +310,7 @@ impl OvWhisper {
     /// cannot batch decodes one window at a time.
     pub fn reserve_batch(&mut self, windows: usize) {
         let windows = if self.supports_batch() { windows } else { 1 };
-        if self.encoder_slot.reserve(windows) {
-            self.slot_moved = true;
-        }
+        self.encoder_slot.reserve(windows);
     }
 
     /// A fresh decoder session for the windows of `encoder_outs` (`[1, 1500, d]` each) decoded
@@ -332,10 +327,8 @@ impl OvWhisper {
     /// identity).
     fn decoder_request(&mut self, encoder_outs: &[&Tensor]) -> Result<InferRequest> {
         let batch = encoder_outs.len();
-        if self.encoder_slot.reserve(batch) {
-            self.slot_moved = true;
-        }
-        if std::mem::take(&mut self.slot_moved) {
+        self.encoder_slot.reserve(batch);
+        if self.encoder_slot.take_moved() {
             self.recompile_decoder()?;
         }
         let mut req = self

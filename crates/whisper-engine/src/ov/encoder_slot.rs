@@ -21,6 +21,8 @@ pub(super) struct EncoderSlot {
     /// The buffer, `[windows, S, d]` as last filled, room for `capacity` windows.
     tensor: Option<Tensor>,
     capacity: usize,
+    /// A reserve dropped an allocated buffer since the last [`Self::take_moved`].
+    moved: bool,
 }
 
 impl EncoderSlot {
@@ -28,17 +30,23 @@ impl EncoderSlot {
         Self {
             tensor: None,
             capacity: 1,
+            moved: false,
         }
     }
 
-    /// Room for `windows` encoder outputs from the next fill on. Returns true when the buffer
-    /// must move for it (it was allocated smaller): the compiled decoders must not see it again.
-    pub fn reserve(&mut self, windows: usize) -> bool {
-        if windows <= self.capacity {
-            return false;
+    /// Room for `windows` encoder outputs from the next fill on; the buffer moves if it was
+    /// allocated smaller (see [`Self::take_moved`]).
+    pub fn reserve(&mut self, windows: usize) {
+        if windows > self.capacity {
+            self.capacity = windows;
+            self.moved |= self.tensor.take().is_some();
         }
-        self.capacity = windows;
-        self.tensor.take().is_some()
+    }
+
+    /// Whether the buffer moved since the last call: the compiled decoder must not see the new
+    /// one (compile it again).
+    pub fn take_moved(&mut self) -> bool {
+        std::mem::take(&mut self.moved)
     }
 
     /// `parts` (`[1, S, d]` each) stacked into the buffer, which is returned shaped
@@ -103,7 +111,8 @@ mod tests {
         crate::runtime::load_runtime().unwrap();
         let (a, b, c) = (window(3, 1.0), window(3, 2.0), window(3, 3.0));
         let mut slot = EncoderSlot::new();
-        assert!(!slot.reserve(3), "nothing allocated yet: nothing moves");
+        slot.reserve(3);
+        assert!(!slot.take_moved(), "nothing allocated yet: nothing moves");
         let first = address(slot.fill(&[&a]).unwrap());
         let three = slot.fill(&[&a, &b, &c]).unwrap();
         assert_eq!(address(three), first);
@@ -121,9 +130,12 @@ mod tests {
         let a = window(2, 1.0);
         let mut slot = EncoderSlot::new();
         slot.fill(&[&a]).unwrap();
-        assert!(!slot.reserve(1));
-        assert!(slot.reserve(2), "room for 2 needs a new buffer");
+        slot.reserve(1);
+        assert!(!slot.take_moved());
+        slot.reserve(2);
+        assert!(slot.take_moved(), "room for 2 needs a new buffer");
         assert_eq!(slot.fill(&[&a, &a]).unwrap().get_size().unwrap(), 16);
-        assert!(!slot.reserve(2));
+        slot.reserve(2);
+        assert!(!slot.take_moved());
     }
 }
