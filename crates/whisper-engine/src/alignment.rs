@@ -12,6 +12,7 @@ use crate::dtw;
 use crate::error::{Error, Result};
 use crate::median_filter;
 use crate::ov::WindowDecoder;
+use crate::softmax;
 use crate::{Segment, WhisperModel, Word};
 
 /// Encoder frames per second (1500 per 30 s window).
@@ -274,12 +275,7 @@ fn find_alignment(
 fn attention_matrix(qk: &[f32], heads: usize, tokens: usize, frames: usize) -> Vec<f32> {
     let mut w: Vec<f32> = qk.to_vec();
     for row in w.chunks_exact_mut(frames) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for x in row.iter_mut() {
-            *x = (*x - max).exp();
-            sum += *x;
-        }
+        let sum = softmax::exp_in_place(row, softmax::max(row));
         row.iter_mut().for_each(|x| *x /= sum);
     }
     for head in w.chunks_exact_mut(tokens * frames) {

@@ -3,6 +3,7 @@
 //! timestamp rules, no-speech probability at the `<|startoftranscript|>` position.
 
 use crate::error::Result;
+use crate::softmax::{self, log_sum_exp};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -36,15 +37,6 @@ fn disable_range(logits: &mut [f32], from: usize, to: usize) {
     if from < to {
         logits[from..to].fill(NEG_INF);
     }
-}
-
-fn log_sum_exp(xs: &[f32]) -> f32 {
-    let max = xs.iter().copied().fold(NEG_INF, f32::max);
-    if max == NEG_INF {
-        return NEG_INF;
-    }
-    let s: f32 = xs.iter().map(|&x| (x - max).exp()).sum();
-    max + s.ln()
 }
 
 impl Rules {
@@ -102,10 +94,7 @@ impl Rules {
             // text token's. Both sides share the softmax's normaliser, so the logits compare
             // directly: one pass over the vocabulary fewer per token (0.18 ms of ~4 on tiny).
             let ts_mass = log_sum_exp(&logits[tb.min(vocab)..]);
-            let max_text = logits[..tb.min(vocab)]
-                .iter()
-                .copied()
-                .fold(NEG_INF, f32::max);
+            let max_text = softmax::max(&logits[..tb.min(vocab)]);
             if ts_mass > max_text {
                 disable_range(logits, 0, tb);
             }
@@ -115,20 +104,17 @@ impl Rules {
 
 /// Pick the next token. Returns (token, its log-probability under the processed logits).
 pub(crate) fn select(logits: &[f32], temperature: f32, rng: &mut ChaCha8Rng) -> (u32, f32) {
-    let lse = log_sum_exp(logits);
+    let max = softmax::max(logits);
+    let lse = match max {
+        NEG_INF => NEG_INF,
+        m => m + softmax::sum_exp(logits, m).ln(),
+    };
     if temperature <= 0.0 {
-        let mut best = 0usize;
-        let mut best_v = NEG_INF;
-        for (i, &v) in logits.iter().enumerate() {
-            if v > best_v {
-                best_v = v;
-                best = i;
-            }
-        }
-        return (best as u32, best_v - lse);
+        // The first of the likeliest (as a scan keeping the first strict maximum).
+        let best = logits.iter().position(|&v| v == max).unwrap_or(0);
+        return (best as u32, logits[best] - lse);
     }
     // Sample from softmax(logits / T), deterministic given the RNG.
-    let max = logits.iter().copied().fold(NEG_INF, f32::max);
     let inv_t = 1.0 / temperature as f64;
     let mut total = 0f64;
     for &v in logits {

@@ -12,6 +12,7 @@
 use super::session::{LogitsRows, OvSession};
 use super::{DecoderKind, OvWhisper, ALIGNMENT_OUTPUT};
 use crate::error::{OvContext, Result};
+use crate::softmax;
 use openvino::{InferRequest, Tensor};
 
 /// Cache entries after which the next session takes a fresh request instead of rewinding: one
@@ -134,8 +135,8 @@ fn target_probs(
     for (k, &tok) in targets.iter().enumerate() {
         let row = logits.row(0, first_row + k)?;
         let row = &row[..text_vocab.min(row.len())];
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
+        let max = softmax::max(row);
+        let sum = softmax::sum_exp(row, max);
         let p = row
             .get(tok as usize)
             .map_or(0.0, |&x| (x - max).exp() / sum);
