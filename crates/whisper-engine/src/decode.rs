@@ -104,6 +104,7 @@ impl Rules {
 
 /// Pick the next token. Returns (token, its log-probability under the processed logits).
 pub(crate) fn select(logits: &[f32], temperature: f32, rng: &mut ChaCha8Rng) -> (u32, f32) {
+    // One pass for the max: the normaliser and the greedy pick both need it.
     let max = softmax::max(logits);
     let lse = match max {
         NEG_INF => NEG_INF,
