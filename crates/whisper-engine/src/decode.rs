@@ -104,12 +104,7 @@ impl Rules {
 
 /// Pick the next token. Returns (token, its log-probability under the processed logits).
 pub(crate) fn select(logits: &[f32], temperature: f32, rng: &mut ChaCha8Rng) -> (u32, f32) {
-    // One pass for the max: the normaliser and the greedy pick both need it.
-    let max = softmax::max(logits);
-    let lse = match max {
-        NEG_INF => NEG_INF,
-        m => m + softmax::sum_exp(logits, m).ln(),
-    };
+    let (max, lse) = softmax::max_and_log_sum_exp(logits);
     if temperature <= 0.0 {
         // The first of the likeliest (as a scan keeping the first strict maximum).
         let best = logits.iter().position(|&v| v == max).unwrap_or(0);

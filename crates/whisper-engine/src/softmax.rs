@@ -59,11 +59,16 @@ pub(crate) fn exp_in_place(xs: &mut [f32], shift: f32) -> f32 {
 
 /// ln Σ exp(x), computed stably; `NEG_INFINITY` when every x is (or there are none).
 pub(crate) fn log_sum_exp(xs: &[f32]) -> f32 {
+    max_and_log_sum_exp(xs).1
+}
+
+/// The largest value and ln Σ exp(x), from one pass for the max (a greedy pick needs both).
+pub(crate) fn max_and_log_sum_exp(xs: &[f32]) -> (f32, f32) {
     let m = max(xs);
     if m == f32::NEG_INFINITY {
-        return m;
+        return (m, m);
     }
-    m + sum_exp(xs, m).ln()
+    (m, m + sum_exp(xs, m).ln())
 }
 
 #[cfg(test)]
