@@ -179,12 +179,25 @@ def test_element_sizes_follow_the_runtime_precision():
 
 def test_one_command_plans_the_three_sections_and_passes_variants(tmp_path, monkeypatch):
     monkeypatch.setenv("ARCWHISPER_BENCH_TMP", str(tmp_path))
-    a = TP.parse_args(["--quick", "--variant", "b4:args=--batch-size 4", "--skip", "what"])
+    a = TP.parse_args(["--quick", "--variant", "b4:args=--batch-size 4", "--skip", "what,one"])
     cmds = dict(TP.section_cmds(a))
     assert list(cmds) == ["Clean clips (rtf.py)", "Home video (homevideo.py)"]
     hv = cmds["Home video (homevideo.py)"]
     assert "--variant=b4:args=--batch-size 4" in hv and hv[hv.index("--tracks") + 1] == "1"
     assert cmds["Clean clips (rtf.py)"][cmds["Clean clips (rtf.py)"].index("--models") + 1] == "tiny.en"
+
+
+def test_the_one_core_section_pins_homevideo_to_one_cpu_with_one_thread(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCWHISPER_BENCH_TMP", str(tmp_path))
+    monkeypatch.setattr(TP, "one_cpu", lambda: 3)
+    a = TP.parse_args(["--quick", "--skip", "what,clean,home"])
+    [(title, cmd)] = TP.section_cmds(a)
+    assert title.startswith("One core each") and "taskset -c 3" in title
+    assert cmd[:3] == ["taskset", "-c", "3"] and cmd[cmd.index("--threads") + 1] == "1"
+    assert "arcwhisper-vad+int8" in cmd[cmd.index("--modes") + 1].split(",")
+    assert TP.shown(cmd).startswith("taskset -c 3 homevideo.py --models tiny.en")
+    monkeypatch.setattr(TP, "one_cpu", lambda: None)  # no taskset: the section is left out
+    assert TP.section_cmds(a) == []
 
 
 def test_load_sampler_summarises_what_it_saw():

@@ -9,7 +9,9 @@ Runs, in this order, each as its own process: `bounds.py` (what bounds us: bandw
 floors vs measured), `rtf.py` (clean clips: arcwhisper default and variants, faster-whisper
 fp32/int8, GenAI on the same IR; WER and memory beside each time) and `homevideo.py` (home-video
 soundtracks: the same plus faster-whisper's VAD and batched modes; subtitle timing scores beside
-each time), and with `--worker-memory` `worker_memory.py` (a worker's RSS per model). The report starts with the machine (CPU model, SIMD flags, OpenVINO's CPU
+each time), `homevideo.py` again pinned to one core with one inference thread (per core, as a CPU-only
+deployment runs one single-core worker per core; needs `taskset`), and with `--worker-memory`
+`worker_memory.py` (a worker's RSS per model). The report starts with the machine (CPU model, SIMD flags, OpenVINO's CPU
 capabilities, the commit) and the load average sampled every 5 s during the run: numbers from a
 busy machine are a busy machine's. Each section is written to the report as soon as it ends.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import threading
@@ -83,11 +86,35 @@ def section_cmds(args) -> list[tuple[str, list[str]]]:
     if args.max_clips:
         rtf += ["--max-clips", str(args.max_clips)]
     out = [("What bounds us", bounds), ("Clean clips (rtf.py)", rtf), ("Home video (homevideo.py)", hv)]
+    cpu = one_cpu()
+    if cpu is not None:
+        out.append((f"One core each: home video (homevideo.py under taskset -c {cpu})", one_core_cmd(args, cpu)))
     if args.worker_memory:
         out.append(("Worker memory (worker_memory.py)",
                     [py, str(HERE / "worker_memory.py"), "--models", args.models, *vargs]
                     + (["--repeat", "1"] if args.quick else [])))
     return [(t, c) for t, c in out if t.split()[0].lower() not in args.skip]
+
+
+# Per core: how a CPU-only deployment runs (examples/per-card.sh: one single-core worker per
+# core), and faster-whisper's own modes when each process gets one core. Its batched mode barely
+# uses a second thread, so the two-thread table above flatters the engine that does.
+ONE_CORE_MODES = "arcwhisper-vad,arcwhisper-vad+int8,fw-int8-batched,fw-int8-vad,fw-batched"
+
+
+def one_cpu() -> int | None:
+    """The first CPU this process may run on, when `taskset` exists to pin a run to it."""
+    if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
+        return None
+    return min(os.sched_getaffinity(0))
+
+
+def one_core_cmd(args, cpu: int) -> list[str]:
+    """homevideo.py pinned to `cpu` with one inference thread: arcwhisper's default and int8
+    rows against faster-whisper's fastest modes."""
+    return ["taskset", "-c", str(cpu), sys.executable, str(HERE / "homevideo.py"), "--models", args.models,
+            "--threads", "1", "--tracks", str(args.tracks), "--no-build", "--out", str(args.work / "homevideo-1core"),
+            "--modes", ONE_CORE_MODES, "--variant", "int8:model=-int8"]
 
 
 def git_commit() -> str:
@@ -98,6 +125,11 @@ def git_commit() -> str:
         return p.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "?"
+
+
+def shown(cmd: list[str]) -> str:
+    """A section's command for the report: scripts by name, without the interpreter."""
+    return " ".join(Path(c).name if c.endswith(".py") else c for c in cmd if c != sys.executable)
 
 
 def write(path: Path, text: str) -> None:
@@ -115,7 +147,7 @@ def parse_args(argv=None):
     ap.add_argument("--max-clips", type=int, help="clean clips per model (default all)")
     ap.add_argument("--variant", action="append", metavar="NAME:KEY=VALUE;...",
                     help="arcwhisper variants for rtf.py and homevideo.py (default: theirs)")
-    ap.add_argument("--skip", default="", help="comma list of sections to leave out: what (bounds), clean, home")
+    ap.add_argument("--skip", default="", help="comma list of sections to leave out: what (bounds), clean, home, one (one core each)")
     ap.add_argument("--quick", action="store_true", help="tiny.en, 1 soundtrack, 3 clean clips, short bounds")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build first")
     ap.add_argument("--worker-memory", action="store_true",
@@ -151,7 +183,7 @@ def main(argv=None) -> int:
         body = p.stdout.strip() if p.returncode == 0 else f"**FAILED** (exit {p.returncode}); see the output above."
         if p.returncode != 0:
             failed.append(title)
-        parts.append(f"## {title}\n\n`{' '.join(Path(c).name if c.endswith('.py') else c for c in cmd[1:])}` "
+        parts.append(f"## {title}\n\n`{shown(cmd)}` "
                      f"({took / 60:.1f} min)\n\n{body}\n")
         write(args.out, f"{head}\n- Started {started}; load average so far: {load.summary()}\n\n" + "\n".join(parts))
     load.stop()
