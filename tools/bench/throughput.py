@@ -79,8 +79,7 @@ def section_cmds(args) -> list[tuple[str, list[str]]]:
     bounds = [py, str(HERE / "bounds.py"), "--models", args.models, "--threads", str(args.threads)]
     rtf = [py, str(HERE / "rtf.py"), "--models", args.models, "--threads", str(args.threads), *vargs,
            "--json", str(args.work / "rtf.json")]
-    hv = [py, str(HERE / "homevideo.py"), "--models", args.models, "--threads", str(args.threads),
-          "--tracks", str(args.tracks), "--no-build", "--out", str(args.work / "homevideo"), *vargs]
+    hv = homevideo_cmd(args, args.threads, "homevideo", vargs)
     if args.quick:
         bounds += ["--rounds", "1", "--steps", "24"]
     if args.max_clips:
@@ -109,12 +108,18 @@ def one_cpu() -> int | None:
     return min(os.sched_getaffinity(0))
 
 
+def homevideo_cmd(args, threads: int, out: str, extra: list[str]) -> list[str]:
+    """homevideo.py over the run's soundtracks with `threads` inference threads, results in
+    <work>/`out`."""
+    return [sys.executable, str(HERE / "homevideo.py"), "--models", args.models, "--threads", str(threads),
+            "--tracks", str(args.tracks), "--no-build", "--out", str(args.work / out), *extra]
+
+
 def one_core_cmd(args, cpu: int) -> list[str]:
     """homevideo.py pinned to `cpu` with one inference thread: arcwhisper's default and int8
     rows against faster-whisper's fastest modes."""
-    return ["taskset", "-c", str(cpu), sys.executable, str(HERE / "homevideo.py"), "--models", args.models,
-            "--threads", "1", "--tracks", str(args.tracks), "--no-build", "--out", str(args.work / "homevideo-1core"),
-            "--modes", ONE_CORE_MODES, "--variant", "int8:model=-int8"]
+    return ["taskset", "-c", str(cpu),
+            *homevideo_cmd(args, 1, "homevideo-1core", ["--modes", ONE_CORE_MODES, "--variant", "int8:model=-int8"])]
 
 
 def git_commit() -> str:
