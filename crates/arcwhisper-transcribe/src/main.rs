@@ -270,6 +270,7 @@ fn load_model(args: &Args, dir: &std::path::Path) -> Result<WhisperModel> {
         device: args.device.clone(),
         cache_dir: args.cache_dir.clone(),
         threads: args.threads,
+        batch_size: usize::from(args.batch_size),
         ..EngineConfig::default()
     };
     Ok(WhisperModel::load(dir, &cfg)?)

@@ -103,7 +103,12 @@ fn set_up(
     let kind = chain::device_kind(&pinned.spec);
     let entries = chain::look_up(&start.model_chain, &dirs, kind);
     let plan = chain::plan(entries, &dirs, &budget, &start.settings)?;
-    let cfg = chain::engine_config(ovdev, start.cache_dir.clone(), &pinned.spec);
+    let cfg = chain::engine_config(
+        ovdev,
+        start.cache_dir.clone(),
+        &pinned.spec,
+        &start.settings,
+    );
     let loaded = chain::load(plan, &cfg, &budget, &start.settings)?;
     Ok((device, loaded, cfg, runtime))
 }

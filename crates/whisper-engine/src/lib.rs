@@ -67,6 +67,9 @@ pub struct EngineConfig {
     /// comparing paths at one precision); `ARCWHISPER_DECODER_PRECISION` and
     /// `ARCWHISPER_INFERENCE_PRECISION` still win.
     pub decoder_precision: Option<String>,
+    /// The batch size the streams of this model will use (`DecodeOptions::batch_size`): on a
+    /// CPU with AMX a batched decoder is compiled in f32 (`precision.rs`).
+    pub batch_size: usize,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +79,7 @@ impl Default for EngineConfig {
             cache_dir: None,
             threads: None,
             decoder_precision: None,
+            batch_size: 1,
         }
     }
 }

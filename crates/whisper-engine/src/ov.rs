@@ -127,6 +127,7 @@ fn choose_precision(core: &Core, cfg: &EngineConfig, dir: &Path) -> Precision {
     let decoder_use = DecoderUse {
         bf16_safe_ir: crate::config::bf16_decoder_safe(dir),
         requested: cfg.decoder_precision.clone(),
+        batched: cfg.batch_size > 1,
     };
     Precision::choose(device, cpu.as_ref(), decoder_use, |k| std::env::var(k).ok())
 }
@@ -282,9 +283,11 @@ impl OvWhisper {
     }
 
     /// Whether the decoder can run several windows in one batch: a stateful IR with
-    /// `beam_idx` and a dynamic batch dimension (our converter's and optimum-intel's are).
+    /// `beam_idx` and a dynamic batch dimension (our converter's and optimum-intel's are),
+    /// compiled in a precision that batches deterministically (`Precision::batch_safe`).
     pub fn supports_batch(&self) -> bool {
-        matches!(self.kind, DecoderKind::Stateful)
+        self.precision.batch_safe
+            && matches!(self.kind, DecoderKind::Stateful)
             && self.decoder_inputs.iter().any(|n| n == "beam_idx")
             && input_batch_is_dynamic(&self.decoder, "input_ids").unwrap_or(false)
     }

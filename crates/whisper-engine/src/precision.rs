@@ -13,6 +13,13 @@
 //!   alignment heads' keys from the cross-attention state, which the CPU plugin's bf16 path
 //!   filled with stale memory once earlier requests were freed (word times varying between
 //!   runs); with those the decoder stays f32 (`config::bf16_decoder_safe`).
+//! - Batched decoding on a CPU with AMX: an f32 decoder. OpenVINO 2026.4's bf16 decoder there
+//!   gives a batch's first request other numbers than the later ones (base and base-int8,
+//!   batch 2: one of eight fresh requests differs; batch 8 crashed a Python probe), so batched
+//!   output varied between runs (base-int8, batch 8, one home-video track: 2 of 6 runs
+//!   differed); the f32 decoder gave the same output every time. The batch size is known at
+//!   load (`EngineConfig::batch_size`); a bf16 decoder on AMX (asked for by the environment, or
+//!   loaded for batch 1) decodes every window alone ([`Precision::batch_safe`]).
 //! - Any other CPU: f32 for both (bf16 would be emulated, slower than f32).
 //! - GPU: f16 (the GPU plugin's native precision). Other devices (`AUTO`, `NPU`, ...): their
 //!   own default.
@@ -57,6 +64,8 @@ pub struct DecoderUse {
     /// The precision the application asks for (`EngineConfig::decoder_precision`), over the
     /// machine's choice.
     pub requested: Option<String>,
+    /// The streams will decode several windows in one request (`EngineConfig::batch_size` > 1).
+    pub batched: bool,
 }
 
 /// The precision hint of each part; `None` leaves the device's default.
@@ -66,6 +75,9 @@ pub struct Precision {
     pub decoder: Option<String>,
     /// Why, for the log and the worker's report.
     pub reason: String,
+    /// The decoder may decode several windows in one request: false for a bf16 decoder on a
+    /// CPU with AMX (see the module's notes).
+    pub batch_safe: bool,
 }
 
 const OVERRIDE_ALL: &str = "ARCWHISPER_INFERENCE_PRECISION";
@@ -105,6 +117,7 @@ impl Precision {
             }
         };
         let (encoder, decoder) = (part("ENCODER", &enc_machine), part("DECODER", &dec_machine));
+        let batch_safe = !(has_amx(device, cpu) && decoder.as_deref() == Some("bf16"));
         overrides.dedup();
         let reason = if overrides.is_empty() {
             why
@@ -115,6 +128,7 @@ impl Precision {
             encoder,
             decoder,
             reason,
+            batch_safe,
         }
     }
 
@@ -128,16 +142,19 @@ impl Precision {
         decoder_use: &DecoderUse,
     ) -> ((Option<String>, Option<String>), String) {
         let ((encoder, decoder), why) = Self::by_cpu(device, cpu);
-        if decoder_use.bf16_safe_ir || decoder.as_deref() != Some("bf16") {
+        if decoder.as_deref() != Some("bf16") {
             return ((encoder, decoder), why);
         }
-        (
-            (encoder, Some("f32".into())),
-            format!(
-                "{why}, but the decoder stays f32: this model's IR is from a converter before \
-                 1.4.0, whose word timing a bf16 decoder gets wrong (re-convert it: tools/setup.sh)"
-            ),
-        )
+        let but = if !decoder_use.bf16_safe_ir {
+            "the decoder stays f32: this model's IR is from a converter before 1.4.0, whose word \
+             timing a bf16 decoder gets wrong (re-convert it: tools/setup.sh)"
+        } else if decoder_use.batched && has_amx(device, cpu) {
+            "the decoder is f32 for batched decoding: a bf16 decoder on AMX gives a batch's \
+             first request other numbers than later ones (output varying between runs)"
+        } else {
+            return ((encoder, decoder), why);
+        };
+        ((encoder, Some("f32".into())), format!("{why}, but {but}"))
     }
 
     /// (encoder, decoder) hints for the device and what its CPU computes natively, and why.
@@ -175,6 +192,11 @@ impl Precision {
     }
 }
 
+/// `device` is a CPU with AMX.
+fn has_amx(device: &str, cpu: Option<&CpuCapabilities>) -> bool {
+    device.starts_with("CPU") && cpu.is_some_and(|c| c.amx)
+}
+
 /// Why a CPU with native bf16 gets it, for the log.
 fn native_bf16(c: &CpuCapabilities) -> String {
     if c.amx {
@@ -195,10 +217,12 @@ mod tests {
     const NEW_IR: DecoderUse = DecoderUse {
         bf16_safe_ir: true,
         requested: None,
+        batched: false,
     };
     const OLD_IR: DecoderUse = DecoderUse {
         bf16_safe_ir: false,
         requested: None,
+        batched: false,
     };
 
     fn hints(p: &Precision) -> (Option<&str>, Option<&str>) {
@@ -233,6 +257,40 @@ mod tests {
             assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
             assert!(p.reason.contains(why), "{}", p.reason);
         }
+    }
+
+    #[test]
+    fn batched_decoding_on_amx_gets_an_f32_decoder() {
+        let batched = DecoderUse {
+            batched: true,
+            ..NEW_IR
+        };
+        let amx = CpuCapabilities::parse("BF16 FP32 INT8", SPR_FLAGS);
+        let p = Precision::choose("CPU:0", Some(&amx), batched.clone(), no_env);
+        assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
+        assert!(
+            p.reason.contains("f32 for batched decoding"),
+            "{}",
+            p.reason
+        );
+        assert!(p.batch_safe);
+        // Unbatched on AMX: bf16, and a batch would be decoded window by window.
+        let p = Precision::choose("CPU", Some(&amx), NEW_IR, no_env);
+        assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
+        assert!(!p.batch_safe);
+        // The environment's bf16 wins, and the batch is then decoded window by window.
+        let env = |k: &str| (k == "ARCWHISPER_DECODER_PRECISION").then(|| "bf16".to_string());
+        let p = Precision::choose("CPU", Some(&amx), batched.clone(), env);
+        assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
+        assert!(!p.batch_safe);
+        // AVX-512 BF16 without AMX batches in bf16 (deterministic there); GPUs batch in f16.
+        let zen4 = CpuCapabilities::parse("BF16 FP32 INT8", ZEN4_FLAGS);
+        let p = Precision::choose("CPU", Some(&zen4), batched.clone(), no_env);
+        assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
+        assert!(p.batch_safe);
+        let p = Precision::choose("GPU.0", None, batched, no_env);
+        assert_eq!(hints(&p), (Some("f16"), Some("f16")));
+        assert!(p.batch_safe);
     }
 
     #[test]

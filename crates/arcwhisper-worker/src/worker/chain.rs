@@ -357,12 +357,13 @@ fn cannot_load(name: &str, path: &Path, msg: &str) -> Failure {
     )
 }
 
-/// The engine configuration for the device: OpenVINO device name, cache, and as many threads
-/// as pinned CPUs.
+/// The engine configuration for the device: OpenVINO device name, cache, as many threads as
+/// pinned CPUs, and the batch size the settings ask for.
 pub fn engine_config(
     openvino_device: &str,
     cache_dir: Option<PathBuf>,
     spec: &DeviceSpec,
+    settings: &DecodeSettings,
 ) -> EngineConfig {
     EngineConfig {
         device: openvino_device.to_string(),
@@ -371,6 +372,7 @@ pub fn engine_config(
             DeviceSpec::CpuSet(c) => Some(c.len()),
             _ => None,
         },
+        batch_size: decode_options(settings).batch_size,
         ..EngineConfig::default()
     }
 }
