@@ -101,14 +101,14 @@ fn set_up(
     let budget = budget::budget(start.max_memory, &mem);
     let dirs = models::search_dirs();
     let kind = chain::device_kind(&pinned.spec);
-    let entries = chain::look_up(&start.model_chain, &dirs, kind);
-    let plan = chain::plan(entries, &dirs, &budget, &start.settings)?;
     let cfg = chain::engine_config(
         ovdev,
         start.cache_dir.clone(),
         &pinned.spec,
         &start.settings,
     );
+    let entries = chain::look_up(&start.model_chain, &dirs, kind, cfg.batch_size);
+    let plan = chain::plan(entries, &dirs, &budget, &start.settings)?;
     let loaded = chain::load(plan, &cfg, &budget, &start.settings)?;
     Ok((device, loaded, cfg, runtime))
 }

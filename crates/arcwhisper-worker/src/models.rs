@@ -234,6 +234,33 @@ pub const INT8_WEIGHT_FACTOR: f64 = 6.9;
 /// tokenizer, the plugin's per-model overhead.
 pub const ACTIVATION_BYTES: u64 = 190_000_000;
 
+/// Extra memory of decoding `batch_size` windows together, bytes: each window past the first
+/// keeps its own cross-attention keys and values (`2 x 1500 frames x d_model x decoder layers`,
+/// f32) and activations of about a third of that. Worker peak (VmHWM) at batch 8 over batch 1,
+/// `worker_memory.py` on the AMX Xeon of BENCHMARKS.md (2026-12-01, f32 batched decoder):
+/// tiny.en +116 MB, tiny.en-int8 +119, base +331, base-int8 +288; this gives +168 / +336.
+/// Without a readable `config.json` (no model would load then): 0.
+pub fn batch_need(dir: &Path, batch_size: usize) -> u64 {
+    let extra_windows = batch_size.saturating_sub(1) as f64;
+    let dims = std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| {
+            Some((
+                v.get("d_model")?.as_u64()?,
+                v.get("decoder_layers")?.as_u64()?,
+            ))
+        });
+    let Some((d_model, layers)) = dims else {
+        return 0;
+    };
+    let cross_kv = 2.0 * 1500.0 * (d_model * layers) as f64 * 4.0;
+    (extra_windows * cross_kv * BATCH_WINDOW_MARGIN) as u64
+}
+
+/// Cross-attention state to a batched window's whole extra memory (see [`batch_need`]).
+pub const BATCH_WINDOW_MARGIN: f64 = 1.3;
+
 /// Whether the converter stored the weight matrices as u8 (`arcwhisper.json` `weights`:
 /// `int8-...`, written by `tools/convert --weights int8`).
 pub fn has_int8_weights(dir: &Path) -> bool {
@@ -315,6 +342,29 @@ mod tests {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(ENCODER_XML), "<net/>").unwrap();
         std::fs::write(dir.join("openvino_encoder_model.bin"), vec![0u8; bin_len]).unwrap();
+    }
+
+    #[test]
+    fn a_batch_adds_each_extra_window_s_cross_attention_state() {
+        let m = tmp("batch-need");
+        let cfg = r#"{"d_model": 384, "decoder_layers": 4}"#;
+        std::fs::write(m.join("config.json"), cfg).unwrap();
+        assert_eq!(batch_need(&m, 1), 0);
+        assert_eq!(batch_need(&m, 0), 0);
+        // tiny.en: 18.4 MB of cross-attention K/V a window, 24 MB with the margin.
+        let one = batch_need(&m, 2);
+        assert_eq!(
+            one,
+            (2.0 * 1500.0 * 384.0 * 4.0 * 4.0 * BATCH_WINDOW_MARGIN) as u64
+        );
+        // Seven extra windows: seven times one, above the peak growth measured (+119 MB).
+        let eight = batch_need(&m, 8);
+        assert!(
+            eight.abs_diff(7 * one) < 7 && eight > 119_000_000,
+            "{eight}"
+        );
+        std::fs::write(m.join("config.json"), "{}").unwrap();
+        assert_eq!(batch_need(&m, 8), 0);
     }
 
     #[test]

@@ -42,8 +42,14 @@ pub struct Plan {
     pub skipped: Vec<(String, String)>,
 }
 
-/// Looks up every entry of the chain in `dirs` and estimates its need on `kind`.
-pub fn look_up(chain: &[String], dirs: &[PathBuf], kind: DeviceKind) -> Vec<Entry> {
+/// Looks up every entry of the chain in `dirs` and estimates its need on `kind` when decoding
+/// `batch_size` windows together.
+pub fn look_up(
+    chain: &[String],
+    dirs: &[PathBuf],
+    kind: DeviceKind,
+    batch_size: usize,
+) -> Vec<Entry> {
     chain
         .iter()
         .map(|entry| match models::resolve(entry, dirs) {
@@ -52,7 +58,12 @@ pub fn look_up(chain: &[String], dirs: &[PathBuf], kind: DeviceKind) -> Vec<Entr
                 Entry::Missing(entry.clone(), why)
             }
             Ok(found) => {
-                let (need, need_source) = models::estimate_need(&found.path, kind);
+                let (mut need, mut need_source) = models::estimate_need(&found.path, kind);
+                let batch = models::batch_need(&found.path, batch_size);
+                if batch > 0 {
+                    need += batch;
+                    need_source += &format!(" + {} MB for batch {batch_size}", batch / 1_000_000);
+                }
                 log(&format!(
                     "model-candidate entry={entry} name={} path={} need={need} ({need_source})",
                     found.name,
