@@ -68,7 +68,7 @@ pub struct EngineConfig {
     /// `ARCWHISPER_INFERENCE_PRECISION` still win.
     pub decoder_precision: Option<String>,
     /// The batch size the streams of this model will use (`DecodeOptions::batch_size`): on a
-    /// CPU with AMX a batched decoder is compiled in f32 (`precision.rs`).
+    /// CPU a batched decoder is compiled in f32 (`precision.rs`).
     pub batch_size: usize,
 }
 

@@ -4,7 +4,7 @@
 //! - Encoder on a CPU with native bf16 (OpenVINO's `OPTIMIZATION_CAPABILITIES` lists `BF16`: AMX,
 //!   or AVX-512 BF16): bf16 (about 40 % faster than f32 on the AVX-512 BF16 EPYC; output
 //!   identical between runs, WER within 0.3 points of f32: README "Precision").
-//! - Decoder on such a CPU: bf16, batched or not (on the EPYC 6-11 % faster than f32 unbatched,
+//! - Decoder on such a CPU, unbatched: bf16 (on the EPYC 6-11 % faster than f32 unbatched,
 //!   WER within 0.3 points of faster-whisper fp32; on the AMX Xeon 8-24 % faster for the f16
 //!   models, up to 8 % for the int8 ones, mean home-video WER within 0.03-0.40 points of an f32
 //!   decoder over three seeds, sign varying). Batched bf16 needs every decoder request to
@@ -13,13 +13,17 @@
 //!   alignment heads' keys from the cross-attention state, which the CPU plugin's bf16 path
 //!   filled with stale memory once earlier requests were freed (word times varying between
 //!   runs); with those the decoder stays f32 (`config::bf16_decoder_safe`).
-//! - Batched decoding on a CPU with AMX: an f32 decoder. OpenVINO 2026.4's bf16 decoder there
-//!   gives a batch's first request other numbers than the later ones (base and base-int8,
-//!   batch 2: one of eight fresh requests differs; batch 8 crashed a Python probe), so batched
-//!   output varied between runs (base-int8, batch 8, one home-video track: 2 of 6 runs
-//!   differed); the f32 decoder gave the same output every time. The batch size is known at
-//!   load (`EngineConfig::batch_size`); a bf16 decoder on AMX (asked for by the environment, or
-//!   loaded for batch 1) decodes every window alone ([`Precision::batch_safe`]).
+//! - Batched decoding on a CPU: an f32 decoder. OpenVINO 2026.4's CPU plugin, with a bf16
+//!   decoder on two threads, now and then gives a batch's first request other numbers than
+//!   later ones (a Python probe over base-int8, batch 2, eight fresh requests: the first
+//!   differed in 2 of 5 processes, each time with other numbers; also with AMX turned off by
+//!   `ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`, the EPYC's kernels; never in f32 or on one thread),
+//!   and the probe crashed (segmentation fault) at batch 8 in bf16, AMX or not. On the AMX Xeon
+//!   batched base-int8 output varied between runs (one home-video track, batch 8: 3 SRTs in 8
+//!   runs); with an f32 decoder it never did. The batch size is known at load
+//!   (`EngineConfig::batch_size`); a bf16 decoder on a CPU (asked for by the environment or
+//!   the application, or loaded for batch 1) decodes every window alone
+//!   ([`Precision::batch_safe`]).
 //! - Any other CPU: f32 for both (bf16 would be emulated, slower than f32).
 //! - GPU: f16 (the GPU plugin's native precision). Other devices (`AUTO`, `NPU`, ...): their
 //!   own default.
@@ -76,7 +80,7 @@ pub struct Precision {
     /// Why, for the log and the worker's report.
     pub reason: String,
     /// The decoder may decode several windows in one request: false for a bf16 decoder on a
-    /// CPU with AMX (see the module's notes).
+    /// CPU (see the module's notes).
     pub batch_safe: bool,
 }
 
@@ -117,7 +121,7 @@ impl Precision {
             }
         };
         let (encoder, decoder) = (part("ENCODER", &enc_machine), part("DECODER", &dec_machine));
-        let batch_safe = !(has_amx(device, cpu) && decoder.as_deref() == Some("bf16"));
+        let batch_safe = !(is_cpu(device) && decoder.as_deref() == Some("bf16"));
         overrides.dedup();
         let reason = if overrides.is_empty() {
             why
@@ -148,9 +152,9 @@ impl Precision {
         let but = if !decoder_use.bf16_safe_ir {
             "the decoder stays f32: this model's IR is from a converter before 1.4.0, whose word \
              timing a bf16 decoder gets wrong (re-convert it: tools/setup.sh)"
-        } else if decoder_use.batched && has_amx(device, cpu) {
-            "the decoder is f32 for batched decoding: a bf16 decoder on AMX gives a batch's \
-             first request other numbers than later ones (output varying between runs)"
+        } else if decoder_use.batched && is_cpu(device) {
+            "the decoder is f32 for batched decoding: OpenVINO's bf16 decoder on a CPU now and \
+             then gives a batch's first request other numbers than later ones"
         } else {
             return ((encoder, decoder), why);
         };
@@ -192,9 +196,9 @@ impl Precision {
     }
 }
 
-/// `device` is a CPU with AMX.
-fn has_amx(device: &str, cpu: Option<&CpuCapabilities>) -> bool {
-    device.starts_with("CPU") && cpu.is_some_and(|c| c.amx)
+/// `device` is OpenVINO's CPU (`CPU`, `CPU:0-3`).
+fn is_cpu(device: &str) -> bool {
+    device.split(['.', ':']).next() == Some("CPU")
 }
 
 /// Why a CPU with native bf16 gets it, for the log.
@@ -260,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn batched_decoding_on_amx_gets_an_f32_decoder() {
+    fn batched_decoding_on_a_cpu_gets_an_f32_decoder() {
         let batched = DecoderUse {
             batched: true,
             ..NEW_IR
@@ -274,7 +278,7 @@ mod tests {
             p.reason
         );
         assert!(p.batch_safe);
-        // Unbatched on AMX: bf16, and a batch would be decoded window by window.
+        // Unbatched: bf16, and a batch would be decoded window by window.
         let p = Precision::choose("CPU", Some(&amx), NEW_IR, no_env);
         assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
         assert!(!p.batch_safe);
@@ -283,11 +287,19 @@ mod tests {
         let p = Precision::choose("CPU", Some(&amx), batched.clone(), env);
         assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
         assert!(!p.batch_safe);
-        // AVX-512 BF16 without AMX batches in bf16 (deterministic there); GPUs batch in f16.
+        // AVX-512 BF16 without AMX likewise; a CPU without bf16 batches in f32; GPUs in f16.
         let zen4 = CpuCapabilities::parse("BF16 FP32 INT8", ZEN4_FLAGS);
         let p = Precision::choose("CPU", Some(&zen4), batched.clone(), no_env);
-        assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
+        assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
         assert!(p.batch_safe);
+        let old = CpuCapabilities::parse("FP32 INT8", "flags : avx2\n");
+        let p = Precision::choose("CPU", Some(&old), batched.clone(), no_env);
+        assert_eq!(hints(&p), (Some("f32"), Some("f32")));
+        assert!(
+            p.batch_safe && !p.reason.contains("batched"),
+            "{}",
+            p.reason
+        );
         let p = Precision::choose("GPU.0", None, batched, no_env);
         assert_eq!(hints(&p), (Some("f16"), Some("f16")));
         assert!(p.batch_safe);
