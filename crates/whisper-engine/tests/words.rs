@@ -9,7 +9,7 @@ use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use whisper_engine::{DecodeOptions, Segment, Word};
+use whisper_engine::{DecodeOptions, EngineConfig, Segment, Word};
 
 /// Allowed deviation from faster-whisper per word boundary (seconds).
 const TOLERANCE: f64 = 0.2;
@@ -141,10 +141,18 @@ fn words_match_faster_whisper_base() {
 
 #[test]
 fn jfk_words_are_exact_on_every_boundary() {
-    // one 11 s window of clear speech: every word within the tolerance, none missing
+    // one 11 s window of clear speech: every word within the tolerance, none missing. In f32,
+    // faster-whisper's arithmetic: a bf16 decoder on the AMX Xeon ends " you" before the pause
+    // at 7.59 s against faster-whisper's 8.06 s (the sound ends at 7.55 s: 50 ms RMS falls from
+    // -27 to -35 dB there), the rest within the tolerance; `words_match_faster_whisper_*` check
+    // the machine's own precision over every clip.
     let reference = reference();
     let theirs = &reference["tiny.en"]["jfk/jfk.flac"];
-    let mut m = load("tiny.en");
+    let f32_decoder = EngineConfig {
+        decoder_precision: Some("f32".into()),
+        ..EngineConfig::default()
+    };
+    let mut m = load_with("tiny.en", f32_decoder);
     let audio = decode_audio(&speech_dir().join("jfk/jfk.flac"));
     let ours = words(&m.transcribe(&audio, &DecodeOptions::default()).unwrap());
     assert_eq!(ours.len(), theirs.len(), "{ours:?}");
