@@ -11,6 +11,7 @@ fn need_of(model: &str) -> u64 {
     arcwhisper_worker::models::estimate_need(
         &model_dir(model),
         arcwhisper_worker::models::DeviceKind::Cpu,
+        1,
     )
     .0
 }

@@ -129,11 +129,7 @@ pub struct ModelLanguages {
 /// else from `config.json`'s `vocab_size` (51864 for the English-only models, 51865 and up for
 /// the multilingual ones, as the engine decides from the tokenizer).
 pub fn languages(dir: &Path) -> ModelLanguages {
-    let json = |file: &str| -> Option<serde_json::Value> {
-        let text = std::fs::read_to_string(dir.join(file)).ok()?;
-        serde_json::from_str(&text).ok()
-    };
-    let gen = json("generation_config.json");
+    let gen = model_json(dir, "generation_config.json");
     let mut codes: Vec<String> = gen
         .as_ref()
         .and_then(|g| g.get("lang_to_id")?.as_object().cloned())
@@ -152,7 +148,9 @@ pub fn languages(dir: &Path) -> ModelLanguages {
         .as_ref()
         .and_then(|g| g.get("is_multilingual")?.as_bool())
         .or_else(|| {
-            let vocab = json("config.json")?.get("vocab_size")?.as_u64()?;
+            let vocab = model_json(dir, "config.json")?
+                .get("vocab_size")?
+                .as_u64()?;
             Some(vocab >= 51865)
         });
     ModelLanguages {
@@ -185,7 +183,9 @@ impl DeviceKind {
 ///    both `memory` and `need`; a number or an object keyed by device kind (`CPU`, `GPU`, any
 ///    case; a GPU without its own figure uses the CPU one);
 /// 2. a formula from the IR weight files (`W` = sum of the `openvino_*_model*.bin` sizes):
-///    `need = W * WEIGHT_FACTOR + ACTIVATION_BYTES`.
+///    `need = W * WEIGHT_FACTOR + ACTIVATION_BYTES`;
+///
+/// plus, when `batch_size` windows are decoded together, [`batch_need`].
 ///
 /// Why the larger: the converter measures compile + one window (RSS growth), and the worker's
 /// RSS keeps growing for about six windows before it levels off (OpenVINO CPU plugin buffers per
@@ -196,7 +196,19 @@ impl DeviceKind {
 /// | ------- | --------- | -------------- | --------------------- | --------------- | ------- |
 /// | tiny.en | 75.5 MB   | 252 MB         | 413 MB                | 257 MB          | 417 MB  |
 /// | base    | 145.2 MB  | 433 MB         | 621 MB                | 421 MB          | 626 MB  |
-pub fn estimate_need(dir: &Path, kind: DeviceKind) -> (u64, String) {
+pub fn estimate_need(dir: &Path, kind: DeviceKind, batch_size: usize) -> (u64, String) {
+    let (need, source) = single_window_need(dir, kind);
+    match batch_need(dir, batch_size) {
+        0 => (need, source),
+        batch => (
+            need + batch,
+            format!("{source} + {} MB for batch {batch_size}", batch / 1_000_000),
+        ),
+    }
+}
+
+/// [`estimate_need`] for one window at a time.
+fn single_window_need(dir: &Path, kind: DeviceKind) -> (u64, String) {
     let w = weights_bytes(dir);
     let factor = if has_int8_weights(dir) {
         INT8_WEIGHT_FACTOR
@@ -242,15 +254,12 @@ pub const ACTIVATION_BYTES: u64 = 190_000_000;
 /// Without a readable `config.json` (no model would load then): 0.
 pub fn batch_need(dir: &Path, batch_size: usize) -> u64 {
     let extra_windows = batch_size.saturating_sub(1) as f64;
-    let dims = std::fs::read_to_string(dir.join("config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| {
-            Some((
-                v.get("d_model")?.as_u64()?,
-                v.get("decoder_layers")?.as_u64()?,
-            ))
-        });
+    let dims = model_json(dir, "config.json").and_then(|v| {
+        Some((
+            v.get("d_model")?.as_u64()?,
+            v.get("decoder_layers")?.as_u64()?,
+        ))
+    });
     let Some((d_model, layers)) = dims else {
         return 0;
     };
@@ -264,11 +273,15 @@ pub const BATCH_WINDOW_MARGIN: f64 = 1.3;
 /// Whether the converter stored the weight matrices as u8 (`arcwhisper.json` `weights`:
 /// `int8-...`, written by `tools/convert --weights int8`).
 pub fn has_int8_weights(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("arcwhisper.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    model_json(dir, "arcwhisper.json")
         .and_then(|v| Some(v.get("weights")?.as_str()?.starts_with("int8")))
         .unwrap_or(false)
+}
+
+/// The JSON file `file` of the model folder `dir`, or `None` when it is missing or not JSON.
+fn model_json(dir: &Path, file: &str) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// Sum of the sizes of the model's weight files (`openvino_*_model*.bin`; the tokenizer IRs
@@ -289,8 +302,7 @@ pub fn weights_bytes(dir: &Path) -> u64 {
 }
 
 fn measured_need(dir: &Path, kind: DeviceKind) -> Option<(u64, String)> {
-    let text = std::fs::read_to_string(dir.join("arcwhisper.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let v = model_json(dir, "arcwhisper.json")?;
     let obj = v.as_object()?;
     // A number, or an object keyed by device kind; for a GPU without a GPU figure the CPU one is
     // used (conservative: the CPU plugin unpacks f16 weights to f32, the GPU plugin keeps f16).
@@ -363,6 +375,14 @@ mod tests {
             eight.abs_diff(7 * one) < 7 && eight > 119_000_000,
             "{eight}"
         );
+        // The chain's estimate carries it, and says so.
+        let (single, _) = estimate_need(&m, DeviceKind::Cpu, 1);
+        let (batched, src) = estimate_need(&m, DeviceKind::Cpu, 8);
+        assert_eq!(batched, single + eight);
+        assert!(
+            src.ends_with(&format!(" + {} MB for batch 8", eight / 1_000_000)),
+            "{src}"
+        );
         std::fs::write(m.join("config.json"), "{}").unwrap();
         assert_eq!(batch_need(&m, 8), 0);
     }
@@ -431,7 +451,7 @@ mod tests {
         let root = tmp("need");
         let m = root.join("m");
         fake_model(&m, 1000);
-        let (n, src) = estimate_need(&m, DeviceKind::Cpu);
+        let (n, src) = estimate_need(&m, DeviceKind::Cpu, 1);
         assert_eq!(n, (1000.0 * WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES);
         assert!(src.starts_with("formula"), "{src}");
         let big = 1_000_000_000u64;
@@ -440,23 +460,25 @@ mod tests {
             r#"{"memory_need_bytes": {"CPU": 1000000005, "gpu": 1000000007}}"#,
         )
         .unwrap();
-        assert_eq!(estimate_need(&m, DeviceKind::Cpu).0, big + 5);
-        assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, big + 7);
+        assert_eq!(estimate_need(&m, DeviceKind::Cpu, 1).0, big + 5);
+        assert_eq!(estimate_need(&m, DeviceKind::Gpu, 1).0, big + 7);
         std::fs::write(
             m.join("arcwhisper.json"),
             r#"{"measured_memory_need": 1000000009}"#,
         )
         .unwrap();
-        assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, big + 9);
+        assert_eq!(estimate_need(&m, DeviceKind::Gpu, 1).0, big + 9);
         // The converter's key.
         std::fs::write(
             m.join("arcwhisper.json"),
             r#"{"memory_bytes": {"CPU": 1257081344}}"#,
         )
         .unwrap();
-        assert_eq!(estimate_need(&m, DeviceKind::Cpu).0, 1257081344);
-        assert_eq!(estimate_need(&m, DeviceKind::Gpu).0, 1257081344);
-        assert!(estimate_need(&m, DeviceKind::Gpu).1.contains("CPU figure"));
+        assert_eq!(estimate_need(&m, DeviceKind::Cpu, 1).0, 1257081344);
+        assert_eq!(estimate_need(&m, DeviceKind::Gpu, 1).0, 1257081344);
+        assert!(estimate_need(&m, DeviceKind::Gpu, 1)
+            .1
+            .contains("CPU figure"));
         // An int8 variant's formula has its own factor.
         std::fs::write(
             m.join("arcwhisper.json"),
@@ -464,12 +486,12 @@ mod tests {
         )
         .unwrap();
         assert!(has_int8_weights(&m));
-        let (n, src) = estimate_need(&m, DeviceKind::Cpu);
+        let (n, src) = estimate_need(&m, DeviceKind::Cpu, 1);
         assert_eq!(n, (1000.0 * INT8_WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES);
         assert!(src.contains(&format!("x {INT8_WEIGHT_FACTOR}")), "{src}");
         // A recorded figure below the formula: the formula wins, and says so.
         std::fs::write(m.join("arcwhisper.json"), r#"{"memory_bytes": {"CPU": 5}}"#).unwrap();
-        let (n, src) = estimate_need(&m, DeviceKind::Cpu);
+        let (n, src) = estimate_need(&m, DeviceKind::Cpu, 1);
         assert_eq!(n, (1000.0 * WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES);
         assert!(src.contains("above arcwhisper.json memory_bytes"), "{src}");
         std::fs::remove_dir_all(&root).unwrap();

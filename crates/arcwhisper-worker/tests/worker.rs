@@ -361,8 +361,8 @@ fn corrupt_ir_is_a_model_error_naming_the_path() {
 #[test]
 fn budget_between_tiny_and_base_loads_tiny_with_a_warning() {
     let (tiny, base) = (model("tiny"), model("base"));
-    let tiny_need = models::estimate_need(&tiny.path, DeviceKind::Cpu).0;
-    let base_need = models::estimate_need(&base.path, DeviceKind::Cpu).0;
+    let tiny_need = models::estimate_need(&tiny.path, DeviceKind::Cpu, 1).0;
+    let base_need = models::estimate_need(&base.path, DeviceKind::Cpu, 1).0;
     assert!(tiny_need < base_need, "tiny {tiny_need} base {base_need}");
     let cap = (tiny_need + base_need) / 2;
 
@@ -388,7 +388,7 @@ fn budget_between_tiny_and_base_loads_tiny_with_a_warning() {
 fn budget_below_every_model_is_a_memory_error_before_inference() {
     let tiny = model("tiny");
     model("base");
-    let tiny_need = models::estimate_need(&tiny.path, DeviceKind::Cpu).0;
+    let tiny_need = models::estimate_need(&tiny.path, DeviceKind::Cpu, 1).0;
 
     let _g = heavy();
     let mut w = Worker::spawn(&[]);
@@ -549,7 +549,7 @@ fn jfk_is_transcribed_after_drain() {
 /// base -> base-int8 -> tiny -> tiny-int8 down to it, which transcribes real speech.
 #[test]
 fn int8_variant_loads_through_the_chain_and_transcribes_jfk() {
-    let need = |name: &str| models::estimate_need(&model(name).path, DeviceKind::Cpu).0;
+    let need = |name: &str| models::estimate_need(&model(name).path, DeviceKind::Cpu, 1).0;
     let (tiny8, tiny, base8, base) = (
         need("tiny-int8"),
         need("tiny"),

@@ -168,8 +168,7 @@ impl Precision {
         cpu: Option<&CpuCapabilities>,
     ) -> ((Option<String>, Option<String>), String) {
         let both = |p: &str| (Some(p.to_string()), Some(p.to_string()));
-        let kind = device.split(['.', ':']).next().unwrap_or(device);
-        match (kind, cpu) {
+        match (device_kind(device), cpu) {
             ("CPU", Some(c)) if c.has("BF16") => (both("bf16"), native_bf16(c)),
             ("CPU", Some(_)) => (
                 both("f32"),
@@ -196,9 +195,14 @@ impl Precision {
     }
 }
 
+/// The device's kind: `CPU` of `CPU:0-3`, `GPU` of `GPU.1`.
+fn device_kind(device: &str) -> &str {
+    device.split(['.', ':']).next().unwrap_or(device)
+}
+
 /// `device` is OpenVINO's CPU (`CPU`, `CPU:0-3`).
 fn is_cpu(device: &str) -> bool {
-    device.split(['.', ':']).next() == Some("CPU")
+    device_kind(device) == "CPU"
 }
 
 /// Why a CPU with native bf16 gets it, for the log.

@@ -245,6 +245,7 @@ fn need(name: &str) -> u64 {
     let (n, src) = arcwhisper_worker::models::estimate_need(
         &model_dir(name),
         arcwhisper_worker::models::DeviceKind::Cpu,
+        1,
     );
     eprintln!("need of {name}: {n} bytes ({src})");
     n

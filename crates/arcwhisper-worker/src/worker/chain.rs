@@ -58,12 +58,7 @@ pub fn look_up(
                 Entry::Missing(entry.clone(), why)
             }
             Ok(found) => {
-                let (mut need, mut need_source) = models::estimate_need(&found.path, kind);
-                let batch = models::batch_need(&found.path, batch_size);
-                if batch > 0 {
-                    need += batch;
-                    need_source += &format!(" + {} MB for batch {batch_size}", batch / 1_000_000);
-                }
+                let (need, need_source) = models::estimate_need(&found.path, kind, batch_size);
                 log(&format!(
                     "model-candidate entry={entry} name={} path={} need={need} ({need_source})",
                     found.name,
