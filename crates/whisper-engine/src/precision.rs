@@ -16,7 +16,7 @@
 //! - Batched decoding on a CPU: an f32 decoder. OpenVINO 2026.4's CPU plugin, with a bf16
 //!   decoder on two threads, now and then gives a batch's first request other numbers than
 //!   later ones (a Python probe over base-int8, batch 2, eight fresh requests: the first
-//!   differed in 2 of 5 processes, each time with other numbers; also with AMX turned off by
+//!   differed in 2 of 4 processes, each time with other numbers; also with AMX turned off by
 //!   `ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`, the EPYC's kernels; never in f32 or on one thread),
 //!   and the probe crashed (segmentation fault) at batch 8 in bf16, AMX or not. On the AMX Xeon
 //!   batched base-int8 output varied between runs (one home-video track, batch 8: 3 SRTs in 8
