@@ -31,6 +31,7 @@ mod ov;
 mod precision;
 mod repeat_guard;
 mod runtime;
+mod silence_split;
 mod softmax;
 mod speech_regions;
 mod speech_stream;

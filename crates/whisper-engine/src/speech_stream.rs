@@ -19,6 +19,7 @@ use crate::coverage;
 use crate::error::{Error, Result};
 use crate::mel::N_SAMPLES;
 use crate::repeat_guard;
+use crate::silence_split;
 use crate::speech_regions::{split_at, Region, RegionRules, RegionTracker};
 use crate::stream::Stream as LongFormStream;
 use crate::timeline::{Edge, TimelineMap};
@@ -432,7 +433,7 @@ impl<'m> SpeechStream<'m> {
             false => coverage::first_skipped_region(regions, &map.speech_spans(), &words),
         };
         let Some((k, at)) = skipped else {
-            out.extend(segments.into_iter().map(|s| to_original(s, &map)));
+            out.extend(segments.into_iter().flat_map(|s| to_original(s, &map)));
             return Ok(());
         };
         let kept = coverage::segments_before(segments, at);
@@ -441,7 +442,7 @@ impl<'m> SpeechStream<'m> {
             let text: String = kept.iter().map(|s| s.text.as_str()).collect();
             self.prompt_tokens.extend(self.model.encode_text(&text)?);
         }
-        out.extend(kept.into_iter().map(|s| to_original(s, &map)));
+        out.extend(kept.into_iter().flat_map(|s| to_original(s, &map)));
         self.model.stats.redecoded_windows += 1;
         self.decode_regions(&regions[k..], out, false).map(drop)
     }
@@ -550,10 +551,11 @@ impl WhisperModel {
     }
 }
 
-/// A segment's times (and its words') on the original timeline.
-fn to_original(mut s: Segment, map: &TimelineMap) -> Segment {
-    let spans: Vec<(f64, f64)> = s.words.iter().map(|w| (w.start, w.end)).collect();
-    for (w, span) in s.words.iter_mut().zip(map.words_to_original(&spans)) {
+/// A segment's times (and its words') on the original timeline, cut where a silence Whisper
+/// did not hear lies between two of its words (`silence_split.rs`).
+fn to_original(mut s: Segment, map: &TimelineMap) -> Vec<Segment> {
+    let heard: Vec<(f64, f64)> = s.words.iter().map(|w| (w.start, w.end)).collect();
+    for (w, span) in s.words.iter_mut().zip(map.words_to_original(&heard)) {
         (w.start, w.end) = span;
     }
     match (s.words.first(), s.words.last()) {
@@ -567,5 +569,5 @@ fn to_original(mut s: Segment, map: &TimelineMap) -> Segment {
             s.end = map.to_original(s.end, Edge::End).max(s.start);
         }
     }
-    s
+    silence_split::split_at_removed_silence(s, &heard)
 }
