@@ -68,33 +68,11 @@ pub(crate) fn segments_before(segments: Vec<Segment>, at: f64) -> Vec<Segment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_segments::segment_of as segment;
     use crate::timeline::TimelineMap;
-    use crate::Word;
 
     fn skipped(regions: &[Region], words: &[(f64, f64)]) -> Option<(usize, f64)> {
         first_skipped_region(regions, &TimelineMap::new(regions).speech_spans(), words)
-    }
-
-    fn segment(words: &[(&str, f64, f64)]) -> Segment {
-        Segment {
-            start: words[0].1,
-            end: words[words.len() - 1].2,
-            text: words.iter().map(|w| w.0).collect(),
-            tokens: vec![1, 2, 3],
-            avg_logprob: -0.2,
-            no_speech_prob: 0.1,
-            temperature: 0.0,
-            compression_ratio: 1.2,
-            words: words
-                .iter()
-                .map(|&(word, start, end)| Word {
-                    start,
-                    end,
-                    word: word.into(),
-                    probability: 0.9,
-                })
-                .collect(),
-        }
     }
 
     #[test]

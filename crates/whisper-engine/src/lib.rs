@@ -36,6 +36,8 @@ mod softmax;
 mod speech_regions;
 mod speech_stream;
 mod stream;
+#[cfg(test)]
+mod test_segments;
 mod timeline;
 pub mod vad;
 mod vad_ahead;

@@ -52,29 +52,7 @@ fn part(s: &Segment, from: usize, to: usize) -> Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Word;
-
-    fn segment(words: &[(&str, f64, f64)]) -> Segment {
-        Segment {
-            start: words[0].1,
-            end: words[words.len() - 1].2,
-            text: words.iter().map(|w| w.0).collect(),
-            tokens: vec![50363, 1, 2, 50463],
-            avg_logprob: -0.2,
-            no_speech_prob: 0.1,
-            temperature: 0.0,
-            compression_ratio: 1.5,
-            words: words
-                .iter()
-                .map(|&(word, start, end)| Word {
-                    start,
-                    end,
-                    word: word.into(),
-                    probability: 0.9,
-                })
-                .collect(),
-        }
-    }
+    use crate::test_segments::segment_of as segment;
 
     #[test]
     fn a_segment_across_a_removed_silence_is_cut_there() {
