@@ -2,9 +2,13 @@
 """Per-token decoder time of two model folders, interleaved (same load on the machine for both).
 
     python tools/bench/decoder_token_time.py OLD_DIR NEW_DIR [MORE_DIRS..] [--steps 64] [--rounds 5]
+    python tools/bench/decoder_token_time.py OLD_DIR NEW_DIR --window
 
 Greedy steps from <|startoftranscript|> on a random encoder state, f32 (the engine's CPU decoder
-precision); prints the median per-token milliseconds of each folder and their ratio. On a machine
+precision); prints the median per-token milliseconds of each folder and their ratio. `--window`
+instead times the calls of one window as the engine makes them on one request (converter >= 1.3.0):
+the first call (cross-attention K/V and a full 224-token previous-text prompt), the greedy steps,
+and the alignment pass over 86 tokens (a rewind). On a machine
 shared with other jobs wall time is noisy: `--cpu-time` runs one inference thread and counts the
 process's CPU time instead, which other load barely changes.
 """
@@ -39,12 +43,44 @@ def step_times(dec, hidden, sot: int, steps: int, clock=time.perf_counter) -> li
     return times[1:]  # the first step computes the cross-attention K/V
 
 
+def window_call_times(dec, hidden, sot: int, steps: int, rng) -> dict[str, float]:
+    """Milliseconds of a window's calls (see the module's doc), random tokens."""
+    def call(req, ids, start):
+        req.set_tensor("input_ids", ov.Tensor(np.array([ids], np.int64)))
+        req.set_tensor("cache_position", ov.Tensor(np.arange(start, start + len(ids), dtype=np.int64)))
+        t0 = time.perf_counter()
+        req.infer()
+        return (time.perf_counter() - t0) * 1000
+
+    req = dec.create_infer_request()
+    req.set_tensor("encoder_hidden_states", ov.Tensor(hidden))
+    req.set_tensor("beam_idx", ov.Tensor(np.zeros(1, np.int32)))
+    prompt = [int(t) for t in rng.integers(200, 20000, 224)] + [sot]
+    text = [sot] + [int(t) for t in rng.integers(200, 20000, 85)]
+    first = call(req, prompt, 0)
+    step = float(np.mean([call(req, [600 + k], len(prompt) + k) for k in range(steps)]))
+    return {"first call (225)": first, "step": step, "alignment (86)": call(req, text, 0)}
+
+
+def compare_windows(dirs, decs, hidden, sot: int, steps: int, rounds: int) -> None:
+    rng = np.random.default_rng(1)
+    times = [dict() for _ in decs]
+    for r in range(rounds):
+        for k in range(len(decs)):
+            i = (r + k) % len(decs)
+            for name, ms in window_call_times(decs[i], hidden, sot, steps, rng).items():
+                times[i].setdefault(name, []).append(ms)
+    for d, t in zip(dirs, times):
+        print(f"{d}: " + "; ".join(f"{k} {np.median(v):.1f} ms" for k, v in t.items()))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("dirs", nargs="+", type=Path, help="the first is the baseline")
     ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cpu-time", action="store_true", help="one thread, process CPU time")
+    ap.add_argument("--window", action="store_true", help="a window's calls: first, steps, alignment")
     a = ap.parse_args()
     core = ov.Core()
     cfg = json.loads((a.dirs[0] / "config.json").read_text())
@@ -54,6 +90,9 @@ def main() -> int:
     clock = time.process_time if a.cpu_time else time.perf_counter
     decs = [core.compile_model(str(d / "openvino_decoder_model.xml"), "CPU", props) for d in a.dirs]
     hidden = np.random.default_rng(0).standard_normal((1, 1500, cfg["d_model"])).astype(np.float32)
+    if a.window:
+        compare_windows(a.dirs, decs, hidden, cfg["decoder_start_token_id"], a.steps, a.rounds)
+        return 0
     times, round_medians = [[] for _ in decs], [[] for _ in decs]
     for r in range(a.rounds):
         for k in range(len(decs)):  # rotate the order: no folder always runs first

@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bounds as B  # noqa: E402
+import decoder_token_time as DT  # noqa: E402
 import homevideo as HV  # noqa: E402
 import hv_runners as runners  # noqa: E402
 import proctree  # noqa: E402
@@ -168,6 +169,19 @@ def test_encoder_flops_of_the_ir_match_the_transformer_formula():
     convs = 2 * 3000 * mels * 3 * dm + 2 * n * dm * 3 * dm
     expected = cfg["encoder_layers"] * per_layer + convs
     assert B.encoder_flops(ov.Core(), d / "openvino_encoder_model.xml", mels) == pytest.approx(expected, rel=0.01)
+
+
+def test_window_calls_are_timed_on_one_request_and_the_first_costs_most():
+    import numpy as np
+    import openvino as ov
+    d = tiny_en_dir()
+    cfg = json.loads((d / "config.json").read_text())
+    dec = ov.Core().compile_model(str(d / "openvino_decoder_model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    hidden = np.random.default_rng(0).standard_normal((1, 1500, cfg["d_model"])).astype(np.float32)
+    t = DT.window_call_times(dec, hidden, cfg["decoder_start_token_id"], 4, np.random.default_rng(1))
+    assert set(t) == {"first call (225)", "step", "alignment (86)"} and all(v > 0 for v in t.values())
+    # the first call computes the cross-attention K/V and 225 positions; a step, one position
+    assert t["first call (225)"] > 5 * t["step"]
 
 
 def test_element_sizes_follow_the_runtime_precision():

@@ -365,7 +365,8 @@ def test_alignment_output_right_after_freed_requests(tiny, precision):
 
 def test_logits_start_at_startoftranscript(tiny):
     """Converter 1.3.0: a prompt `<|startofprev|> text <|startoftranscript|> ...` gets logits for
-    the rows from <|startoftranscript|> on only, equal to those rows of the unsliced decoder."""
+    the rows from <|startoftranscript|> on only, equal to those rows of the unsliced decoder;
+    from 1.5.0 the alignment output too."""
     _, _, hidden = tiny.encoded(JFK)
     g = tiny.gen
     previous = _greedy(tiny, hidden, 8)
@@ -373,16 +374,18 @@ def test_logits_start_at_startoftranscript(tiny):
     sot = prompt.index(g["decoder_start_token_id"])
     logits, qk = _infer(tiny.dec.create_infer_request(), prompt, hidden, 0)
     assert logits.shape == (1, len(prompt) - sot, tiny.config["vocab_size"])
-    assert qk.shape[2] == len(prompt)  # the alignment output keeps every row
+    assert qk.shape[2] == len(prompt) - sot
 
     m = conv.read_ct2_model(tiny.ct2_dir / "model.bin")
     dims = conv.model_dims(m)
     unsliced = ov.Core().compile_model(conv.build_decoder(m, dims, g["alignment_heads"]), "CPU", F32)
-    full, _ = _infer(unsliced.create_infer_request(), prompt, hidden, 0)
-    assert full.shape[1] == len(prompt)
+    full, full_qk = _infer(unsliced.create_infer_request(), prompt, hidden, 0)
+    assert full.shape[1] == len(prompt) and full_qk.shape[2] == len(prompt)
     diff = float(np.abs(full[:, sot:] - logits).max())
-    print(f"\nsliced vs unsliced logits from <|startoftranscript|>: max abs {diff:.1e}")
-    assert diff < 1e-3
+    qk_diff = float(np.abs(full_qk[:, :, sot:] - qk).max())
+    print(f"\nsliced vs unsliced from <|startoftranscript|>: logits max abs {diff:.1e}, "
+          f"alignment scores {qk_diff:.1e}")
+    assert diff < 1e-3 and qk_diff < 1e-3
     # no <|startoftranscript|> in the call (a one-token step, or a prompt chunk): every row
     req = tiny.dec.create_infer_request()
     assert _infer(req, previous, hidden, 0)[0].shape[1] == len(previous)
