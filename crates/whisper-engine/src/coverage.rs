@@ -44,23 +44,18 @@ pub(crate) fn first_skipped_region(
 }
 
 /// The window's segments up to window time `at`: words whose middle lies before it, a
-/// segment cut after its last such word (its text is then its words').
+/// segment cut after its last such word ([`Segment::words_part`]).
 pub(crate) fn segments_before(segments: Vec<Segment>, at: f64) -> Vec<Segment> {
     let before = |w: &crate::Word| (w.start + w.end) / 2.0 < at;
     segments
         .into_iter()
-        .filter_map(|mut s| {
+        .filter_map(|s| {
             let n = s.words.iter().take_while(|w| before(w)).count();
-            if n == 0 {
-                return None;
+            match n {
+                0 => None,
+                n if n < s.words.len() => Some(s.words_part(0, n)),
+                _ => Some(s),
             }
-            if n < s.words.len() {
-                s.words.truncate(n);
-                s.text = s.words.iter().map(|w| w.word.as_str()).collect();
-                s.tokens.clear();
-                s.end = s.words[n - 1].end;
-            }
-            Some(s)
         })
         .collect()
 }

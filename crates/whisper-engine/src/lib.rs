@@ -202,6 +202,22 @@ pub struct Segment {
     pub words: Vec<Word>,
 }
 
+impl Segment {
+    /// Words `from..to` as a segment of their own: it spans them, its text is theirs, and its
+    /// `tokens` are empty (which tokens make which word is not kept); scores stay.
+    pub(crate) fn words_part(&self, from: usize, to: usize) -> Segment {
+        let words = self.words[from..to].to_vec();
+        Segment {
+            start: words[0].start,
+            end: words[words.len() - 1].end,
+            text: words.iter().map(|w| w.word.as_str()).collect(),
+            tokens: Vec::new(),
+            words,
+            ..self.clone()
+        }
+    }
+}
+
 /// A word with its time (seconds from the start of the stream); `word` keeps its leading space
 /// and the punctuation merged into it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -15,9 +15,8 @@ const MIN_REMOVED_SILENCE: f64 = 1.0;
 
 /// `s` (words already on the original timeline) cut after every word followed by at least
 /// [`MIN_REMOVED_SILENCE`] that Whisper did not hear; `heard` holds the same words' times on
-/// the speech-only timeline it decoded. A cut segment's parts take their words' text and
-/// keep its scores; their `tokens` are empty (which tokens belong to which word is not kept),
-/// as for a segment cut by `coverage::segments_before`.
+/// the speech-only timeline it decoded. The parts are [`Segment::words_part`]s (as
+/// `coverage::segments_before` cuts): their words' text, the segment's scores, no tokens.
 pub(crate) fn split_at_removed_silence(s: Segment, heard: &[(f64, f64)]) -> Vec<Segment> {
     let cuts: Vec<usize> = (1..s.words.len().min(heard.len()))
         .filter(|&i| {
@@ -33,20 +32,10 @@ pub(crate) fn split_at_removed_silence(s: Segment, heard: &[(f64, f64)]) -> Vec<
         .chain(cuts)
         .chain(std::iter::once(s.words.len()))
         .collect();
-    bounds.windows(2).map(|b| part(&s, b[0], b[1])).collect()
-}
-
-/// Words `from..to` of `s` as a segment of their own.
-fn part(s: &Segment, from: usize, to: usize) -> Segment {
-    let words = s.words[from..to].to_vec();
-    Segment {
-        start: words[0].start,
-        end: words[words.len() - 1].end,
-        text: words.iter().map(|w| w.word.as_str()).collect(),
-        tokens: Vec::new(),
-        words,
-        ..s.clone()
-    }
+    bounds
+        .windows(2)
+        .map(|b| s.words_part(b[0], b[1]))
+        .collect()
 }
 
 #[cfg(test)]
