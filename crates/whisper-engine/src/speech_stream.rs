@@ -133,6 +133,14 @@ impl<'m> Stream<'m> {
     }
 }
 
+/// The tokens of `opts.initial_prompt` (none without one), as a stream's first prompt.
+fn initial_prompt_tokens(model: &WhisperModel, opts: &DecodeOptions) -> Result<Vec<u32>> {
+    match &opts.initial_prompt {
+        Some(p) => model.encode_text(&format!(" {}", p.trim())),
+        None => Ok(Vec::new()),
+    }
+}
+
 struct SpeechStream<'m> {
     model: &'m mut WhisperModel,
     opts: DecodeOptions,
@@ -165,15 +173,10 @@ impl<'m> SpeechStream<'m> {
                 (st.seek_samples, vad, st.prompt_tokens, st.language)
             }
             None => {
-                let prompt = match &opts.initial_prompt {
-                    Some(p) => model
-                        .encode_text(&format!(" {}", p.trim()))
-                        .unwrap_or_else(|e| {
-                            error = Some(format!("initial prompt: {e}"));
-                            Vec::new()
-                        }),
-                    None => Vec::new(),
-                };
+                let prompt = initial_prompt_tokens(model, &opts).unwrap_or_else(|e| {
+                    error = Some(format!("initial prompt: {e}"));
+                    Vec::new()
+                });
                 (0, VadState::default(), prompt, opts.language.clone())
             }
         };
@@ -383,7 +386,6 @@ impl<'m> SpeechStream<'m> {
     ) -> Result<Vec<Region>> {
         let audio = self.window_audio(regions);
         let opts = self.window_opts(regions);
-        let prompt_before = self.prompt_tokens.clone();
         let prompt_text = self.model.decode_text(&self.prompt_tokens)?;
         let resume = StreamState {
             seek_samples: 0,
@@ -408,18 +410,21 @@ impl<'m> SpeechStream<'m> {
         self.prompt_tokens = st.prompt_tokens;
         self.language = st.language;
         self.model.stats.speech_samples += decoded as u64;
-        self.emit(&regions, segments, prompt_before, out)?;
+        self.emit(&regions, segments, out)?;
         Ok(rest)
     }
 
     /// A decoded window's segments (window time) mapped back to `out`. From a region Whisper
-    /// skipped (`coverage.rs`) on, the window is decoded again, conditioned on `prompt_before`
-    /// and (unbatched) the text that stands.
+    /// skipped (`coverage.rs`) on, the window is decoded again without the earlier text: that
+    /// text is what led Whisper past the speech (seen on a home-video track: a list of playing
+    /// cards, "Seven of clubs.", then a sonnet that begins "I": base wrote "One." and stopped,
+    /// and wrote it again when the sonnet was decoded again after the same text; without it,
+    /// the sonnet). As Whisper's own prompt reset after a failed decode, only the initial
+    /// prompt stays.
     fn emit(
         &mut self,
         regions: &[Region],
         segments: Vec<Segment>,
-        prompt_before: Vec<u32>,
         out: &mut Vec<Segment>,
     ) -> Result<()> {
         let words: Vec<(f64, f64)> = segments
@@ -437,11 +442,7 @@ impl<'m> SpeechStream<'m> {
             return Ok(());
         };
         let kept = coverage::segments_before(segments, at);
-        self.prompt_tokens = prompt_before;
-        if self.opts.condition_on_previous_text && self.opts.batch_size <= 1 {
-            let text: String = kept.iter().map(|s| s.text.as_str()).collect();
-            self.prompt_tokens.extend(self.model.encode_text(&text)?);
-        }
+        self.prompt_tokens = initial_prompt_tokens(self.model, &self.opts)?;
         out.extend(kept.into_iter().flat_map(|s| to_original(s, &map)));
         self.model.stats.redecoded_windows += 1;
         self.decode_regions(&regions[k..], out, false).map(drop)
@@ -472,7 +473,7 @@ impl<'m> SpeechStream<'m> {
         let prompt = self.prompt_tokens.clone();
         for ((regions, window), segments) in queued.iter().zip(&windows).zip(decoded) {
             self.model.stats.speech_samples += window.audio.len() as u64;
-            self.emit(regions, segments, prompt.clone(), out)?;
+            self.emit(regions, segments, out)?;
             // A window decoded again must not condition the batch's later windows either.
             self.prompt_tokens = prompt.clone();
         }
