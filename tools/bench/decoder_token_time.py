@@ -24,12 +24,25 @@ import numpy as np
 import openvino as ov
 
 
-def step_times(dec, hidden, sot: int, steps: int, clock=time.perf_counter) -> list[float]:
-    """Milliseconds of each greedy step's `infer()` alone, bound as the engine binds a step: the
-    encoder output once (its slot), the token and position written into tensors bound once."""
+def window_request(dec, hidden):
+    """A fresh request of one window: the encoder output and `beam_idx` bound once."""
     req = dec.create_infer_request()
     req.set_tensor("encoder_hidden_states", ov.Tensor(hidden))
     req.set_tensor("beam_idx", ov.Tensor(np.zeros(1, np.int32)))
+    return req
+
+
+def rotated(rounds: int, n: int):
+    """Indices 0..n-1 once a round, each round starting one later: no folder always runs first."""
+    for r in range(rounds):
+        for k in range(n):
+            yield (r + k) % n
+
+
+def step_times(dec, hidden, sot: int, steps: int, clock=time.perf_counter) -> list[float]:
+    """Milliseconds of each greedy step's `infer()` alone, bound as the engine binds a step: the
+    encoder output once (its slot), the token and position written into tensors bound once."""
+    req = window_request(dec, hidden)
     ids, position = ov.Tensor(np.zeros((1, 1), np.int64)), ov.Tensor(np.zeros(1, np.int64))
     req.set_tensor("input_ids", ids)
     req.set_tensor("cache_position", position)
@@ -43,18 +56,16 @@ def step_times(dec, hidden, sot: int, steps: int, clock=time.perf_counter) -> li
     return times[1:]  # the first step computes the cross-attention K/V
 
 
-def window_call_times(dec, hidden, sot: int, steps: int, rng) -> dict[str, float]:
+def window_call_times(dec, hidden, sot: int, steps: int, rng, clock=time.perf_counter) -> dict[str, float]:
     """Milliseconds of a window's calls (see the module's doc), random tokens."""
     def call(req, ids, start):
         req.set_tensor("input_ids", ov.Tensor(np.array([ids], np.int64)))
         req.set_tensor("cache_position", ov.Tensor(np.arange(start, start + len(ids), dtype=np.int64)))
-        t0 = time.perf_counter()
+        t0 = clock()
         req.infer()
-        return (time.perf_counter() - t0) * 1000
+        return (clock() - t0) * 1000
 
-    req = dec.create_infer_request()
-    req.set_tensor("encoder_hidden_states", ov.Tensor(hidden))
-    req.set_tensor("beam_idx", ov.Tensor(np.zeros(1, np.int32)))
+    req = window_request(dec, hidden)
     prompt = [int(t) for t in rng.integers(200, 20000, 224)] + [sot]
     text = [sot] + [int(t) for t in rng.integers(200, 20000, 85)]
     first = call(req, prompt, 0)
@@ -62,14 +73,12 @@ def window_call_times(dec, hidden, sot: int, steps: int, rng) -> dict[str, float
     return {"first call (225)": first, "step": step, "alignment (86)": call(req, text, 0)}
 
 
-def compare_windows(dirs, decs, hidden, sot: int, steps: int, rounds: int) -> None:
+def compare_windows(dirs, decs, hidden, sot: int, steps: int, rounds: int, clock) -> None:
     rng = np.random.default_rng(1)
     times = [dict() for _ in decs]
-    for r in range(rounds):
-        for k in range(len(decs)):
-            i = (r + k) % len(decs)
-            for name, ms in window_call_times(decs[i], hidden, sot, steps, rng).items():
-                times[i].setdefault(name, []).append(ms)
+    for i in rotated(rounds, len(decs)):
+        for name, ms in window_call_times(decs[i], hidden, sot, steps, rng, clock).items():
+            times[i].setdefault(name, []).append(ms)
     for d, t in zip(dirs, times):
         print(f"{d}: " + "; ".join(f"{k} {np.median(v):.1f} ms" for k, v in t.items()))
 
@@ -91,16 +100,13 @@ def main() -> int:
     decs = [core.compile_model(str(d / "openvino_decoder_model.xml"), "CPU", props) for d in a.dirs]
     hidden = np.random.default_rng(0).standard_normal((1, 1500, cfg["d_model"])).astype(np.float32)
     if a.window:
-        compare_windows(a.dirs, decs, hidden, cfg["decoder_start_token_id"], a.steps, a.rounds)
+        compare_windows(a.dirs, decs, hidden, cfg["decoder_start_token_id"], a.steps, a.rounds, clock)
         return 0
     times, round_medians = [[] for _ in decs], [[] for _ in decs]
-    for r in range(a.rounds):
-        for k in range(len(decs)):  # rotate the order: no folder always runs first
-            i = (r + k) % len(decs)
-            dec = decs[i]
-            t = step_times(dec, hidden, cfg["decoder_start_token_id"], a.steps, clock)
-            times[i] += t
-            round_medians[i].append(float(np.median(t)))
+    for i in rotated(a.rounds, len(decs)):
+        t = step_times(decs[i], hidden, cfg["decoder_start_token_id"], a.steps, clock)
+        times[i] += t
+        round_medians[i].append(float(np.median(t)))
     med = [float(np.median(t)) for t in times]
     best = [min(r) for r in round_medians]  # the round least disturbed by other load
     for d, m, b in zip(a.dirs, med, best):
