@@ -117,13 +117,14 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
-/// The stats records of a folder (`arcwhisper-stats.jsonl`).
+/// The stats records of a folder (`arcwhisper-stats.jsonl`): whole lines only (a test polling
+/// the file while a sink appends can read the first page of a line that crosses one).
 pub fn stats(dir: &Path) -> Vec<serde_json::Value> {
     let p = dir.join("arcwhisper-stats.jsonl");
     match std::fs::read_to_string(&p) {
         Ok(s) => s
-            .lines()
-            .filter(|l| !l.trim().is_empty())
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n') && !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).expect("stats line is JSON"))
             .collect(),
         Err(_) => Vec::new(),
