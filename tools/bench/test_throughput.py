@@ -21,6 +21,7 @@ import rtf as R  # noqa: E402
 import throughput as TP  # noqa: E402
 import variants as V  # noqa: E402
 import worker_memory as WM  # noqa: E402
+import worker_vad as WV  # noqa: E402
 
 HELP = "Options:\n      --model <MODEL>\n      --batch-size <N>  windows decoded together\n      --vad\n"
 
@@ -248,3 +249,24 @@ def test_worker_memory_measures_batch_size_variants_through_the_measure_test(mon
     # default, the vad row at batch 1 to compare with, batch 8, the env variant; --no-vad is not measurable
     assert seen == [{}, {"AW_MEASURE_BATCH_SIZE": "1"}, {"AW_MEASURE_BATCH_SIZE": "8"},
                     {"ARCWHISPER_DECODER_PRECISION": "f32"}]
+
+
+# ---- the worker's VAD thread ------------------------------------------------------------------
+
+def test_the_workers_vad_thread_gives_the_same_srt_and_serves_every_block(tmp_path):
+    """Two real gst-launch pipelines per mode on JFK after 20 s of room noise: with the thread
+    (the default) the stream reads every VAD block from it, without it none, and the SRTs match."""
+    import numpy as np
+    import hv_tracks as T
+    from common import SPEECH, read_wav, to_wav16k
+    jfk = read_wav(to_wav16k(SPEECH / "jfk" / "jfk.flac", tmp_path))
+    noise, _ = T.room_noise(np.random.default_rng(5), 16_000 * 20 + len(jfk), -45.0)
+    track = tmp_path / "noise_then_jfk.wav"
+    T.write_wav(track, noise + np.concatenate([np.zeros(16_000 * 20, np.float32), jfk]))
+    s = WV.main([str(track), "--rounds", "1", "--model", "tiny.en", "--out", str(tmp_path / "runs")])
+    blocks = -(-len(noise) // (64 * 512))
+    assert s["same_srt"]
+    assert s["modes"]["thread"]["blocks_ahead"] == blocks
+    assert s["modes"]["inline"]["blocks_ahead"] == 0
+    srt = (tmp_path / "runs" / "noise_then_jfk.thread.srt").read_text()
+    assert "country" in srt and srt.startswith("1\n00:00:2"), srt

@@ -27,7 +27,7 @@ pub fn transcribe(
     let total = audio.len() as f64 / RATE as f64;
     progress.begin("transcribing", total);
     let mut stream = match ahead {
-        Some(a) => model.stream_with_speech(opts, a),
+        Some(a) => model.stream_with_speech(opts, None, a),
         None => model.stream(opts, None),
     };
     let mut segments = Vec::new();

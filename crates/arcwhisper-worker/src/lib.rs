@@ -24,3 +24,6 @@ pub const DIE_AFTER_WINDOWS_ENV: &str = "ARCWHISPER_WORKER_DIE_AFTER_WINDOWS";
 /// Environment variable of the chain test hook: after this many windows' `Segments`, the next
 /// push fails once as if inference ran out of memory. Only for tests.
 pub const FAKE_OOM_AFTER_WINDOWS_ENV: &str = "ARCWHISPER_WORKER_FAKE_OOM_AFTER_WINDOWS";
+/// `off`: the worker runs speech detection between windows instead of on a thread ahead of
+/// them (benchmarks compare the two; the transcripts are the same).
+pub const VAD_AHEAD_ENV: &str = "ARCWHISPER_VAD_AHEAD";

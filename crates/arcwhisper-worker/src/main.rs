@@ -46,8 +46,8 @@ fn run() -> i32 {
     });
     log(&format!("hello pid={pid} version={version}"));
 
-    let stdin = std::io::stdin();
-    let mut input = BufReader::with_capacity(256 * 1024, stdin.lock());
+    // Not locked: the reader thread takes it over after `Ready` (`worker/intake.rs`).
+    let mut input = BufReader::with_capacity(256 * 1024, std::io::stdin());
     let start = match start::read_start(&mut input) {
         Ok(Some(s)) => s,
         Ok(None) => return 0,
@@ -63,7 +63,7 @@ fn run() -> i32 {
         runtime: runtime.clone(),
     });
     log_ready(&device, &loaded, &runtime);
-    serve::serve(loaded, &cfg, &start.settings, start.resume, &mut input)
+    serve::serve(loaded, &cfg, &start.settings, start.resume, input)
 }
 
 /// Everything between `Start` and `Ready`, in order: pin, load OpenVINO, verify, measure, load

@@ -40,13 +40,16 @@ struct Worker {
 
 impl Worker {
     fn spawn(env: &[(&str, &str)]) -> Worker {
+        Self::spawn_logging_to(env, Stdio::inherit())
+    }
+
+    fn spawn_logging_to(env: &[(&str, &str)], log: Stdio) -> Worker {
         let mut cmd = Command::new(BIN);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
         cmd.env_remove("ZE_AFFINITY_MASK");
         cmd.env_remove(arcwhisper_worker::DIE_AFTER_WINDOWS_ENV);
         cmd.env_remove(arcwhisper_worker::FAKE_OOM_AFTER_WINDOWS_ENV);
+        cmd.env_remove(arcwhisper_worker::VAD_AHEAD_ENV);
         // The machine's own precision choice unless a test sets one.
         for part in ["ENCODER", "DECODER", "INFERENCE"] {
             cmd.env_remove(format!("ARCWHISPER_{part}_PRECISION"));
@@ -189,6 +192,21 @@ impl Worker {
             let _ = write_control(&mut stdin, &Request::Drain);
             let _ = write_control(&mut stdin, &Request::Shutdown);
             let _ = stdin.flush();
+        })
+    }
+
+    /// Writes `audio` then `Drain`, `streams` times, then `Shutdown`, from a thread.
+    fn feed_streams(&mut self, audio: Vec<f32>, streams: usize) -> std::thread::JoinHandle<()> {
+        let mut stdin = self.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..streams {
+                for chunk in audio.chunks(16_000) {
+                    write_audio(&mut stdin, chunk).unwrap();
+                }
+                write_control(&mut stdin, &Request::Drain).unwrap();
+            }
+            write_control(&mut stdin, &Request::Shutdown).unwrap();
+            stdin.flush().unwrap();
         })
     }
 
@@ -542,6 +560,57 @@ fn jfk_is_transcribed_after_drain() {
     assert!(!states.is_empty());
     assert!(segs.iter().all(|s| s.end >= s.start && s.start >= 0.0));
     assert!(w.wait().success());
+}
+
+/// Speech detection runs on the worker's own thread, ahead of the stream (the reader hands it
+/// each frame as it arrives): every VAD block of two streams in a row comes from it, and the
+/// segments are those of a worker that runs the VAD between windows
+/// (`ARCWHISPER_VAD_AHEAD=off`).
+#[test]
+fn speech_detection_runs_ahead_on_its_own_thread_with_the_same_segments() {
+    model("tiny");
+    let audio = decode(&shared_speech("jfk/jfk.flac"));
+    let settings = DecodeSettings {
+        vad: Some(worker_protocol::VadSettings::default()),
+        ..DecodeSettings::default()
+    };
+    let _g = heavy();
+    let run = |env: &[(&str, &str)]| {
+        let dir = test_support::tempdir::TempDir::new("worker-vad-ahead");
+        let log_path = dir.path().join("worker.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut w = Worker::spawn_logging_to(env, Stdio::from(log));
+        w.start_with("CPU", &["tiny"], 0, None, settings.clone());
+        w.ready();
+        let writer = w.feed_streams(audio.clone(), 2);
+        let streams = [w.collect_until_drained().0, w.collect_until_drained().0];
+        writer.join().unwrap();
+        assert!(w.wait().success());
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        let ahead = log
+            .lines()
+            .filter_map(|l| l.split("vad blocks_ahead=").nth(1))
+            .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .max();
+        (streams, ahead, log)
+    };
+    let (mirrored, ahead, log) = run(&[]);
+    let blocks = audio.len().div_ceil(64 * 512) as u64;
+    assert_eq!(ahead, Some(2 * blocks), "{log}");
+    let (inline, ahead, log) = run(&[(arcwhisper_worker::VAD_AHEAD_ENV, "off")]);
+    assert_eq!(ahead, Some(0), "{log}");
+    let key = |s: &SegmentMsg| (s.text.clone(), s.start.to_bits(), s.end.to_bits());
+    for (m, i) in mirrored.iter().zip(&inline) {
+        assert!(
+            text_of(m).contains("ask not what your country"),
+            "{}",
+            text_of(m)
+        );
+        assert_eq!(
+            m.iter().map(key).collect::<Vec<_>>(),
+            i.iter().map(key).collect::<Vec<_>>()
+        );
+    }
 }
 
 /// The int8 variants load through the chain by their short names (`tiny-int8` is

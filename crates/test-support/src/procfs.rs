@@ -53,10 +53,16 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-/// Whether a process's main thread sleeps in a pipe read (`wchan` `pipe_read`, `pipe_wait`,
-/// `anon_pipe_read` by kernel version): it has read everything written to the pipe so far.
+/// Whether a thread of a process sleeps in a pipe read (`wchan` `pipe_read`, `pipe_wait`,
+/// `anon_pipe_read` by kernel version): the worker's reader thread has read everything written
+/// to its stdin so far.
 pub fn waits_on_pipe(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("pipe"))
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks
+        .flatten()
+        .any(|t| std::fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w.contains("pipe")))
 }
 
 /// Direct children of a process (e.g. the workers of a gst-launch).

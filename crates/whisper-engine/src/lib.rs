@@ -41,6 +41,7 @@ mod test_segments;
 mod timeline;
 pub mod vad;
 mod vad_ahead;
+mod vad_mirror;
 
 pub use error::{Error, Result};
 pub use precision::{CpuCapabilities, DecoderUse, Precision};
@@ -52,6 +53,7 @@ pub use speech_regions::{Region, RegionTracker, VadOptions};
 pub use speech_stream::{Stream, VadState};
 pub use timeline::{Edge, TimelineMap};
 pub use vad_ahead::SpeechProbabilities;
+pub use vad_mirror::VadMirror;
 
 use config::{GenerationConfig, ModelConfig, SpecialTokens};
 use std::path::{Path, PathBuf};
@@ -264,6 +266,9 @@ pub struct Stats {
     pub decoder_requests: u64,
     /// Time in speech detection, and the audio it passed to Whisper (16 kHz samples).
     pub vad_seconds: f64,
+    /// VAD blocks the stream read from probabilities computed apart ([`SpeechProbabilities`])
+    /// instead of running Silero itself.
+    pub vad_blocks_ahead: u64,
     pub speech_samples: u64,
     /// Windows decoded again from a speech region Whisper skipped (`coverage.rs`).
     pub redecoded_windows: u64,
@@ -434,15 +439,17 @@ impl WhisperModel {
         Stream::new(self, opts, resume, None)
     }
 
-    /// A new stream with speech detection (`opts.vad`) that reads the speech probabilities
-    /// computed ahead ([`SpeechProbabilities::compute`], e.g. while the model compiled) instead
-    /// of running the VAD; the result is the same as [`WhisperModel::stream`]'s.
+    /// A stream ([`WhisperModel::stream`]) with speech detection (`opts.vad`) that reads the
+    /// speech probabilities computed apart ([`SpeechProbabilities::compute`] while the model
+    /// compiled, or a [`VadMirror`] fed the same audio) instead of running the VAD where it
+    /// can; the result is the same as [`WhisperModel::stream`]'s.
     pub fn stream_with_speech(
         &mut self,
         opts: DecodeOptions,
+        resume: Option<StreamState>,
         ahead: SpeechProbabilities,
     ) -> Stream<'_> {
-        Stream::new(self, opts, None, Some(ahead))
+        Stream::new(self, opts, resume, Some(ahead))
     }
 
     /// Text of tokens (timestamps and special tokens dropped).

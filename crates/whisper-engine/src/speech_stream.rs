@@ -88,10 +88,7 @@ impl<'m> Stream<'m> {
         model.ov.reserve_batch(windows);
         let inner = if opts.vad.is_some() {
             let mut s = SpeechStream::new(model, opts, resume);
-            if let Some(a) = ahead {
-                s.model.stats.vad_seconds += a.seconds();
-                s.ahead = Some(a);
-            }
+            s.ahead = ahead;
             Inner::Speech(s)
         } else {
             Inner::Plain(LongFormStream::new(model, opts, resume))
@@ -156,7 +153,7 @@ struct SpeechStream<'m> {
     detected: Option<Vec<Region>>,
     /// A window was decoded since the last `trim`.
     decoded_since_trim: bool,
-    /// Probabilities computed before the stream ran (`WhisperModel::stream_with_speech`).
+    /// Probabilities computed apart from the stream (`WhisperModel::stream_with_speech`).
     ahead: Option<SpeechProbabilities>,
 }
 
@@ -277,10 +274,11 @@ impl<'m> SpeechStream<'m> {
             .ahead
             .as_ref()
             .and_then(|a| a.lookup(pos, rows, &self.vad.lstm));
-        if let Some((probs, after)) = known {
-            let probs = probs.to_vec();
-            self.vad.lstm = after.clone();
-            return Ok(probs);
+        if let Some(b) = known {
+            self.model.stats.vad_seconds += b.seconds;
+            self.model.stats.vad_blocks_ahead += 1;
+            self.vad.lstm = b.lstm_after;
+            return Ok(b.probs);
         }
         let t = Instant::now();
         let vad = self.model.vad.as_mut().expect("VAD loaded");

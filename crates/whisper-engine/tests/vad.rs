@@ -5,7 +5,10 @@ mod common;
 
 use common::soundtrack::brown_noise;
 use common::*;
-use whisper_engine::{DecodeOptions, Segment, SpeechProbabilities, StreamState, VadOptions};
+use whisper_engine::vad::{BLOCK_FRAMES, FRAME};
+use whisper_engine::{
+    DecodeOptions, Segment, SpeechProbabilities, StreamState, VadMirror, VadOptions,
+};
 
 const SR: f64 = 16_000.0;
 
@@ -242,7 +245,7 @@ fn speech_computed_ahead_gives_the_same_segments() {
     let ahead = SpeechProbabilities::compute(&audio).unwrap();
     let computed = ahead.seconds();
     m.reset_stats();
-    let mut s = m.stream_with_speech(opts.clone(), ahead);
+    let mut s = m.stream_with_speech(opts.clone(), None, ahead);
     let mut read = Vec::new();
     for chunk in audio.chunks(30 * 16_000) {
         read.extend(s.push(chunk).unwrap());
@@ -264,12 +267,120 @@ fn speech_computed_ahead_gives_the_same_segments() {
     other[40 * 16_000..].fill(0.0);
     let ahead = SpeechProbabilities::compute(&other).unwrap();
     m.reset_stats();
-    let mut s = m.stream_with_speech(opts.clone(), ahead);
+    let mut s = m.stream_with_speech(opts.clone(), None, ahead);
     let mut mixed = s.push(&audio).unwrap();
     mixed.extend(s.finish().unwrap());
     drop(s);
     assert_eq!(json(&mixed), json(&own));
     assert!(m.stats().vad_seconds > 0.0);
+}
+
+/// Blocks a stream from `vad_pos` to `end` runs: whole ones, then the rest as one.
+fn blocks_between(vad_pos: usize, end: usize) -> u64 {
+    (end - vad_pos).div_ceil(BLOCK_FRAMES * FRAME) as u64
+}
+
+/// The worker's VAD thread (`VadMirror`), fed each stream's audio ahead of the stream and told
+/// where streams end, gives two streams in a row and a stream resumed mid-way every block, and
+/// the same segments as a stream that runs the VAD itself.
+#[test]
+fn a_vad_mirror_fed_ahead_serves_streams_in_a_row_and_a_resumed_one() {
+    let mut m = load("tiny.en");
+    let (audio, _) = home_video();
+    let opts = vad_opts();
+    let json = |v: &[Segment]| serde_json::to_string(v).unwrap();
+    let mut own_stream = m.stream(opts.clone(), None);
+    let (mut own, mut cut) = (Vec::new(), None);
+    for (i, chunk) in audio.chunks(16_000).enumerate() {
+        own.extend(own_stream.push(chunk).unwrap());
+        let st = own_stream.state();
+        // A state after 40 s whose VAD is ahead of its seek point (the resumed stream re-reads
+        // audio the VAD has passed).
+        if cut.is_none() && i >= 40 && st.vad.as_ref().unwrap().vad_pos > st.seek_samples {
+            cut = Some((own.len(), st));
+        }
+    }
+    own.extend(own_stream.finish().unwrap());
+    drop(own_stream);
+
+    // Two streams of the same audio, fed to the mirror all at once (the worker's reader is
+    // ahead by up to 32 s; here by everything): the streams wait for blocks in progress.
+    let mirror = VadMirror::spawn(None).unwrap();
+    for _ in 0..2 {
+        audio.chunks(16_000).for_each(|c| mirror.audio(c));
+        mirror.end_stream(true);
+    }
+    m.reset_stats();
+    for generation in 0..2 {
+        let mut s = m.stream_with_speech(opts.clone(), None, mirror.probabilities(generation));
+        let mut got = Vec::new();
+        for chunk in audio.chunks(16_000) {
+            got.extend(s.push(chunk).unwrap());
+        }
+        got.extend(s.finish().unwrap());
+        assert_eq!(json(&got), json(&own), "stream {generation}");
+    }
+    assert_eq!(
+        m.stats().vad_blocks_ahead,
+        2 * blocks_between(0, audio.len())
+    );
+    assert!(m.stats().vad_seconds > 0.0);
+
+    // A worker restarted from a state: its mirror starts at the state's VAD position.
+    let (emitted, st) = cut.expect("a state with the VAD ahead of its seek point");
+    let (seek, vad_pos) = (st.seek_samples as usize, st.vad.as_ref().unwrap().vad_pos);
+    let mirror = VadMirror::spawn(Some(&st)).unwrap();
+    audio[seek..].chunks(16_000).for_each(|c| mirror.audio(c));
+    mirror.end_stream(true);
+    m.reset_stats();
+    let mut s = m.stream_with_speech(opts.clone(), Some(st), mirror.probabilities(0));
+    let mut got = own[..emitted].to_vec();
+    for chunk in audio[seek..].chunks(7_919) {
+        got.extend(s.push(chunk).unwrap());
+    }
+    got.extend(s.finish().unwrap());
+    drop(s);
+    assert_eq!(json(&got), json(&own), "resumed at sample {seek}");
+    let expected = blocks_between(vad_pos as usize, audio.len());
+    assert_eq!(m.stats().vad_blocks_ahead, expected);
+}
+
+/// A mirror fed other audio than the stream's, or one that stopped, never holds a stream up or
+/// changes its segments: the stream runs the VAD itself where the blocks do not match.
+#[test]
+fn a_vad_mirror_with_other_audio_or_stopped_changes_nothing() {
+    let mut m = load("tiny.en");
+    let (audio, _) = home_video();
+    let opts = vad_opts();
+    let own = m.transcribe(&audio, &opts).unwrap();
+    let json = |v: &[Segment]| serde_json::to_string(v).unwrap();
+    let run = |m: &mut whisper_engine::WhisperModel, ahead: SpeechProbabilities| {
+        let mut s = m.stream_with_speech(opts.clone(), None, ahead);
+        let mut got = s.push(&audio).unwrap();
+        got.extend(s.finish().unwrap());
+        got
+    };
+    // Other audio: the same length, silent after 40 s; the mirror's stream ends undrained.
+    let mut other = audio.clone();
+    other[40 * 16_000..].fill(0.0);
+    let mirror = VadMirror::spawn(None).unwrap();
+    mirror.audio(&other);
+    mirror.end_stream(false);
+    m.reset_stats();
+    assert_eq!(json(&run(&mut m, mirror.probabilities(0))), json(&own));
+    let ahead = m.stats().vad_blocks_ahead;
+    assert!(
+        ahead > 0 && ahead < blocks_between(0, audio.len()),
+        "{ahead}"
+    );
+
+    // A mirror dropped (its thread ended) with nothing fed: no block, no wait.
+    let stopped = VadMirror::spawn(None).unwrap();
+    let blocks = stopped.probabilities(0);
+    drop(stopped);
+    m.reset_stats();
+    assert_eq!(json(&run(&mut m, blocks)), json(&own));
+    assert_eq!(m.stats().vad_blocks_ahead, 0);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The request loop after `Ready`: audio in, `Segments` out, `Drain` / `Flush` / `Shutdown`;
+//! The request loop after `Ready`: audio in (read ahead on the intake thread, which also feeds
+//! the VAD mirror), `Segments` out, `Drain` / `Flush` / `Shutdown`;
 //! a stream resumed from the element's `ResumeState`; and a memory failure while decoding
 //! moves down the chain and redoes the audio the element has no text for yet.
 //!
@@ -8,13 +9,13 @@
 
 use super::chain::{self, Loaded};
 use super::convert::{decode_options, from_engine_state, segment_msg, to_engine_state};
+use super::intake::{Intake, Requests};
 use super::output::{fail, log, send, warn};
 use arcwhisper_worker::memory::{self, human};
 use std::io::Read;
 use whisper_engine::{DecodeOptions, EngineConfig, Stream, StreamState, WhisperModel};
 use worker_protocol::{
-    read_frame, DecodeSettings, ErrorKind, Frame, FrameError, ModelReport, Request, Response,
-    ResumeState,
+    DecodeSettings, ErrorKind, Frame, ModelReport, Request, Response, ResumeState,
 };
 
 /// One second of audio per `push`, so that (nearly) every decoded window is reported on its own.
@@ -37,6 +38,8 @@ struct StreamCtx {
     die_after: Option<u64>,
     /// Test hook: fail one push "out of memory" once this many windows were sent.
     fake_oom_after: Option<u64>,
+    /// Streams ended so far (`Drain`, `Flush`): the current stream's number for the VAD mirror.
+    generation: u64,
 }
 
 impl StreamCtx {
@@ -54,6 +57,7 @@ impl StreamCtx {
             windows_sent: 0,
             die_after: hook(arcwhisper_worker::DIE_AFTER_WINDOWS_ENV),
             fake_oom_after: hook(arcwhisper_worker::FAKE_OOM_AFTER_WINDOWS_ENV),
+            generation: 0,
         }
     }
 
@@ -62,6 +66,7 @@ impl StreamCtx {
         self.pending.clear();
         self.base = 0;
         self.draining = false;
+        self.generation += 1;
     }
 
     /// Records a state sent to the element: audio before its seek point is no longer needed.
@@ -82,14 +87,26 @@ enum Outcome {
 }
 
 /// Serves requests until `Shutdown`, EOF or a failure; returns the exit code.
-pub fn serve<R: Read>(
+pub fn serve<R: Read + Send + 'static>(
     loaded: Loaded,
     cfg: &EngineConfig,
     settings: &DecodeSettings,
     resume: Option<ResumeState>,
-    input: &mut R,
+    input: R,
 ) -> i32 {
     let opts = decode_options(settings);
+    let mirror = (opts.vad.is_some() && mirror_wanted())
+        .then(|| speech_mirror(resume.as_ref()))
+        .flatten();
+    let requests = match Requests::spawn(input, mirror) {
+        Ok(r) => r,
+        Err(e) => {
+            return fail((
+                ErrorKind::Internal,
+                format!("cannot start the reader thread: {e}"),
+            ))
+        }
+    };
     let mut ctx = StreamCtx::new(resume);
     let Loaded {
         model,
@@ -99,7 +116,7 @@ pub fn serve<R: Read>(
     let mut model = Some(model);
     loop {
         let m = model.as_mut().expect("a model is loaded");
-        match serve_model(m, &opts, &mut ctx, input) {
+        match serve_model(m, &opts, &mut ctx, &requests) {
             Outcome::Exit(code) => return code,
             Outcome::Downgrade(msg) => {
                 log(&format!("decode-oom model={} error={msg:?}", report.name));
@@ -149,24 +166,59 @@ fn moved_down(
         Err(f) => Err(fail(f)),
     }
 }
+
+/// `ARCWHISPER_VAD_AHEAD=off` (benchmarks): the streams run the VAD between windows.
+fn mirror_wanted() -> bool {
+    let off = std::env::var(arcwhisper_worker::VAD_AHEAD_ENV).is_ok_and(|v| v.trim() == "off");
+    if off {
+        log("vad-mirror off (ARCWHISPER_VAD_AHEAD=off)");
+    }
+    !off
+}
+
+/// Speech detection on its own thread for the first stream (`intake.rs`), or `None` (logged):
+/// the streams then run it themselves, with the same result.
+fn speech_mirror(resume: Option<&ResumeState>) -> Option<whisper_engine::VadMirror> {
+    let state = resume.map(to_engine_state);
+    match whisper_engine::VadMirror::spawn(state.as_ref()) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            log(&format!("vad-mirror off error={e:?}"));
+            None
+        }
+    }
+}
+
 /// Serves with one model until exit or a memory failure (then the caller moves down the chain).
-fn serve_model<R: Read>(
+fn serve_model(
     model: &mut WhisperModel,
     opts: &DecodeOptions,
     ctx: &mut StreamCtx,
-    input: &mut R,
+    requests: &Requests,
 ) -> Outcome {
     loop {
         // One stream (until Drain / Flush).
-        let mut stream = model.stream(opts.clone(), ctx.resume.as_ref().map(to_engine_state));
+        let resume = ctx.resume.as_ref().map(to_engine_state);
+        let mut stream = match requests.speech(ctx.generation) {
+            Some(ahead) => model.stream_with_speech(opts.clone(), resume, ahead),
+            None => model.stream(opts.clone(), resume),
+        };
         let mut last = stream.state();
         let served = replay(&mut stream, ctx, &mut last).and_then(|()| {
             if ctx.draining {
                 finish(&mut stream, ctx)
             } else {
-                one_stream(&mut stream, ctx, &mut last, input)
+                one_stream(&mut stream, ctx, &mut last, requests)
             }
         });
+        drop(stream);
+        if opts.vad.is_some() {
+            let st = model.stats();
+            log(&format!(
+                "vad blocks_ahead={} seconds={:.3}",
+                st.vad_blocks_ahead, st.vad_seconds
+            ));
+        }
         if let Err(o) = served {
             return o;
         }
@@ -196,16 +248,16 @@ fn replay(
 
 /// Reads requests into `stream` until it ends (`Drain` answered, `Flush`): `Ok`; or until the
 /// worker must stop: `Err`.
-fn one_stream<R: Read>(
+fn one_stream(
     stream: &mut Stream<'_>,
     ctx: &mut StreamCtx,
     last: &mut StreamState,
-    input: &mut R,
+    requests: &Requests,
 ) -> Result<(), Outcome> {
     let bad_input = |msg: String| Outcome::Exit(fail((ErrorKind::Input, msg)));
     loop {
-        match read_frame::<_, Request>(input) {
-            Ok(Frame::Audio(samples)) => {
+        match requests.next() {
+            Intake::Frame(Frame::Audio(samples)) => {
                 if let Some(bad) = samples.iter().position(|s| !s.is_finite()) {
                     return Err(bad_input(format!(
                         "audio sample {bad} of a frame is not finite"
@@ -215,31 +267,33 @@ fn one_stream<R: Read>(
                     push(stream, chunk, ctx, last, true)?;
                 }
             }
-            Ok(Frame::Control(Request::Drain)) => {
+            Intake::Frame(Frame::Control(Request::Drain)) => {
                 log("drain");
                 ctx.draining = true;
                 return finish(stream, ctx);
             }
-            Ok(Frame::Control(Request::Flush)) => {
+            Intake::Frame(Frame::Control(Request::Flush)) => {
                 log("flush");
                 ctx.reset();
                 send(&Response::Flushed);
                 return Ok(());
             }
-            Ok(Frame::Control(Request::Shutdown)) => {
+            Intake::Frame(Frame::Control(Request::Shutdown)) => {
                 log("shutdown");
                 return Err(Outcome::Exit(0));
             }
-            Ok(Frame::Control(Request::Start { .. })) => {
+            Intake::Frame(Frame::Control(Request::Start { .. })) => {
                 return Err(bad_input(
                     "Start received twice: start a new worker instead".into(),
                 ));
             }
-            Err(FrameError::Closed) => {
+            Intake::End(Ok(())) => {
                 log("stdin-closed exit");
                 return Err(Outcome::Exit(0));
             }
-            Err(e) => return Err(bad_input(format!("bad frame from the element: {e}"))),
+            Intake::End(Err(e)) => {
+                return Err(bad_input(format!("bad frame from the element: {e}")))
+            }
         }
     }
 }
