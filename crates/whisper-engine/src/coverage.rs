@@ -16,9 +16,17 @@ const SAMPLE_RATE: f64 = 16_000.0;
 const MIN_SPEECH_S: f64 = 1.0;
 
 /// Speech runs at 2-3 words a second; a region with fewer words than one per two seconds was
-/// not transcribed (Whisper's alignment may still stretch the next sentence's first word
-/// into it, so "no word at all" is too strict).
+/// not transcribed. Only words within the region count: the alignment stretches a neighbouring
+/// sentence's first or last word over the junction between two packed regions, which no
+/// spoken word can cross (the audio either side comes from different times). Seen on a home-
+/// video track: "five five" (1.3 s) between two sentences, skipped by base, with the next
+/// sentence's "The" aligned from inside it across the junction; counted by its middle, that
+/// one word had passed for the region's transcription.
 const MIN_WORDS_PER_SECOND: f64 = 0.5;
+
+/// Word times are whole 20 ms frames of the alignment: a word within a region ends at most a
+/// frame past the region's end.
+const FRAME_S: f64 = 0.02;
 
 /// The first region after the window's first that holds speech by the detector but next to
 /// none of the window's words (`words`: word intervals in the window's time, seconds), with
@@ -36,7 +44,7 @@ pub(crate) fn first_skipped_region(
         let (start, end) = spans[k];
         let inside = words
             .iter()
-            .filter(|&&(s, e)| (start..end).contains(&((s + e) / 2.0)))
+            .filter(|&&(s, e)| s >= start - FRAME_S && e <= end + FRAME_S)
             .count();
         let too_few = (inside as f64) < heard * MIN_WORDS_PER_SECOND;
         (heard >= MIN_SPEECH_S && too_few).then_some((k, start))
@@ -124,6 +132,25 @@ mod tests {
         // Transcribed, it stands.
         let said: Vec<(f64, f64)> = (0..25).map(|i| (i as f64, i as f64 + 0.5)).collect();
         assert_eq!(skipped(&regions, &said), None);
+    }
+
+    #[test]
+    fn a_word_stretched_across_a_junction_does_not_count_for_the_region_it_reaches_into() {
+        // 6.5 s of speech, "five five" (1.7 s region, 1.3 s heard), 9.6 s of speech: window
+        // time 0-6.5, 6.5-8.2, 8.2-17.8. The third region's first word ("The") is aligned from
+        // 7.7 s, across the junction at 8.2 s.
+        let regions = [
+            region(0.7, 6.5, 0.4),
+            region(11.15, 1.7, 0.4),
+            region(45.9, 9.6, 0.4),
+        ];
+        let first = [(0.0, 0.7), (4.9, 5.9)];
+        let third: Vec<(f64, f64)> = (0..9).map(|i| (8.3 + i as f64, 8.8 + i as f64)).collect();
+        let with = |middle: &[(f64, f64)]| [&first[..], middle, &third[..]].concat();
+        assert_eq!(skipped(&regions, &with(&[(7.7, 8.26)])), Some((1, 6.5)));
+        // Its own words count, the last one ending within a frame of its end.
+        let own = with(&[(7.0, 7.5), (7.6, 8.21)]);
+        assert_eq!(skipped(&regions, &own), None);
     }
 
     #[test]
