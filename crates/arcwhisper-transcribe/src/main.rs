@@ -195,16 +195,17 @@ fn run() -> Result<()> {
     // Cheap checks first: a bad option or a missing model fails before any decoding.
     let opts = args.decode_options()?;
     let model_dir = whisper_engine::find_model(&args.model)?;
-    // The model compiles while GStreamer decodes the file and Silero finds its speech: each is
-    // mostly one core's work.
+    // The model compiles while GStreamer decodes the file; Silero then finds its speech on a
+    // thread of its own, during the rest of the compile and beside the encoder and decoder.
     let (audio, ahead, loaded) = std::thread::scope(|s| {
         let loading = s.spawn(|| {
             let t_load = Instant::now();
             load_model(&args, &model_dir).map(|m| (m, t_load.elapsed().as_secs_f64()))
         });
-        let audio = decode::decode_file(&args.input, args.allow_partial, &mut progress);
+        let audio = decode::decode_file(&args.input, args.allow_partial, &mut progress)
+            .map(std::sync::Arc::new);
         let ahead = match (&audio, &opts.vad) {
-            (Ok(a), Some(_)) => speech_ahead(a, &progress),
+            (Ok(a), Some(_)) => Some(SpeechProbabilities::spawn_compute(a.clone())),
             _ => None,
         };
         (audio, ahead, loading.join())
@@ -251,18 +252,6 @@ fn run() -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Silero over the whole file; `None` (with a note) leaves it to the stream, which then reports
-/// a missing or broken VAD model with its fix.
-fn speech_ahead(audio: &[f32], progress: &Progress) -> Option<SpeechProbabilities> {
-    match SpeechProbabilities::compute(audio) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            progress.detail(&format!("speech detection ahead of the model: {e}"));
-            None
-        }
-    }
 }
 
 fn load_model(args: &Args, dir: &std::path::Path) -> Result<WhisperModel> {

@@ -440,9 +440,9 @@ impl WhisperModel {
     }
 
     /// A stream ([`WhisperModel::stream`]) with speech detection (`opts.vad`) that reads the
-    /// speech probabilities computed apart ([`SpeechProbabilities::compute`] while the model
-    /// compiled, or a [`VadMirror`] fed the same audio) instead of running the VAD where it
-    /// can; the result is the same as [`WhisperModel::stream`]'s.
+    /// speech probabilities computed apart ([`SpeechProbabilities::compute`] before, its
+    /// `spawn_compute` beside the stream, or a [`VadMirror`] fed the same audio) instead of
+    /// running the VAD where it can; the result is the same as [`WhisperModel::stream`]'s.
     pub fn stream_with_speech(
         &mut self,
         opts: DecodeOptions,

@@ -1,7 +1,7 @@
 //! Speech probabilities computed apart from the stream that uses them: the CLI runs Silero over
-//! the decoded file while the model still compiles, and the worker runs it on a thread of its
-//! own as audio arrives (`vad_mirror.rs`); the stream then reads the probabilities instead of
-//! running the VAD between windows.
+//! the decoded file on a thread started while the model compiles (`spawn_compute`), the worker
+//! on a thread of its own as audio arrives (`vad_mirror.rs`); the stream reads the
+//! probabilities instead of running the VAD between windows.
 //!
 //! Each block is computed exactly as the stream computes it (same rows, same block boundaries,
 //! the LSTM state carried from the stream's first frame), and the stream uses a block only when
@@ -145,10 +145,43 @@ impl SpeechProbabilities {
     /// Runs `vad` over `audio` in the stream's blocks: whole blocks, then the rest as one block.
     pub fn compute_with(vad: &mut SileroVad, audio: &[f32]) -> Result<Self> {
         let ahead = Self::producing(Frontier::DONE);
+        ahead.fill(vad, audio)?;
+        Ok(ahead)
+    }
+
+    /// Computes the probabilities of `audio` (16 kHz mono, from sample 0) on a thread of its own
+    /// while the stream that reads them runs: it reads each block as soon as it is done (the
+    /// CLI: Silero starts while the model compiles and goes on beside the encoder, instead of
+    /// one core running it alone until the whole file is done). If Silero cannot load, the
+    /// stream runs the VAD itself and reports why.
+    pub fn spawn_compute(audio: std::sync::Arc<Vec<f32>>) -> Self {
+        let ahead = Self::producing(Frontier {
+            generation: 0,
+            next_pos: 0,
+            running: true,
+        });
+        let out = ahead.clone();
+        let spawned = std::thread::Builder::new()
+            .name("arcwhisper-vad".into())
+            .spawn(move || {
+                let _stop = StopOnExit(out.clone());
+                if let Ok(mut vad) = SileroVad::load() {
+                    let _ = out.fill(&mut vad, &audio);
+                }
+            });
+        if spawned.is_err() {
+            ahead.advance(Frontier::DONE);
+        }
+        ahead
+    }
+
+    /// Stream 0's blocks of `audio`, in order, each published as it is done.
+    fn fill(&self, vad: &mut SileroVad, audio: &[f32]) -> Result<()> {
         let samples = |from: u64, to: u64| samples_or_zeros(audio, 0, from, to);
         let block = (BLOCK_FRAMES * FRAME) as u64;
         let end = audio.len() as u64;
         let (mut lstm, mut pos) = (LstmState::default(), 0u64);
+        let running = self.store().frontier.running;
         while pos < end {
             let frames = if end >= pos + block {
                 BLOCK_FRAMES
@@ -156,10 +189,16 @@ impl SpeechProbabilities {
                 ((end - pos) as usize).div_ceil(FRAME)
             };
             let rows = block_rows(samples, pos, frames);
-            ahead.insert(0, pos, Block::compute(vad, &rows, &mut lstm)?);
+            self.insert(0, pos, Block::compute(vad, &rows, &mut lstm)?);
             pos += frames as u64 * FRAME as u64;
+            self.advance(Frontier {
+                generation: 0,
+                next_pos: pos,
+                running,
+            });
         }
-        Ok(ahead)
+        self.advance(Frontier::DONE);
+        Ok(())
     }
 
     /// An empty store that a producer fills (`insert`, `advance`), handed out for stream 0.
@@ -232,6 +271,16 @@ impl SpeechProbabilities {
                 Err(e) => e.into_inner().0,
             };
         }
+    }
+}
+
+/// Tells waiting streams that no more blocks come, however the producer's thread ends (a
+/// panic included).
+pub(crate) struct StopOnExit(pub(crate) SpeechProbabilities);
+
+impl Drop for StopOnExit {
+    fn drop(&mut self) {
+        self.0.advance(Frontier::DONE);
     }
 }
 

@@ -10,7 +10,9 @@
 
 use crate::error::Result;
 use crate::vad::{LstmState, SileroVad, BLOCK_FRAMES, CONTEXT, FRAME};
-use crate::vad_ahead::{block_rows, samples_or_zeros, Block, Frontier, SpeechProbabilities};
+use crate::vad_ahead::{
+    block_rows, samples_or_zeros, Block, Frontier, SpeechProbabilities, StopOnExit,
+};
 use crate::StreamState;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -184,18 +186,6 @@ impl Mirrored {
             self.buf.drain(..n);
             self.buf_start += n as u64;
         }
-    }
-}
-
-/// Tells waiting streams that no more blocks come, however the thread ends (a panic included).
-struct StopOnExit(SpeechProbabilities);
-
-impl Drop for StopOnExit {
-    fn drop(&mut self) {
-        self.0.advance(Frontier {
-            running: false,
-            ..Frontier::DONE
-        });
     }
 }
 

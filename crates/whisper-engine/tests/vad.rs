@@ -231,8 +231,9 @@ fn resumed_from_json_state_at_any_point_gives_the_same_segments() {
     assert_resumes_identically(&mut m, &opts, &audio, &full, states);
 }
 
-/// Probabilities computed ahead (as the CLI does while the model compiles) give the stream's
-/// own segments, with the VAD not run again; computed for other audio they are not used.
+/// Probabilities computed ahead, or on a thread beside the stream (as the CLI does from while
+/// the model compiles), give the stream's own segments, with the VAD not run again; computed
+/// for other audio they are not used.
 #[test]
 fn speech_computed_ahead_gives_the_same_segments() {
     let mut m = load("tiny.en");
@@ -260,6 +261,16 @@ fn speech_computed_ahead_gives_the_same_segments() {
         (counted - computed).abs() < 1e-9,
         "counted {counted} s, computed ahead {computed} s, stream's own VAD {own_vad} s"
     );
+
+    // Computed on a thread beside the stream (the CLI): every block from there, same segments.
+    m.reset_stats();
+    let beside = SpeechProbabilities::spawn_compute(std::sync::Arc::new(audio.clone()));
+    let mut s = m.stream_with_speech(opts.clone(), None, beside);
+    let mut read = s.push(&audio).unwrap();
+    read.extend(s.finish().unwrap());
+    drop(s);
+    assert_eq!(json(&read), json(&own));
+    assert_eq!(m.stats().vad_blocks_ahead, blocks_between(0, audio.len()));
 
     // Probabilities of other audio (the same length, silent after the first 40 s): the stream
     // runs the VAD where its rows differ and still gives its own segments.
