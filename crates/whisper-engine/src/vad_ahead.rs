@@ -181,7 +181,6 @@ impl SpeechProbabilities {
         let block = (BLOCK_FRAMES * FRAME) as u64;
         let end = audio.len() as u64;
         let (mut lstm, mut pos) = (LstmState::default(), 0u64);
-        let running = self.store().frontier.running;
         while pos < end {
             let frames = if end >= pos + block {
                 BLOCK_FRAMES
@@ -189,19 +188,14 @@ impl SpeechProbabilities {
                 ((end - pos) as usize).div_ceil(FRAME)
             };
             let rows = block_rows(samples, pos, frames);
-            self.insert(0, pos, Block::compute(vad, &rows, &mut lstm)?);
+            self.publish(0, pos, Block::compute(vad, &rows, &mut lstm)?);
             pos += frames as u64 * FRAME as u64;
-            self.advance(Frontier {
-                generation: 0,
-                next_pos: pos,
-                running,
-            });
         }
         self.advance(Frontier::DONE);
         Ok(())
     }
 
-    /// An empty store that a producer fills (`insert`, `advance`), handed out for stream 0.
+    /// An empty store that a producer fills (`publish`, `advance`), handed out for stream 0.
     pub(crate) fn producing(frontier: Frontier) -> Self {
         let store = Store {
             blocks: BTreeMap::new(),
@@ -236,9 +230,12 @@ impl SpeechProbabilities {
         self.shared.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn insert(&self, generation: u64, pos: u64, b: Block) {
+    /// Adds the block of stream `generation` at `pos`; the producer's next block follows it.
+    pub(crate) fn publish(&self, generation: u64, pos: u64, b: Block) {
         let mut store = self.store();
         store.seconds += b.seconds;
+        store.frontier.generation = generation;
+        store.frontier.next_pos = pos + (b.frames * FRAME) as u64;
         store.blocks.insert((generation, pos), b);
         drop(store);
         self.shared.changed.notify_all();

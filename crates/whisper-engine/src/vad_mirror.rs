@@ -171,10 +171,9 @@ impl Mirrored {
         let (buf, start) = (&self.buf, self.buf_start);
         let rows = block_rows(|f, t| samples_or_zeros(buf, start, f, t), self.pos, frames);
         let b = Block::compute(vad, &rows, &mut self.lstm)?;
-        out.insert(self.generation, self.pos, b);
+        out.publish(self.generation, self.pos, b);
         self.pos += (frames * FRAME) as u64;
         self.trim();
-        out.advance(self.frontier());
         Ok(())
     }
 
