@@ -53,6 +53,21 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// What each open file descriptor of a process points to (`/proc/<pid>/fd` links, sorted):
+/// for messages that say which descriptors a process holds.
+pub fn fd_targets(pid: u32) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|t| t.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 /// Whether a thread of a process sleeps in a pipe read (`wchan` `pipe_read`, `pipe_wait`,
 /// `anon_pipe_read` by kernel version): the worker's reader thread has read everything written
 /// to its stdin so far.
