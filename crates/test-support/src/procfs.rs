@@ -46,15 +46,8 @@ pub fn process_alive(pid: i64) -> bool {
             .unwrap_or(true)
 }
 
-/// Open file descriptors of a process (0 once it is gone).
-pub fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// What each open file descriptor of a process points to (`/proc/<pid>/fd` links, sorted):
-/// for messages that say which descriptors a process holds.
+/// their number, and which are files of a given folder (none once the process is gone).
 pub fn fd_targets(pid: u32) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {
@@ -106,6 +99,11 @@ mod tests {
         assert!(status_kib(pid, "VmRSS") > 0);
         assert!(!cpus_allowed(pid as i64).is_empty());
         assert!(process_alive(pid as i64));
-        assert!(fd_count(pid) >= 3);
+        let file = std::fs::File::open("Cargo.toml").unwrap();
+        let path = std::fs::canonicalize("Cargo.toml").unwrap();
+        let fds = fd_targets(pid);
+        assert!(fds.len() >= 4, "{fds:?}");
+        assert!(fds.contains(&path.display().to_string()), "{fds:?}");
+        drop(file);
     }
 }
