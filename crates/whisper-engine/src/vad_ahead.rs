@@ -98,6 +98,15 @@ impl Frontier {
         running: false,
     };
 
+    /// A producer at work whose next block is stream `generation`'s at `next_pos`.
+    pub(crate) fn running_at(generation: u64, next_pos: u64) -> Frontier {
+        Frontier {
+            generation,
+            next_pos,
+            running: true,
+        }
+    }
+
     /// The block of stream `generation` at `pos` is still to come.
     fn will_compute(&self, generation: u64, pos: u64) -> bool {
         self.running
@@ -155,11 +164,7 @@ impl SpeechProbabilities {
     /// one core running it alone until the whole file is done). If Silero cannot load, the
     /// stream runs the VAD itself and reports why.
     pub fn spawn_compute(audio: std::sync::Arc<Vec<f32>>) -> Self {
-        let ahead = Self::producing(Frontier {
-            generation: 0,
-            next_pos: 0,
-            running: true,
-        });
+        let ahead = Self::producing(Frontier::running_at(0, 0));
         let out = ahead.clone();
         let spawned = std::thread::Builder::new()
             .name("arcwhisper-vad".into())

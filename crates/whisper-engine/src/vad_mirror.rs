@@ -44,11 +44,7 @@ impl VadMirror {
     /// Loads Silero on a new thread; the first stream starts fresh or from `resume`.
     pub fn spawn(resume: Option<&StreamState>) -> Result<Self> {
         let first = StreamStart::from(resume);
-        let probabilities = SpeechProbabilities::producing(Frontier {
-            generation: 0,
-            next_pos: first.vad_pos,
-            running: true,
-        });
+        let probabilities = SpeechProbabilities::producing(Frontier::running_at(0, first.vad_pos));
         let vad = SileroVad::load()?;
         let (tx, rx) = mpsc::channel();
         let out = probabilities.clone();
@@ -154,11 +150,7 @@ impl Mirrored {
     }
 
     fn frontier(&self) -> Frontier {
-        Frontier {
-            generation: self.generation,
-            next_pos: self.pos,
-            running: true,
-        }
+        Frontier::running_at(self.generation, self.pos)
     }
 
     /// Runs `frames` frames from `pos` into `out`, as the stream would.
