@@ -287,7 +287,8 @@ pub struct WhisperModel {
     decoder_rewinds: bool,
     mel: mel::LogMel,
     stats: Stats,
-    /// Silero VAD, loaded with the first stream that detects speech.
+    /// Silero VAD, loaded when a stream first runs it itself (one fed probabilities computed
+    /// apart runs it only for a block they lack).
     vad: Option<vad::SileroVad>,
 }
 

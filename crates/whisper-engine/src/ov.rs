@@ -92,7 +92,9 @@ enum DecoderKind {
 }
 
 pub(crate) struct OvWhisper {
+    /// The decoder's Core (compiles it again: `recompile_decoder`), and the encoder's.
     _core: Core,
+    _encoder_core: Core,
     encoder_req: InferRequest,
     features: Tensor,
     decoder: CompiledModel,
@@ -145,6 +147,24 @@ fn set_precision_hint(core: &mut Core, device: &str, hint: &Option<String>) -> R
     Ok(())
 }
 
+/// A Core for `cfg.device`: the thread count on a CPU, and the compile cache when given.
+fn new_core(cfg: &EngineConfig, cache_dir: Option<&Path>) -> Result<Core> {
+    let device = cfg.device.as_str();
+    let mut core = Core::new().map_err(|e| Error::Runtime(format!("{e}")))?;
+    let dev = DeviceType::from(device);
+    if let Some(cache_dir) = cache_dir {
+        core.set_property(&dev, &RwPropertyKey::CacheDir, &cache_dir.to_string_lossy())
+            .ov(|| format!("setting CACHE_DIR={} on {device}", cache_dir.display()))?;
+    }
+    if device.starts_with("CPU") {
+        if let Some(n) = cfg.threads {
+            core.set_property(&dev, &RwPropertyKey::InferenceNumThreads, &n.to_string())
+                .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
+        }
+    }
+    Ok(core)
+}
+
 // SAFETY: the OpenVINO objects are only used from the thread that owns the model (`&mut self`).
 unsafe impl Send for OvWhisper {}
 
@@ -189,35 +209,38 @@ impl OvWhisper {
         let (enc_xml, enc_bin) = check_ir(dir, ENCODER_XML)?;
         let (dec_xml, dec_bin) = check_ir(dir, DECODER_XML)?;
         crate::runtime::load_runtime()?;
-        let mut core = Core::new().map_err(|e| Error::Runtime(format!("{e}")))?;
-        let dev = DeviceType::from(device);
-        if let Some(cache_dir) = cache_dir {
-            core.set_property(&dev, &RwPropertyKey::CacheDir, &cache_dir.to_string_lossy())
-                .ov(|| format!("setting CACHE_DIR={} on {device}", cache_dir.display()))?;
-        }
         let is_cpu = device == "CPU" || device.starts_with("CPU");
-        if is_cpu {
-            if let Some(n) = cfg.threads {
-                core.set_property(&dev, &RwPropertyKey::InferenceNumThreads, &n.to_string())
-                    .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
-            }
-        }
-        let precision = choose_precision(&core, cfg, dir);
-        set_precision_hint(&mut core, device, &precision.encoder)?;
-        let enc_model = read_model(&mut core, &enc_xml, &enc_bin)?;
-        let mut encoder = core
-            .compile_model(&enc_model, DeviceType::from(device))
-            .ov(|| format!("compiling {} for {device}", enc_xml.display()))?;
-        if is_cpu && cache_dir.is_some() {
-            // The CPU compiles the decoder faster than it imports the decoder's cached blob
-            // (base: 0.21-0.24 s against 0.29-0.44 s, tiny.en-int8 0.19 against 0.24-0.34 s on
-            // the EPYC of BENCHMARKS.md); the encoder's blob stays a gain (0.07 against 0.15 s).
-            // GPUs keep the cache for both: their kernels take seconds to build.
-            core.set_property(&dev, &RwPropertyKey::CacheDir, "")
-                .ov(|| format!("clearing CACHE_DIR on {device}"))?;
-        }
+        let mut encoder_core = new_core(cfg, cache_dir)?;
+        let precision = choose_precision(&encoder_core, cfg, dir);
+        // The CPU compiles the decoder faster than it imports the decoder's cached blob
+        // (tiny.en-int8 0.21 against 0.27 s, base-int8 0.29 against 0.36 s at bf16 on the AMX
+        // Xeon of BENCHMARKS.md, alike on the EPYC); the encoder's blob stays a gain (0.05
+        // against 0.11 s). GPUs keep the cache for both: their kernels take seconds to build.
+        let decoder_cache = if is_cpu { None } else { cache_dir };
         let decoder_ir = (dec_xml, dec_bin);
-        let decoder = compile_decoder(&mut core, &decoder_ir, device, &precision)?;
+        // The decoder compiles on a thread (and a Core) of its own while this one imports the
+        // encoder: a load takes the longer of the two instead of their sum (tiny.en-int8 0.26
+        // -> 0.21 s, base-int8 0.36 -> 0.30 s on the AMX Xeon).
+        let (encoder, decoder) = std::thread::scope(|s| {
+            let decoding = s.spawn(|| -> Result<(Core, CompiledModel)> {
+                let mut core = new_core(cfg, decoder_cache)?;
+                let decoder = compile_decoder(&mut core, &decoder_ir, device, &precision)?;
+                Ok((core, decoder))
+            });
+            let encoder = set_precision_hint(&mut encoder_core, device, &precision.encoder)
+                .and_then(|()| read_model(&mut encoder_core, &enc_xml, &enc_bin))
+                .and_then(|m| {
+                    encoder_core
+                        .compile_model(&m, DeviceType::from(device))
+                        .ov(|| format!("compiling {} for {device}", enc_xml.display()))
+                });
+            let decoder = decoding
+                .join()
+                .map_err(|_| Error::Runtime("compiling the decoder panicked".into()));
+            (encoder, decoder)
+        });
+        let mut encoder = encoder?;
+        let (mut core, decoder) = decoder??;
         let decoder_inputs = input_names(&decoder)?;
         let kind = if decoder_inputs.iter().any(|n| n == "beam_idx")
             || !decoder_inputs
@@ -251,6 +274,7 @@ impl OvWhisper {
         let features = Tensor::new(ElementType::F32, &shape).ov(|| "tensor".into())?;
         Ok(Self {
             _core: core,
+            _encoder_core: encoder_core,
             encoder_req,
             features,
             decoder,

@@ -87,9 +87,7 @@ impl<'m> Stream<'m> {
         };
         model.ov.reserve_batch(windows);
         let inner = if opts.vad.is_some() {
-            let mut s = SpeechStream::new(model, opts, resume);
-            s.ahead = ahead;
-            Inner::Speech(s)
+            Inner::Speech(SpeechStream::new(model, opts, resume, ahead))
         } else {
             Inner::Plain(LongFormStream::new(model, opts, resume))
         };
@@ -158,9 +156,19 @@ struct SpeechStream<'m> {
 }
 
 impl<'m> SpeechStream<'m> {
-    fn new(model: &'m mut WhisperModel, opts: DecodeOptions, resume: Option<StreamState>) -> Self {
+    fn new(
+        model: &'m mut WhisperModel,
+        opts: DecodeOptions,
+        resume: Option<StreamState>,
+        ahead: Option<SpeechProbabilities>,
+    ) -> Self {
         let rules = RegionRules::new(opts.vad.as_ref().expect("vad options"), N_SAMPLES as u64);
-        let mut error = model.ensure_vad().err().map(|e| e.to_string());
+        // With probabilities computed apart, Silero runs here only for a block they lack
+        // (`speech_probs` loads it then): compiling it up front cost the first window ~50 ms.
+        let mut error = match ahead {
+            Some(_) => None,
+            None => model.ensure_vad().err().map(|e| e.to_string()),
+        };
         let (buf_start, vad, prompt_tokens, language) = match resume {
             Some(st) => {
                 let vad = st.vad.unwrap_or_else(|| VadState {
@@ -189,7 +197,7 @@ impl<'m> SpeechStream<'m> {
             error,
             detected: None,
             decoded_since_trim: false,
-            ahead: None,
+            ahead,
         }
     }
 
@@ -281,6 +289,9 @@ impl<'m> SpeechStream<'m> {
             return Ok(b.probs);
         }
         let t = Instant::now();
+        self.model
+            .ensure_vad()
+            .map_err(|e| Error::ModelNotFound(e.to_string()))?;
         let vad = self.model.vad.as_mut().expect("VAD loaded");
         let probs = vad.run(rows, &mut self.vad.lstm)?;
         self.model.stats.vad_seconds += t.elapsed().as_secs_f64();
@@ -542,7 +553,7 @@ impl WhisperModel {
             vad: Some(vad.clone()),
             ..DecodeOptions::default()
         };
-        let mut s = SpeechStream::new(self, opts, None);
+        let mut s = SpeechStream::new(self, opts, None, None);
         s.detected = Some(Vec::new());
         s.push(audio_16k_mono)?;
         s.finish()?;
