@@ -418,6 +418,13 @@ impl WhisperModel {
         self.stats
     }
 
+    /// Whether this model compiled its own Silero VAD (tests: a stream fed probabilities
+    /// computed apart compiles it only for a block they lack).
+    #[doc(hidden)]
+    pub fn runs_own_vad(&self) -> bool {
+        self.vad.is_some()
+    }
+
     pub fn reset_stats(&mut self) {
         self.stats = Stats::default();
     }

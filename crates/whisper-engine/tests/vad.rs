@@ -286,6 +286,39 @@ fn speech_computed_ahead_gives_the_same_segments() {
     assert!(m.stats().vad_seconds > 0.0);
 }
 
+/// A stream fed every block computed apart never compiles Silero itself (the CLI's first window
+/// no longer waits for that compile); one fed probabilities of other audio compiles it for the
+/// blocks they lack, and both give the stream's own segments.
+#[test]
+fn silero_is_compiled_only_for_blocks_the_probabilities_lack() {
+    let (audio, _) = home_video();
+    let opts = vad_opts();
+    let json = |v: &[Segment]| serde_json::to_string(v).unwrap();
+    let own = load("tiny.en").transcribe(&audio, &opts).unwrap();
+
+    let mut m = load("tiny.en");
+    let beside = SpeechProbabilities::spawn_compute(std::sync::Arc::new(audio.clone()));
+    let mut s = m.stream_with_speech(opts.clone(), None, beside);
+    let mut read = s.push(&audio).unwrap();
+    read.extend(s.finish().unwrap());
+    drop(s);
+    assert_eq!(json(&read), json(&own));
+    assert!(!m.runs_own_vad(), "every block was computed apart");
+
+    let mut other = audio.clone();
+    other[40 * 16_000..].fill(0.0);
+    let mut s = m.stream_with_speech(
+        opts.clone(),
+        None,
+        SpeechProbabilities::compute(&other).unwrap(),
+    );
+    let mut mixed = s.push(&audio).unwrap();
+    mixed.extend(s.finish().unwrap());
+    drop(s);
+    assert_eq!(json(&mixed), json(&own));
+    assert!(m.runs_own_vad(), "blocks past 40 s needed Silero");
+}
+
 /// Blocks a stream from `vad_pos` to `end` runs: whole ones, then the rest as one.
 fn blocks_between(vad_pos: usize, end: usize) -> u64 {
     (end - vad_pos).div_ceil(BLOCK_FRAMES * FRAME) as u64
