@@ -132,7 +132,7 @@ def arcwhisper_modes(cmd: list[str]) -> list[str]:
 def run_arcwhisper(cmd: list[str], extra: list[str], mode: Mode, wav: Path, model: str, threads: int,
                    srt: Path, timeout_s: float) -> RunResult:
     v = mode.variant
-    argv = cmd + [str(wav), "--model", v.model(model), "--threads", str(threads), "--format", "srt", "-o", str(srt),
+    argv = (list(v.cmd) or cmd) + [str(wav), "--model", v.model(model), "--threads", str(threads), "--format", "srt", "-o", str(srt),
                   "--json"] + extra + list(v.args)
     if mode.vad is not None:
         argv.append("--vad" if mode.vad else "--no-vad")

@@ -41,7 +41,8 @@ FW_INT8_TARGET = 0.5   # at most half of faster-whisper int8's time
 
 def run_arcwhisper(wav: Path, model: str, threads: int, variant: V.Variant) -> dict:
     vad = [] if "--vad" in variant.args else ["--no-vad"]   # a variant may ask for speech detection
-    argv = [str(cli_path()), str(wav), "--model", variant.model(model), "--threads", str(threads), "--format", "txt",
+    cli = list(variant.cmd) or [str(cli_path())]
+    argv = [*cli, str(wav), "--model", variant.model(model), "--threads", str(threads), "--format", "txt",
             "--json", "--quiet", *vad, "--warmup", *variant.args]
     m = proctree.run_measured(argv, 900.0, variant.env)
     if m.returncode != 0:

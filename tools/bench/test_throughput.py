@@ -35,6 +35,26 @@ def test_variant_spec_carries_args_model_suffix_and_env():
     assert v.model("tiny.en") == "tiny.en-int8"
     assert v.env == {"A": "1", "ARCWHISPER_INFERENCE_PRECISION": "f32"}
     assert V.parse("plain").describe() == "default"
+    before = V.parse("before:cmd=/opt/aw old/arcwhisper-transcribe --quiet;model=-int8")
+    assert before.cmd == ("/opt/aw", "old/arcwhisper-transcribe", "--quiet")
+    assert "cmd /opt/aw" in before.describe()
+
+
+def test_a_variant_with_its_own_command_runs_that_command(monkeypatch, tmp_path):
+    seen = {}
+
+    def timed(argv, timeout_s, env=None):
+        seen["argv"] = argv
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(runners, "timed", timed)
+    mode = runners.Mode("arcwhisper-vad+before", "arcwhisper", True, variant=V.parse("before:cmd=/old/aw"))
+    with pytest.raises(RuntimeError, match="stop here"):
+        runners.run_arcwhisper(["/new/aw"], [], mode, tmp_path / "a.wav", "tiny.en", 2, tmp_path / "a.srt", 60)
+    assert seen["argv"][0] == "/old/aw" and "/new/aw" not in seen["argv"]
+    said = []
+    assert V.select([V.parse("gone:cmd=/no/such/aw")], HELP, ["tiny.en"], lambda _: None, said.append) == []
+    assert "/no/such/aw" in said[0]
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -4,17 +4,21 @@
     --variant 'int8:model=-int8'
     --variant 'f32:env=ARCWHISPER_INFERENCE_PRECISION=f32'
     --variant 'int8-batch8:model=-int8;args=--batch-size 8'
+    --variant 'before:cmd=/tmp/aw-90576ca/arcwhisper-transcribe;model=-int8'
 
 Fields after `NAME:` are `;`-separated `key=value`: `args` (shell words), `model` (appended to
-the model name: tiny.en -> tiny.en-int8), `env` (shell words of KEY=VALUE). A variant whose flag
-is not in `arcwhisper-transcribe --help` or whose model folder is missing is skipped with one
-line saying why (`availability`), so a benchmark runs with whatever today's build offers.
+the model name: tiny.en -> tiny.en-int8), `env` (shell words of KEY=VALUE), `cmd` (shell words:
+another arcwhisper-transcribe, such as a build of an earlier commit, so that two versions of the
+code run alternated in one run). A variant whose flag is not in `arcwhisper-transcribe --help`,
+whose model folder is missing or whose `cmd` does not exist is skipped with one line saying why
+(`availability`), so a benchmark runs with whatever today's build offers.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +40,7 @@ class Variant:
     args: tuple[str, ...] = ()
     model_suffix: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    cmd: tuple[str, ...] = ()    # empty: the benchmark's own arcwhisper-transcribe
 
     def model(self, base: str) -> str:
         return base + self.model_suffix
@@ -45,6 +50,8 @@ class Variant:
         if self.model_suffix:
             parts.append(f"model {self.model_suffix}")
         parts += [f"{k}={v}" for k, v in self.env.items()]
+        if self.cmd:
+            parts.append("cmd " + shlex.join(self.cmd))
         return " ".join(parts) or "default"
 
 
@@ -58,6 +65,7 @@ def parse(spec: str) -> Variant:
         raise ValueError(f"variant {spec!r}: the name must be letters, digits, '.', '_', '-' "
                          "(e.g. 'batch8:args=--batch-size 8')")
     args: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
     suffix, env = "", {}
     for item in (rest.split(";") if sep else []):
         if not item.strip():
@@ -65,7 +73,7 @@ def parse(spec: str) -> Variant:
         key, eq, value = item.partition("=")
         key = key.strip()
         if not eq:
-            raise ValueError(f"variant {spec!r}: {item!r} is not key=value (keys: args, model, env)")
+            raise ValueError(f"variant {spec!r}: {item!r} is not key=value (keys: args, model, env, cmd)")
         if key == "args":
             args = tuple(shlex.split(value))
         elif key == "model":
@@ -76,9 +84,11 @@ def parse(spec: str) -> Variant:
                 if not eq2 or not k:
                     raise ValueError(f"variant {spec!r}: env entry {word!r} is not KEY=VALUE")
                 env[k] = v
+        elif key == "cmd":
+            cmd = tuple(shlex.split(value))
         else:
-            raise ValueError(f"variant {spec!r}: unknown key {key!r} (args, model, env)")
-    return Variant(name, args, suffix, env)
+            raise ValueError(f"variant {spec!r}: unknown key {key!r} (args, model, env, cmd)")
+    return Variant(name, args, suffix, env, cmd)
 
 
 def parse_all(specs: list[str] | None) -> list[Variant]:
@@ -102,6 +112,8 @@ def availability(v: Variant, help_text: str, models: list[str], model_dir,
     `model_dir(name)` returns the IR folder of a model name or None; `cpu_caps` is OpenVINO's
     CPU OPTIMIZATION_CAPABILITIES (a bf16 request on a CPU without BF16 would silently run f32).
     """
+    if v.cmd and shutil.which(v.cmd[0]) is None:
+        return f"no such command {v.cmd[0]}"
     flags = help_flags(help_text)
     for a in v.args:
         flag = a.split("=", 1)[0]
