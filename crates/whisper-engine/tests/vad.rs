@@ -232,8 +232,8 @@ fn resumed_from_json_state_at_any_point_gives_the_same_segments() {
 }
 
 /// Probabilities computed ahead, or on a thread beside the stream (as the CLI does from while
-/// the model compiles), give the stream's own segments, with the VAD not run again; computed
-/// for other audio they are not used.
+/// the model compiles), give the stream's own segments, with the VAD neither run again nor
+/// compiled by the stream; computed for other audio they are not used.
 #[test]
 fn speech_computed_ahead_gives_the_same_segments() {
     let mut m = load("tiny.en");
@@ -262,61 +262,33 @@ fn speech_computed_ahead_gives_the_same_segments() {
         "counted {counted} s, computed ahead {computed} s, stream's own VAD {own_vad} s"
     );
 
-    // Computed on a thread beside the stream (the CLI): every block from there, same segments.
-    m.reset_stats();
+    // Computed on a thread beside the stream (the CLI): every block from there, same segments,
+    // and a fresh model never compiles Silero itself.
+    let mut fresh = load("tiny.en");
     let beside = SpeechProbabilities::spawn_compute(std::sync::Arc::new(audio.clone()));
-    let mut s = m.stream_with_speech(opts.clone(), None, beside);
+    let mut s = fresh.stream_with_speech(opts.clone(), None, beside);
     let mut read = s.push(&audio).unwrap();
     read.extend(s.finish().unwrap());
     drop(s);
     assert_eq!(json(&read), json(&own));
-    assert_eq!(m.stats().vad_blocks_ahead, blocks_between(0, audio.len()));
+    assert_eq!(
+        fresh.stats().vad_blocks_ahead,
+        blocks_between(0, audio.len())
+    );
+    assert!(!fresh.runs_own_vad(), "every block was computed apart");
 
     // Probabilities of other audio (the same length, silent after the first 40 s): the stream
-    // runs the VAD where its rows differ and still gives its own segments.
+    // compiles Silero, runs it where its rows differ and still gives its own segments.
     let mut other = audio.clone();
     other[40 * 16_000..].fill(0.0);
     let ahead = SpeechProbabilities::compute(&other).unwrap();
-    m.reset_stats();
-    let mut s = m.stream_with_speech(opts.clone(), None, ahead);
+    fresh.reset_stats();
+    let mut s = fresh.stream_with_speech(opts.clone(), None, ahead);
     let mut mixed = s.push(&audio).unwrap();
     mixed.extend(s.finish().unwrap());
     drop(s);
     assert_eq!(json(&mixed), json(&own));
-    assert!(m.stats().vad_seconds > 0.0);
-}
-
-/// A stream fed every block computed apart never compiles Silero itself (the CLI's first window
-/// no longer waits for that compile); one fed probabilities of other audio compiles it for the
-/// blocks they lack, and both give the stream's own segments.
-#[test]
-fn silero_is_compiled_only_for_blocks_the_probabilities_lack() {
-    let (audio, _) = home_video();
-    let opts = vad_opts();
-    let json = |v: &[Segment]| serde_json::to_string(v).unwrap();
-    let own = load("tiny.en").transcribe(&audio, &opts).unwrap();
-
-    let mut m = load("tiny.en");
-    let beside = SpeechProbabilities::spawn_compute(std::sync::Arc::new(audio.clone()));
-    let mut s = m.stream_with_speech(opts.clone(), None, beside);
-    let mut read = s.push(&audio).unwrap();
-    read.extend(s.finish().unwrap());
-    drop(s);
-    assert_eq!(json(&read), json(&own));
-    assert!(!m.runs_own_vad(), "every block was computed apart");
-
-    let mut other = audio.clone();
-    other[40 * 16_000..].fill(0.0);
-    let mut s = m.stream_with_speech(
-        opts.clone(),
-        None,
-        SpeechProbabilities::compute(&other).unwrap(),
-    );
-    let mut mixed = s.push(&audio).unwrap();
-    mixed.extend(s.finish().unwrap());
-    drop(s);
-    assert_eq!(json(&mixed), json(&own));
-    assert!(m.runs_own_vad(), "blocks past 40 s needed Silero");
+    assert!(fresh.runs_own_vad() && fresh.stats().vad_seconds > 0.0);
 }
 
 /// Blocks a stream from `vad_pos` to `end` runs: whole ones, then the rest as one.
