@@ -588,6 +588,27 @@ def test_int8_weights_stay_u8_in_the_cpu_plugin(tiny_int8, precision):
     assert fused["FullyConnected"] >= 30 and fused["Gather"] >= 1, fused
 
 
+def test_int8_folded_encoder_gives_the_same_numbers_in_bf16(tiny_int8):
+    """The folded encoder (converter 1.6.0): the plugin folds its u8 weights at compile instead of
+    reading them compressed, and in bf16 (what the engine picks it for) its output is the stored
+    encoder's to the bit. Its Constants stay u8 on disk."""
+    if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        pytest.skip("no native bf16 on this CPU: the engine keeps the stored encoder there")
+    folded, stored = (tiny_int8.ir / conv.FOLDED_ENCODER_XML, tiny_int8.ir / "openvino_encoder_model.xml")
+    model = ov.Core().read_model(str(folded))
+    assert sum(op.get_type_name() == "Constant" and op.get_element_type() == ov.Type.u8
+               for op in model.get_ordered_ops()) >= 24
+    feats = _features(_load_audio(JFK), tiny_int8.config["num_mel_bins"])
+    outs = []
+    for xml in (stored, folded):
+        enc = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
+        runtime = {op.get_rt_info()["layerType"].astype(str) for op in enc.get_runtime_model().get_ordered_ops()
+                   if any(op.input(i).get_element_type() == ov.Type.u8 for i in range(op.get_input_size()))}
+        outs.append((enc.create_infer_request().infer({"input_features": feats})[0].copy(), runtime))
+    assert "FullyConnected" in outs[0][1] and "FullyConnected" not in outs[1][1], (outs[0][1], outs[1][1])
+    assert np.array_equal(outs[0][0], outs[1][0])
+
+
 @pytest.mark.parametrize("clip", [JFK, CLIP2], ids=["jfk", "ljspeech"])
 def test_int8_greedy_decode_close_to_ctranslate2(tiny_int8, clip):
     _, ref_hidden, hidden = tiny_int8.encoded(clip)

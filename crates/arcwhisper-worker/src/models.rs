@@ -285,14 +285,18 @@ fn model_json(dir: &Path, file: &str) -> Option<serde_json::Value> {
 }
 
 /// Sum of the sizes of the model's weight files (`openvino_*_model*.bin`; the tokenizer IRs
-/// are not counted).
+/// are not counted, nor an int8 model's folded encoder: it is loaded instead of the encoder, not
+/// beside it).
 pub fn weights_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .filter(|e| {
                     let n = e.file_name().to_string_lossy().into_owned();
-                    n.starts_with("openvino_") && n.contains("_model") && n.ends_with(".bin")
+                    n.starts_with("openvino_")
+                        && n.contains("_model")
+                        && n.ends_with(".bin")
+                        && !n.ends_with(".folded.bin")
                 })
                 .filter_map(|e| e.metadata().ok())
                 .map(|m| m.len())
@@ -486,6 +490,9 @@ mod tests {
         )
         .unwrap();
         assert!(has_int8_weights(&m));
+        // Its folded encoder (converter 1.6.0) is loaded instead of the encoder: not counted.
+        std::fs::write(m.join("openvino_encoder_model.folded.bin"), vec![0u8; 800]).unwrap();
+        assert_eq!(weights_bytes(&m), 1000);
         let (n, src) = estimate_need(&m, DeviceKind::Cpu, 1);
         assert_eq!(n, (1000.0 * INT8_WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES);
         assert!(src.contains(&format!("x {INT8_WEIGHT_FACTOR}")), "{src}");
