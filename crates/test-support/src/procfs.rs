@@ -46,8 +46,8 @@ pub fn process_alive(pid: i64) -> bool {
             .unwrap_or(true)
 }
 
-/// What each open file descriptor of a process points to (`/proc/<pid>/fd` links, sorted):
-/// their number, and which are files of a given folder (none once the process is gone).
+/// What each open file descriptor of a process points to (`/proc/<pid>/fd` links, sorted;
+/// none once the process is gone).
 pub fn fd_targets(pid: u32) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {

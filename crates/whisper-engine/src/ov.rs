@@ -1,7 +1,7 @@
 //! The OpenVINO side: compiling the encoder and decoder IR and running them.
 
 use crate::error::{Error, OvContext, Result};
-use crate::precision::{CpuCapabilities, DecoderUse, Precision};
+use crate::precision::{is_cpu, CpuCapabilities, DecoderUse, Precision};
 use crate::EngineConfig;
 use openvino::{
     CompiledModel, Core, DeviceType, ElementType, InferRequest, PropertyKey, RwPropertyKey, Shape,
@@ -121,7 +121,7 @@ pub(crate) struct OvWhisper {
 /// it has AMX.
 fn choose_precision(core: &Core, cfg: &EngineConfig, dir: &Path) -> Precision {
     let (device, dev) = (cfg.device.as_str(), DeviceType::from(cfg.device.as_str()));
-    let cpu = device.starts_with("CPU").then(|| {
+    let cpu = is_cpu(device).then(|| {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         core.get_property(&dev, &PropertyKey::DeviceCapabilities)
             .map(|c| CpuCapabilities::parse(&c, &cpuinfo))
@@ -153,8 +153,8 @@ fn set_precision_hint(core: &mut Core, device: &str, hint: &Option<String>) -> R
 /// The encoder IR to compile: an int8 model's folded encoder on a CPU that runs it in bf16,
 /// else the one every tool reads (an f32 CPU computes the u8 weights faster compressed, with
 /// dynamically quantized activations that folding would change; GPUs keep theirs).
-fn encoder_ir(is_cpu: bool, precision: &Precision, folded_exists: bool) -> &'static str {
-    if is_cpu && folded_exists && precision.encoder.as_deref() == Some("bf16") {
+fn encoder_ir(on_cpu: bool, precision: &Precision, folded_exists: bool) -> &'static str {
+    if on_cpu && folded_exists && precision.encoder.as_deref() == Some("bf16") {
         FOLDED_ENCODER_XML
     } else {
         ENCODER_XML
@@ -170,7 +170,7 @@ fn new_core(cfg: &EngineConfig, cache_dir: Option<&Path>) -> Result<Core> {
         core.set_property(&dev, &RwPropertyKey::CacheDir, &cache_dir.to_string_lossy())
             .ov(|| format!("setting CACHE_DIR={} on {device}", cache_dir.display()))?;
     }
-    if device.starts_with("CPU") {
+    if is_cpu(device) {
         if let Some(n) = cfg.threads {
             core.set_property(&dev, &RwPropertyKey::InferenceNumThreads, &n.to_string())
                 .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
@@ -222,16 +222,16 @@ impl OvWhisper {
         let device = cfg.device.as_str();
         let (dec_xml, dec_bin) = check_ir(dir, DECODER_XML)?;
         crate::runtime::load_runtime()?;
-        let is_cpu = device == "CPU" || device.starts_with("CPU");
+        let on_cpu = is_cpu(device);
         let mut encoder_core = new_core(cfg, cache_dir)?;
         let precision = choose_precision(&encoder_core, cfg, dir);
         let folded = dir.join(FOLDED_ENCODER_XML).is_file();
-        let (enc_xml, enc_bin) = check_ir(dir, encoder_ir(is_cpu, &precision, folded))?;
+        let (enc_xml, enc_bin) = check_ir(dir, encoder_ir(on_cpu, &precision, folded))?;
         // The CPU compiles the decoder faster than it imports the decoder's cached blob
         // (tiny.en-int8 0.21 against 0.27 s, base-int8 0.29 against 0.36 s at bf16 on the AMX
         // Xeon of BENCHMARKS.md, alike on the EPYC); the encoder's blob stays a gain (0.05
         // against 0.11 s). GPUs keep the cache for both: their kernels take seconds to build.
-        let decoder_cache = if is_cpu { None } else { cache_dir };
+        let decoder_cache = if on_cpu { None } else { cache_dir };
         let decoder_ir = (dec_xml, dec_bin);
         // The decoder compiles on a thread (and a Core) of its own while this one imports the
         // encoder: a load takes the longer of the two instead of their sum (tiny.en-int8 0.26

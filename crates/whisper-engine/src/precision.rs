@@ -201,7 +201,7 @@ fn device_kind(device: &str) -> &str {
 }
 
 /// `device` is OpenVINO's CPU (`CPU`, `CPU:0-3`).
-fn is_cpu(device: &str) -> bool {
+pub(crate) fn is_cpu(device: &str) -> bool {
     device_kind(device) == "CPU"
 }
 
