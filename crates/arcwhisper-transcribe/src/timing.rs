@@ -32,7 +32,15 @@ pub fn stats_line(
         "tokens": st.tokens,
         "decoder_calls": st.decoder_calls,
         "decoder_requests": st.decoder_requests,
+        "prompt_seconds": st.prompt_seconds,
+        "prompt_tokens": st.prompt_tokens,
         "ms_per_token": per(st.decoder_seconds * 1000.0, st.tokens as f64),
+        // A generated token alone: without prompts and word timing (decoder_token_time.py's
+        // figure, as the engine runs it).
+        "ms_per_step": per(
+            (st.decoder_seconds - st.alignment_seconds - st.prompt_seconds) * 1000.0,
+            st.tokens as f64
+        ),
         "segments": t.segments.len(),
     })
     .to_string()

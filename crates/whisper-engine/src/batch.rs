@@ -130,8 +130,7 @@ fn first_attempts(
         )?
     };
     model.add_time(2, t.elapsed());
-    model.stats.tokens += counters.tokens;
-    model.stats.decoder_calls += counters.forward_calls;
+    model.stats.add_decoding(&counters);
     model.stats.decoder_requests += 1;
     let mut results = results.into_iter();
     Ok(encs
@@ -228,8 +227,9 @@ fn prefill(
     for (ci, part) in plan.prompt.chunks(chunk).enumerate() {
         let start = ci * chunk;
         let tokens: Vec<u32> = (0..b).flat_map(|_| part.iter().copied()).collect();
+        let started = Instant::now();
         session.forward(&tokens, part.len())?;
-        counters.forward_calls += 1;
+        counters.prompt_call(tokens.len(), started.elapsed());
         let within = start..start + part.len();
         if within.contains(&plan.sot_index) {
             session.logits_at(plan.sot_index - start, &mut sot_rows)?;

@@ -179,6 +179,20 @@ pub(crate) fn window_rng(seed: u64, seek_samples: u64, attempt: usize) -> ChaCha
 pub struct DecodeCounters {
     pub tokens: u64,
     pub forward_calls: u64,
+    /// Prompt tokens run through the decoder (every row of a batch counted).
+    pub prompt_tokens: u64,
+    /// Time in the prompt calls: on a window's fresh request they also compute its
+    /// cross-attention K/V (the part of a window's cost that does not grow with its text).
+    pub prompt_seconds: f64,
+}
+
+impl DecodeCounters {
+    /// A prompt call over `tokens` tokens that took `took`.
+    pub(crate) fn prompt_call(&mut self, tokens: usize, took: std::time::Duration) {
+        self.forward_calls += 1;
+        self.prompt_tokens += tokens as u64;
+        self.prompt_seconds += took.as_secs_f64();
+    }
 }
 
 /// Decode one window: prefill the prompt, then one token per step.
@@ -201,8 +215,9 @@ pub(crate) fn decode_window<S: Session>(
     } else {
         &[last, sot_index]
     };
+    let started = std::time::Instant::now();
     session.forward(prompt, wanted, &mut rows)?;
-    counters.forward_calls += 1;
+    counters.prompt_call(prompt.len(), started.elapsed());
     let sot_row = if sot_index == last {
         &rows[0]
     } else {

@@ -261,6 +261,10 @@ pub struct Stats {
     /// Tokens sampled (EOT included), over all temperature attempts.
     pub tokens: u64,
     pub decoder_calls: u64,
+    /// The part of `decoder_seconds` spent on prompts (each attempt's first call, with a fresh
+    /// request's cross-attention K/V), and the prompt tokens those calls ran.
+    pub prompt_seconds: f64,
+    pub prompt_tokens: u64,
     /// Fresh decoder requests: each computes its window's cross-attention K/V. One per window
     /// with a rewinding IR; one per pass (attempt, word timing, language detection) before.
     pub decoder_requests: u64,
@@ -272,6 +276,16 @@ pub struct Stats {
     pub speech_samples: u64,
     /// Windows decoded again from a speech region Whisper skipped (`coverage.rs`).
     pub redecoded_windows: u64,
+}
+
+impl Stats {
+    /// What one decoding (a window's attempt, or a batch's first attempts) counted.
+    pub(crate) fn add_decoding(&mut self, c: &decode::DecodeCounters) {
+        self.tokens += c.tokens;
+        self.decoder_calls += c.forward_calls;
+        self.prompt_tokens += c.prompt_tokens;
+        self.prompt_seconds += c.prompt_seconds;
+    }
 }
 
 /// A loaded Whisper model (encoder + decoder IR compiled for one device).

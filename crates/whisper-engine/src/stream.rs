@@ -291,8 +291,7 @@ impl<'m> Stream<'m> {
                 )?
             };
             self.model.add_time(2, t.elapsed());
-            self.model.stats.tokens += counters.tokens;
-            self.model.stats.decoder_calls += counters.forward_calls;
+            self.model.stats.add_decoding(&counters);
             let avg = res.avg_logprob();
             let text = self.model.decode_text(&res.tokens)?;
             let cr = decode::compression_ratio(text.trim());

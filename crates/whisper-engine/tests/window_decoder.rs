@@ -98,8 +98,21 @@ fn one_request_per_window_gives_the_words_of_a_fresh_request_per_pass() {
             st_fresh.decoder_requests >= 2 * st_fresh.windows,
             "{label}: every window had an attempt and a word-timing pass"
         );
+        // Every attempt's first call runs its prompt, a part of the decoder's time.
+        let decoding = st_reused.decoder_seconds - st_reused.alignment_seconds;
+        assert!(
+            st_reused.prompt_seconds > 0.0 && st_reused.prompt_seconds < decoding,
+            "{label}: prompts {} s of {decoding} s",
+            st_reused.prompt_seconds
+        );
         if label == "p001" {
             assert_eq!(st_reused.decoder_requests, st_reused.windows, "{label}");
+            // The second window's prompt carries the first window's text.
+            assert!(
+                st_reused.prompt_tokens > 4 * st_reused.windows,
+                "{label}: {} prompt tokens",
+                st_reused.prompt_tokens
+            );
         } else {
             let hottest = reused.iter().map(|s| s.temperature).fold(0.0, f32::max);
             assert!(hottest > 0.0, "{label}: no attempt fell back");
