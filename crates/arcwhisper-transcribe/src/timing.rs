@@ -35,8 +35,9 @@ pub fn stats_line(
         "prompt_seconds": st.prompt_seconds,
         "prompt_tokens": st.prompt_tokens,
         "ms_per_token": per(st.decoder_seconds * 1000.0, st.tokens as f64),
-        // A generated token alone: without prompts and word timing (decoder_token_time.py's
-        // figure, as the engine runs it).
+        // A generated token's share of the decoder time once prompts and word timing are
+        // taken out: the step and the sampling rules (language detection too when it ran),
+        // the figure decoder_token_time.py measures for the step alone.
         "ms_per_step": per(
             (st.decoder_seconds - st.alignment_seconds - st.prompt_seconds) * 1000.0,
             st.tokens as f64

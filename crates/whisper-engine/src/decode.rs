@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::softmax::{self, log_sum_exp};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::time::{Duration, Instant};
 
 /// One forward pass of the decoder over `tokens` (positions continue from the previous call).
 /// Writes the logits of the requested rows (indices into `tokens`) into `out`.
@@ -188,7 +189,7 @@ pub struct DecodeCounters {
 
 impl DecodeCounters {
     /// A prompt call over `tokens` tokens that took `took`.
-    pub(crate) fn prompt_call(&mut self, tokens: usize, took: std::time::Duration) {
+    pub(crate) fn prompt_call(&mut self, tokens: usize, took: Duration) {
         self.forward_calls += 1;
         self.prompt_tokens += tokens as u64;
         self.prompt_seconds += took.as_secs_f64();
@@ -215,7 +216,7 @@ pub(crate) fn decode_window<S: Session>(
     } else {
         &[last, sot_index]
     };
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     session.forward(prompt, wanted, &mut rows)?;
     counters.prompt_call(prompt.len(), started.elapsed());
     let sot_row = if sot_index == last {
