@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::device;
 use super::report::{self, Summary};
+use super::scene_decoder::{self, Pulled, SceneDecoder};
 use crate::events;
 use crate::fatal::{ErrorRepost, FatalError};
 use crate::fsutil;
@@ -40,14 +41,6 @@ const RATE: u64 = 16_000;
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// Longest `task`: it is part of every marker name, which must stay within the name limit.
 const TASK_MAX: usize = 64;
-/// What the source's private decoding pipeline is made of (checked when the source starts).
-const DECODER_ELEMENTS: &[&str] = &[
-    "filesrc",
-    "decodebin",
-    "audioconvert",
-    "audioresample",
-    "appsink",
-];
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -94,17 +87,12 @@ struct Counters {
 struct Current {
     index: usize,
     paths: ScenePaths,
-    pipeline: gst::Pipeline,
-    appsink: gst_app::AppSink,
-    audio_linked: Arc<AtomicBool>,
-    no_more_pads: Arc<AtomicBool>,
+    decoder: SceneDecoder,
     claim: Option<Claim>,
     base_pts: u64,
     samples: u64,
     started_unix: f64,
     started: Instant,
-    /// Time spent waiting for the decoder since the last sample (stall watchdog).
-    waiting: Duration,
 }
 
 /// A scene found free and claimed (or free, with `claim=false`), not started yet.
@@ -198,13 +186,6 @@ impl MulDiv for u64 {
     fn mul_div_floor(self, num: u64, den: u64) -> Option<u64> {
         u64::try_from((self as u128) * (num as u128) / (den as u128)).ok()
     }
-}
-
-enum Pulled {
-    Buffer(gst::Buffer),
-    Eos,
-    Error(String),
-    Timeout,
 }
 
 impl SceneCkptSrc {
@@ -330,145 +311,6 @@ impl SceneCkptSrc {
         Ok(())
     }
 
-    fn build_decoder(
-        &self,
-        scene: &Path,
-    ) -> Result<
-        (
-            gst::Pipeline,
-            gst_app::AppSink,
-            Arc<AtomicBool>,
-            Arc<AtomicBool>,
-        ),
-        String,
-    > {
-        let mk = |f: &str| {
-            gst::ElementFactory::make(f)
-                .build()
-                .map_err(|e| format!("cannot create {f}: {e}"))
-        };
-        let pipeline = gst::Pipeline::new();
-        let src = mk("filesrc")?;
-        src.set_property("location", scene);
-        let decode = mk("decodebin")?;
-        let convert = mk("audioconvert")?;
-        let resample = mk("audioresample")?;
-        let appsink = gst_app::AppSink::builder()
-            .caps(
-                &gst::Caps::builder("audio/x-raw")
-                    .field("format", "F32LE")
-                    .field("rate", RATE as i32)
-                    .field("channels", 1i32)
-                    .field("layout", "interleaved")
-                    .build(),
-            )
-            .sync(false)
-            .max_buffers(64)
-            .build();
-        pipeline
-            .add_many([&src, &decode, &convert, &resample, appsink.upcast_ref()])
-            .map_err(|e| e.to_string())?;
-        src.link(&decode).map_err(|e| e.to_string())?;
-        gst::Element::link_many([&convert, &resample, appsink.upcast_ref()])
-            .map_err(|e| e.to_string())?;
-
-        // Do not decode video: expose video streams undecoded (they stay unlinked).
-        if let Some(enum_type) = glib::Type::from_name("GstAutoplugSelectResult") {
-            decode.connect("autoplug-select", false, move |args| {
-                let factory = args[3].get::<gst::ElementFactory>().ok();
-                let klass = factory
-                    .as_ref()
-                    .map(|f| f.klass().to_string())
-                    .unwrap_or_default();
-                // GST_AUTOPLUG_SELECT_TRY = 0, GST_AUTOPLUG_SELECT_EXPOSE = 1
-                let v = if klass.contains("Decoder")
-                    && (klass.contains("Video") || klass.contains("Image"))
-                {
-                    1
-                } else {
-                    0
-                };
-                glib::EnumClass::with_type(enum_type).and_then(|c| c.to_value(v))
-            });
-        }
-        let audio_linked = Arc::new(AtomicBool::new(false));
-        let no_more_pads = Arc::new(AtomicBool::new(false));
-        let linked = audio_linked.clone();
-        let conv_weak = convert.downgrade();
-        decode.connect_pad_added(move |_, pad| {
-            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-            let is_audio = caps
-                .structure(0)
-                .map(|s| s.name().starts_with("audio/"))
-                .unwrap_or(false);
-            if !is_audio || linked.load(Ordering::SeqCst) {
-                return;
-            }
-            if let Some(conv) = conv_weak.upgrade() {
-                let sink = conv.static_pad("sink").unwrap();
-                if pad.link(&sink).is_ok() {
-                    linked.store(true, Ordering::SeqCst);
-                }
-            }
-        });
-        let nmp = no_more_pads.clone();
-        decode.connect_no_more_pads(move |_| nmp.store(true, Ordering::SeqCst));
-        Ok((pipeline, appsink, audio_linked, no_more_pads))
-    }
-
-    fn pull(&self, cur: &mut Current, timeout: Duration) -> Pulled {
-        let t0 = Instant::now();
-        if let Some(sample) = cur
-            .appsink
-            .try_pull_sample(gst::ClockTime::from_mseconds(50))
-        {
-            cur.waiting = Duration::ZERO;
-            if let Some(buf) = sample.buffer_owned() {
-                return Pulled::Buffer(buf);
-            }
-            return Pulled::Timeout;
-        }
-        if let Some(bus) = cur.pipeline.bus() {
-            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-                if let gst::MessageView::Error(e) = msg.view() {
-                    if cur.no_more_pads.load(Ordering::SeqCst)
-                        && !cur.audio_linked.load(Ordering::SeqCst)
-                    {
-                        return Pulled::Error("no audio track".into());
-                    }
-                    let mut m = e.error().to_string();
-                    if let Some(d) = e.debug() {
-                        let first = d.lines().last().unwrap_or("").trim().to_string();
-                        if !first.is_empty() {
-                            m.push_str(&format!(" ({first})"));
-                        }
-                    }
-                    return Pulled::Error(m);
-                }
-            }
-        }
-        // Every stream is exposed and none is audio.
-        if cur.no_more_pads.load(Ordering::SeqCst) && !cur.audio_linked.load(Ordering::SeqCst) {
-            return Pulled::Error("no audio track".into());
-        }
-        if cur.appsink.is_eos() {
-            if !cur.audio_linked.load(Ordering::SeqCst) {
-                return Pulled::Error("no audio track".into());
-            }
-            return Pulled::Eos;
-        }
-        // decodebin drops some demuxer errors that happen while it is still autoplugging
-        // (the pipeline then never prerolls): a decoder that gives nothing for this long failed.
-        cur.waiting += t0.elapsed();
-        if cur.waiting > timeout {
-            return Pulled::Error(format!(
-                "decoding stalled: no audio for {} s (corrupt or truncated file?)",
-                timeout.as_secs()
-            ));
-        }
-        Pulled::Timeout
-    }
-
     fn stats_line(&self, device: &str, cur: &Current, result: &str) -> StatsLine {
         let now = fsutil::now_unix();
         let audio = cur.samples as f64 / RATE as f64;
@@ -578,7 +420,7 @@ impl SceneCkptSrc {
 
     /// Stop the scene's decoder, bounded (see decoder_stop.rs); a stuck one is a bus warning.
     fn stop_decoder(&self, cur: &Current) {
-        if let Err(e) = super::decoder_stop::stop(&cur.pipeline, &cur.paths.scene) {
+        if let Err(e) = super::decoder_stop::stop(cur.decoder.pipeline(), &cur.paths.scene) {
             gst::element_imp_warning!(self, gst::ResourceError::Close, ("{}", e));
         }
     }
@@ -817,9 +659,8 @@ impl SceneCkptSrc {
             paths,
             claim,
         } = claimed;
-        let (pipeline, appsink, audio_linked, no_more_pads) = match self.build_decoder(&paths.scene)
-        {
-            Ok(b) => b,
+        let decoder = match SceneDecoder::build(&paths.scene, RATE) {
+            Ok(d) => d,
             Err(e) => {
                 if let Some(c) = claim {
                     c.release();
@@ -832,16 +673,12 @@ impl SceneCkptSrc {
         let cur = Current {
             index,
             paths: paths.clone(),
-            pipeline,
-            appsink,
-            audio_linked,
-            no_more_pads,
+            decoder,
             claim,
             base_pts,
             samples: 0,
             started_unix,
             started: Instant::now(),
-            waiting: Duration::ZERO,
         };
         let claim_path = cur
             .claim
@@ -870,17 +707,7 @@ impl SceneCkptSrc {
         self.post_scene_msg(&paths, index, "started", None);
         let stem = paths.stem.to_string_lossy().into_owned();
         self.post_progress(state, Some(&stem));
-        if let Err(e) = cur.pipeline.set_state(gst::State::Playing) {
-            // The bus holds the reason (e.g. the file cannot be opened).
-            let msg = cur
-                .pipeline
-                .bus()
-                .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
-                .and_then(|m| match m.view() {
-                    gst::MessageView::Error(err) => Some(err.error().to_string()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| format!("cannot start decoding: {e}"));
+        if let Err(msg) = cur.decoder.play() {
             self.fail_scene(state, cur, msg);
             return Ok(false);
         }
@@ -919,7 +746,7 @@ impl SceneCkptSrc {
                 )
             ));
         }
-        if let Some(missing) = DECODER_ELEMENTS
+        if let Some(missing) = scene_decoder::ELEMENTS
             .iter()
             .find(|f| gst::ElementFactory::find(f).is_none())
         {
@@ -1280,7 +1107,7 @@ impl PushSrcImpl for SceneCkptSrc {
             }
             let timeout =
                 Duration::from_secs(state.settings.as_ref().unwrap().decode_timeout as u64);
-            let pulled = self.pull(state.current.as_mut().unwrap(), timeout);
+            let pulled = state.current.as_mut().unwrap().decoder.pull(timeout);
             match pulled {
                 Pulled::Timeout => continue,
                 Pulled::Buffer(mut buf) => {

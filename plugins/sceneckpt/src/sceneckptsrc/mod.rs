@@ -6,6 +6,7 @@ mod decoder_stop;
 mod device;
 mod imp;
 mod report;
+mod scene_decoder;
 
 glib::wrapper! {
     pub struct SceneCkptSrc(ObjectSubclass<imp::SceneCkptSrc>) @extends gst_base::PushSrc, gst_base::BaseSrc, gst::Element, gst::Object;
