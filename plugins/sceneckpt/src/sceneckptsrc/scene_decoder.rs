@@ -124,7 +124,7 @@ impl SceneDecoder {
             return Pulled::Error(e);
         }
         // Every stream is exposed and none is audio.
-        if self.no_more_pads.load(Ordering::SeqCst) && !self.audio_linked.load(Ordering::SeqCst) {
+        if self.no_audio_track() {
             return Pulled::Error("no audio track".into());
         }
         if self.appsink.is_eos() {
@@ -145,6 +145,11 @@ impl SceneDecoder {
         Pulled::Timeout
     }
 
+    /// decodebin exposed every stream and none of them was audio.
+    fn no_audio_track(&self) -> bool {
+        self.no_more_pads.load(Ordering::SeqCst) && !self.audio_linked.load(Ordering::SeqCst)
+    }
+
     /// An error on the bus, as the scene's failure reason.
     fn bus_error(&self) -> Option<String> {
         let msg = self
@@ -154,7 +159,7 @@ impl SceneDecoder {
         let gst::MessageView::Error(e) = msg.view() else {
             return None;
         };
-        if self.no_more_pads.load(Ordering::SeqCst) && !self.audio_linked.load(Ordering::SeqCst) {
+        if self.no_audio_track() {
             return Some("no audio track".into());
         }
         let mut m = e.error().to_string();
