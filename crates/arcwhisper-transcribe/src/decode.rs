@@ -1,12 +1,12 @@
-//! Any audio or video file GStreamer can decode -> 16 kHz mono f32:
-//! `filesrc ! decodebin ! audioconvert ! audioresample ! appsink` (F32LE, 16 kHz, mono).
-//! The first audio stream is used; the others (video, ...) are not decoded, only followed to see
-//! how far they reach (`reach.rs`).
+//! Any audio or video file GStreamer can decode -> 16 kHz mono f32, through the pipeline of
+//! `gst-file-audio`. The first audio stream is used; the others (video, ...) are not decoded,
+//! only followed to see how far they reach (`reach.rs`).
 
 use crate::progress::Progress;
 use crate::reach::{self, Reach};
 use anyhow::{anyhow, bail, Context, Result};
 use gst::prelude::*;
+use gst_file_audio::{BuildError, FileAudio, MissingElement, Streams};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,19 +16,6 @@ pub const RATE: u32 = 16_000;
 /// A decoder that yields no audio for this long has failed (decodebin drops some demuxer errors
 /// while it is still autoplugging; the pipeline then never delivers anything).
 const STALL: Duration = Duration::from_secs(30);
-
-/// What decodebin told us about the streams it found, from its own threads.
-#[derive(Default)]
-struct Streams {
-    audio_linked: bool,
-    no_more_pads: bool,
-    /// Caps of streams we saw but do not use (for "no audio track: it has video/x-h264").
-    others: Vec<String>,
-    /// Caps of audio streams no installed decoder handles.
-    undecodable_audio: Vec<String>,
-    /// How far the other streams went.
-    others_reach: Reach,
-}
 
 /// Sets the pipeline to NULL however decoding ends.
 struct Running(gst::Pipeline);
@@ -50,8 +37,12 @@ pub fn decode_file(path: &Path, allow_partial: bool, progress: &mut Progress) ->
     gst::init().context("GStreamer failed to initialise")?;
     progress.note(&format!("decoding {}", path.display()));
     let t0 = Instant::now();
-    let streams = Arc::new(Mutex::new(Streams::default()));
-    let (pipeline, appsink) = build(path, &streams)?;
+    let others_reach = Reach::default();
+    let FileAudio {
+        pipeline,
+        appsink,
+        streams,
+    } = build(path, &others_reach)?;
     let running = Running(pipeline);
     if running.0.set_state(gst::State::Playing).is_err() {
         return Err(bus_error(path, &running.0)
@@ -60,8 +51,13 @@ pub fn decode_file(path: &Path, allow_partial: bool, progress: &mut Progress) ->
     let decoded = pull_all(path, &running.0, &appsink, &streams, progress)?;
     drop(running);
     progress.end();
-    let others_reach = streams.lock().unwrap().others_reach.seconds();
-    check_complete(path, &decoded, others_reach, allow_partial, progress)?;
+    check_complete(
+        path,
+        &decoded,
+        others_reach.seconds(),
+        allow_partial,
+        progress,
+    )?;
     let samples = decoded.samples;
     if samples.is_empty() {
         bail!(
@@ -153,90 +149,15 @@ fn read_raw_f32(path: &Path) -> Result<Vec<f32>> {
         .collect())
 }
 
-fn make(factory: &str) -> Result<gst::Element> {
-    gst::ElementFactory::make(factory).build().with_context(|| {
-        format!(
+/// The decoding pipeline; the streams it does not use are followed to see how far they reach.
+fn build(path: &Path, others_reach: &Reach) -> Result<FileAudio> {
+    let reach = others_reach.clone();
+    gst_file_audio::build(path, RATE, move |pad| reach.track(pad)).map_err(|e| match e {
+        BuildError::Missing(MissingElement(factory)) => anyhow!(
             "GStreamer element {factory} is missing (apt-get install gstreamer1.0-plugins-base)"
-        )
+        ),
+        BuildError::Link(e) => anyhow!("{}: {e}", path.display()),
     })
-}
-
-fn build(path: &Path, streams: &Arc<Mutex<Streams>>) -> Result<(gst::Pipeline, gst_app::AppSink)> {
-    let pipeline = gst::Pipeline::new();
-    let src = make("filesrc")?;
-    src.set_property("location", path);
-    let decode = make("decodebin")?;
-    let convert = make("audioconvert")?;
-    let resample = make("audioresample")?;
-    let caps = gst::Caps::builder("audio/x-raw")
-        .field("format", "F32LE")
-        .field("rate", RATE as i32)
-        .field("channels", 1i32)
-        .field("layout", "interleaved")
-        .build();
-    let appsink = gst_app::AppSink::builder()
-        .caps(&caps)
-        .sync(false)
-        .max_buffers(64)
-        .build();
-    pipeline.add_many([&src, &decode, &convert, &resample, appsink.upcast_ref()])?;
-    src.link(&decode)?;
-    gst::Element::link_many([&convert, &resample, appsink.upcast_ref()])?;
-    connect_decodebin(&decode, &convert, streams);
-    Ok((pipeline, appsink))
-}
-
-fn caps_name(caps: &gst::CapsRef) -> String {
-    caps.structure(0)
-        .map(|s| s.name().to_string())
-        .unwrap_or_else(|| caps.to_string())
-}
-
-/// Link the first raw audio stream; leave video undecoded; remember what else there was.
-fn connect_decodebin(decode: &gst::Element, convert: &gst::Element, streams: &Arc<Mutex<Streams>>) {
-    // Video decoders are not plugged: a video stream is exposed undecoded (demuxers and parsers
-    // still are, so containers open as usual).
-    if let Some(result_type) = gst::glib::Type::from_name("GstAutoplugSelectResult") {
-        decode.connect("autoplug-select", false, move |args| {
-            let klass = args[3]
-                .get::<gst::ElementFactory>()
-                .map(|f| f.klass().to_string())
-                .unwrap_or_default();
-            let video_decoder =
-                klass.contains("Decoder") && (klass.contains("Video") || klass.contains("Image"));
-            // GST_AUTOPLUG_SELECT_TRY = 0, GST_AUTOPLUG_SELECT_EXPOSE = 1
-            gst::glib::EnumClass::with_type(result_type)
-                .and_then(|c| c.to_value(i32::from(video_decoder)))
-        });
-    }
-    let (s, convert) = (streams.clone(), convert.downgrade());
-    decode.connect_pad_added(move |_, pad| {
-        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        let name = caps_name(&caps);
-        let mut st = s.lock().unwrap();
-        if name == "audio/x-raw" && !st.audio_linked {
-            if let Some(sink) = convert.upgrade().and_then(|c| c.static_pad("sink")) {
-                st.audio_linked = pad.link(&sink).is_ok();
-            }
-        } else {
-            st.others.push(name);
-            st.others_reach.track(pad);
-        }
-    });
-    let s = streams.clone();
-    decode.connect("unknown-type", false, move |args| {
-        let caps = args[2].get::<gst::Caps>().ok()?;
-        let name = caps_name(&caps);
-        let mut st = s.lock().unwrap();
-        if name.starts_with("audio/") {
-            st.undecodable_audio.push(caps.to_string());
-        } else {
-            st.others.push(name);
-        }
-        None
-    });
-    let s = streams.clone();
-    decode.connect_no_more_pads(move |_| s.lock().unwrap().no_more_pads = true);
 }
 
 /// What a finished decode gives besides the samples: what the file declared, what GStreamer
@@ -319,7 +240,7 @@ fn append(samples: &mut Vec<f32>, sample: &gst::Sample) -> Result<()> {
 /// Every stream was exposed and none is decodable audio.
 fn no_audio_error(path: &Path, streams: &Arc<Mutex<Streams>>) -> Option<anyhow::Error> {
     let st = streams.lock().unwrap();
-    if st.audio_linked || !st.no_more_pads {
+    if !st.no_audio_track() {
         return None;
     }
     if let Some(caps) = st.undecodable_audio.first() {

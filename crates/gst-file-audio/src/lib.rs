@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! A file's first audio track through GStreamer, for the command line and for `sceneckptsrc`:
+//! `filesrc ! decodebin ! audioconvert ! audioresample ! appsink` (F32LE, mono, a chosen rate).
+//! Video decoders are never plugged: a video stream is exposed undecoded, so a film's audio
+//! costs no video decoding. What decodebin found is kept in [`Streams`]; each user pulls the
+//! appsink and words its own errors.
+
+use gst::prelude::*;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The elements the pipeline is made of (to check for before a run).
+pub const ELEMENTS: &[&str] = &[
+    "filesrc",
+    "decodebin",
+    "audioconvert",
+    "audioresample",
+    "appsink",
+];
+
+/// An element the pipeline needs could not be made (its plugin is not installed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingElement(pub String);
+
+/// What decodebin told us about the file's streams, from its own threads.
+#[derive(Debug, Default)]
+pub struct Streams {
+    /// A raw audio stream is linked to the appsink's branch.
+    pub audio_linked: bool,
+    /// decodebin exposed every stream.
+    pub no_more_pads: bool,
+    /// Media types of the streams exposed but not used (video, a second audio track, ...).
+    pub others: Vec<String>,
+    /// Caps of audio streams no installed decoder handles.
+    pub undecodable_audio: Vec<String>,
+}
+
+impl Streams {
+    /// Every stream was exposed and none of them is linked audio.
+    pub fn no_audio_track(&self) -> bool {
+        self.no_more_pads && !self.audio_linked
+    }
+}
+
+/// The pipeline (not started), its appsink and what it finds.
+pub struct FileAudio {
+    pub pipeline: gst::Pipeline,
+    pub appsink: gst_app::AppSink,
+    pub streams: Arc<Mutex<Streams>>,
+}
+
+/// Build the pipeline for `path` at `rate` Hz. `on_other_pad` sees each exposed pad that is not
+/// the audio used (the command line follows them to see how far the file reaches).
+pub fn build(
+    path: &Path,
+    rate: u32,
+    on_other_pad: impl Fn(&gst::Pad) + Send + Sync + 'static,
+) -> Result<FileAudio, BuildError> {
+    let make = |factory: &str| {
+        gst::ElementFactory::make(factory)
+            .build()
+            .map_err(|_| BuildError::Missing(MissingElement(factory.to_string())))
+    };
+    let pipeline = gst::Pipeline::new();
+    let src = make("filesrc")?;
+    src.set_property("location", path);
+    let decode = make("decodebin")?;
+    let convert = make("audioconvert")?;
+    let resample = make("audioresample")?;
+    let appsink = gst_app::AppSink::builder()
+        .caps(&mono_f32_caps(rate))
+        .sync(false)
+        .max_buffers(64)
+        .build();
+    pipeline.add_many([&src, &decode, &convert, &resample, appsink.upcast_ref()])?;
+    src.link(&decode)?;
+    gst::Element::link_many([&convert, &resample, appsink.upcast_ref()])?;
+    expose_video_undecoded(&decode);
+    let streams = Arc::new(Mutex::new(Streams::default()));
+    follow_streams(&decode, &convert, &streams, on_other_pad);
+    Ok(FileAudio {
+        pipeline,
+        appsink,
+        streams,
+    })
+}
+
+/// Why the pipeline could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    Missing(MissingElement),
+    /// Adding or linking failed (not expected with these elements).
+    Link(String),
+}
+
+impl From<gst::glib::BoolError> for BuildError {
+    fn from(e: gst::glib::BoolError) -> Self {
+        Self::Link(e.to_string())
+    }
+}
+
+impl From<gst::PadLinkError> for BuildError {
+    fn from(e: gst::PadLinkError) -> Self {
+        Self::Link(e.to_string())
+    }
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing(MissingElement(name)) => write!(f, "cannot create {name}"),
+            Self::Link(e) => write!(f, "cannot build the decoding pipeline: {e}"),
+        }
+    }
+}
+
+fn mono_f32_caps(rate: u32) -> gst::Caps {
+    gst::Caps::builder("audio/x-raw")
+        .field("format", "F32LE")
+        .field("rate", rate as i32)
+        .field("channels", 1i32)
+        .field("layout", "interleaved")
+        .build()
+}
+
+/// The media type of `caps` ("video/x-h264"), or the caps whole when they have no structure.
+pub fn caps_name(caps: &gst::CapsRef) -> String {
+    caps.structure(0)
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| caps.to_string())
+}
+
+/// decodebin exposes video streams undecoded (demuxers and parsers are still plugged, so
+/// containers open as usual).
+fn expose_video_undecoded(decode: &gst::Element) {
+    let Some(result_type) = gst::glib::Type::from_name("GstAutoplugSelectResult") else {
+        return;
+    };
+    decode.connect("autoplug-select", false, move |args| {
+        let klass = args[3]
+            .get::<gst::ElementFactory>()
+            .map(|f| f.klass().to_string())
+            .unwrap_or_default();
+        let video_decoder =
+            klass.contains("Decoder") && (klass.contains("Video") || klass.contains("Image"));
+        // GST_AUTOPLUG_SELECT_TRY = 0, GST_AUTOPLUG_SELECT_EXPOSE = 1
+        gst::glib::EnumClass::with_type(result_type)
+            .and_then(|c| c.to_value(i32::from(video_decoder)))
+    });
+}
+
+/// Link the first raw audio stream to `convert`; note every other stream and every audio
+/// stream that has no decoder.
+fn follow_streams(
+    decode: &gst::Element,
+    convert: &gst::Element,
+    streams: &Arc<Mutex<Streams>>,
+    on_other_pad: impl Fn(&gst::Pad) + Send + Sync + 'static,
+) {
+    let (s, convert) = (streams.clone(), convert.downgrade());
+    decode.connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let name = caps_name(&caps);
+        let mut st = s.lock().unwrap();
+        if name == "audio/x-raw" && !st.audio_linked {
+            if let Some(sink) = convert.upgrade().and_then(|c| c.static_pad("sink")) {
+                st.audio_linked = pad.link(&sink).is_ok();
+            }
+            return;
+        }
+        st.others.push(name);
+        drop(st);
+        on_other_pad(pad);
+    });
+    let s = streams.clone();
+    decode.connect("unknown-type", false, move |args| {
+        let caps = args[2].get::<gst::Caps>().ok()?;
+        let name = caps_name(&caps);
+        let mut st = s.lock().unwrap();
+        if name.starts_with("audio/") {
+            st.undecodable_audio.push(caps.to_string());
+        } else {
+            st.others.push(name);
+        }
+        None
+    });
+    let s = streams.clone();
+    decode.connect_no_more_pads(move |_| s.lock().unwrap().no_more_pads = true);
+}
