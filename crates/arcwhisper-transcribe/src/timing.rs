@@ -34,6 +34,8 @@ pub fn stats_line(
         "decoder_requests": st.decoder_requests,
         "prompt_seconds": st.prompt_seconds,
         "prompt_tokens": st.prompt_tokens,
+        // Speech windows decoded again from a region Whisper skipped (coverage.rs).
+        "redecoded_windows": st.redecoded_windows,
         "ms_per_token": per(st.decoder_seconds * 1000.0, st.tokens as f64),
         // A generated token's share of the decoder time once prompts and word timing are
         // taken out: the step and the sampling rules (language detection too when it ran),
