@@ -6,7 +6,7 @@ use crate::progress::Progress;
 use crate::reach::{self, Reach};
 use anyhow::{anyhow, bail, Context, Result};
 use gst::prelude::*;
-use gst_file_audio::{BuildError, FileAudio, MissingElement, Streams};
+use gst_file_audio::{BuildError, FileAudio, MissingElement, NoAudio, Streams};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -239,26 +239,11 @@ fn append(samples: &mut Vec<f32>, sample: &gst::Sample) -> Result<()> {
 
 /// Every stream was exposed and none is decodable audio.
 fn no_audio_error(path: &Path, streams: &Arc<Mutex<Streams>>) -> Option<anyhow::Error> {
-    let st = streams.lock().unwrap();
-    if !st.no_audio_track() {
-        return None;
-    }
-    if let Some(caps) = st.undecodable_audio.first() {
-        return Some(anyhow!(
-            "{}: no installed GStreamer decoder for its audio ({caps}); install \
-             gstreamer1.0-libav and gstreamer1.0-plugins-good/-bad/-ugly",
-            path.display()
-        ));
-    }
-    let found = if st.others.is_empty() {
-        "no streams at all".to_string()
-    } else {
-        st.others.join(", ")
-    };
-    Some(anyhow!(
-        "{}: no audio track (it has {found}); nothing to transcribe",
-        path.display()
-    ))
+    let no_audio = streams.lock().unwrap().no_audio()?;
+    Some(match no_audio {
+        NoAudio::Undecodable(_) => anyhow!("{}: {no_audio}", path.display()),
+        NoAudio::NoTrack(_) => anyhow!("{}: {no_audio}; nothing to transcribe", path.display()),
+    })
 }
 
 /// Warnings GStreamer posted since the last call (decoders skipping corrupt frames, ...).

@@ -40,6 +40,42 @@ impl Streams {
     pub fn no_audio_track(&self) -> bool {
         self.no_more_pads && !self.audio_linked
     }
+
+    /// Why there is no audio, once every stream was exposed and none is linked audio.
+    pub fn no_audio(&self) -> Option<NoAudio> {
+        if !self.no_audio_track() {
+            return None;
+        }
+        if let Some(caps) = self.undecodable_audio.first() {
+            return Some(NoAudio::Undecodable(caps.clone()));
+        }
+        Some(NoAudio::NoTrack(match self.others.is_empty() {
+            true => "no streams at all".to_string(),
+            false => self.others.join(", "),
+        }))
+    }
+}
+
+/// A file without audio to decode, said with what it has and, where it helps, the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoAudio {
+    /// An audio stream no installed decoder handles (its caps).
+    Undecodable(String),
+    /// No audio stream at all (the streams it has: "video/x-h264, image/jpeg").
+    NoTrack(String),
+}
+
+impl std::fmt::Display for NoAudio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Undecodable(caps) => write!(
+                f,
+                "no installed GStreamer decoder for its audio ({caps}); install \
+                 gstreamer1.0-libav and gstreamer1.0-plugins-good/-bad/-ugly"
+            ),
+            Self::NoTrack(found) => write!(f, "no audio track (it has {found})"),
+        }
+    }
 }
 
 /// The pipeline (not started), its appsink and what it finds.
@@ -186,4 +222,44 @@ fn follow_streams(
     });
     let s = streams.clone();
     decode.connect_no_more_pads(move |_| s.lock().unwrap().no_more_pads = true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_audio_is_said_once_every_stream_is_exposed() {
+        let mut st = Streams {
+            others: vec!["video/x-h264".into(), "image/jpeg".into()],
+            ..Streams::default()
+        };
+        assert_eq!(st.no_audio(), None, "decodebin may still expose audio");
+        st.no_more_pads = true;
+        let why = st.no_audio().unwrap();
+        assert_eq!(
+            why.to_string(),
+            "no audio track (it has video/x-h264, image/jpeg)"
+        );
+        st.others.clear();
+        assert_eq!(
+            st.no_audio().unwrap().to_string(),
+            "no audio track (it has no streams at all)"
+        );
+        st.audio_linked = true;
+        assert_eq!(st.no_audio(), None);
+    }
+
+    #[test]
+    fn audio_without_a_decoder_names_its_caps_and_the_packages() {
+        let st = Streams {
+            no_more_pads: true,
+            others: vec!["video/x-h264".into()],
+            undecodable_audio: vec!["audio/x-dts, framed=(boolean)true".into()],
+            ..Streams::default()
+        };
+        let why = st.no_audio().unwrap().to_string();
+        assert!(why.contains("(audio/x-dts, framed=(boolean)true)"), "{why}");
+        assert!(why.contains("install gstreamer1.0-libav"), "{why}");
+    }
 }

@@ -260,7 +260,7 @@ fn broken_scenes_get_failed_markers_and_the_rest_is_done() {
     for (stem, needle) in [
         ("b_zero", ""),
         ("c_text", ""),
-        ("d_noaudio", "no audio track"),
+        ("d_noaudio", "no audio track (it has video/"),
         ("e_corrupt", ""),
     ] {
         let m: serde_json::Value = serde_json::from_slice(

@@ -82,12 +82,12 @@ impl SceneDecoder {
             return Pulled::Error(e);
         }
         // Every stream is exposed and none is audio.
-        if self.no_audio_track() {
-            return Pulled::Error("no audio track".into());
+        if let Some(why) = self.no_audio() {
+            return Pulled::Error(why);
         }
         if self.appsink.is_eos() {
             if !self.streams.lock().unwrap().audio_linked {
-                return Pulled::Error("no audio track".into());
+                return Pulled::Error(self.no_audio().unwrap_or_else(|| "no audio track".into()));
             }
             return Pulled::Eos;
         }
@@ -103,9 +103,11 @@ impl SceneDecoder {
         Pulled::Timeout
     }
 
-    /// decodebin exposed every stream and none of them was audio.
-    fn no_audio_track(&self) -> bool {
-        self.streams.lock().unwrap().no_audio_track()
+    /// decodebin exposed every stream and none of them was audio: why, with the streams the
+    /// scene has, or the decoder its audio needs.
+    fn no_audio(&self) -> Option<String> {
+        let why = self.streams.lock().unwrap().no_audio()?;
+        Some(why.to_string())
     }
 
     /// An error on the bus, as the scene's failure reason.
@@ -117,8 +119,8 @@ impl SceneDecoder {
         let gst::MessageView::Error(e) = msg.view() else {
             return None;
         };
-        if self.no_audio_track() {
-            return Some("no audio track".into());
+        if let Some(why) = self.no_audio() {
+            return Some(why);
         }
         let mut m = e.error().to_string();
         if let Some(d) = e.debug() {
