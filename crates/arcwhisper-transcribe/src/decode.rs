@@ -6,7 +6,7 @@ use crate::progress::Progress;
 use crate::reach::{self, Reach};
 use anyhow::{anyhow, bail, Context, Result};
 use gst::prelude::*;
-use gst_file_audio::{BuildError, FileAudio, MissingElement, NoAudio, Streams};
+use gst_file_audio::{BuildError, FileAudio, NoAudio, Streams};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -153,7 +153,7 @@ fn read_raw_f32(path: &Path) -> Result<Vec<f32>> {
 fn build(path: &Path, others_reach: &Reach) -> Result<FileAudio> {
     let reach = others_reach.clone();
     gst_file_audio::build(path, RATE, move |pad| reach.track(pad)).map_err(|e| match e {
-        BuildError::Missing(MissingElement(factory)) => anyhow!(
+        BuildError::Missing(factory) => anyhow!(
             "GStreamer element {factory} is missing (apt-get install gstreamer1.0-plugins-base)"
         ),
         BuildError::Link(e) => anyhow!("{}: {e}", path.display()),

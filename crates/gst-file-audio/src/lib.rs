@@ -18,10 +18,6 @@ pub const ELEMENTS: &[&str] = &[
     "appsink",
 ];
 
-/// An element the pipeline needs could not be made (its plugin is not installed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingElement(pub String);
-
 /// What decodebin told us about the file's streams, from its own threads.
 #[derive(Debug, Default)]
 pub struct Streams {
@@ -95,7 +91,7 @@ pub fn build(
     let make = |factory: &str| {
         gst::ElementFactory::make(factory)
             .build()
-            .map_err(|_| BuildError::Missing(MissingElement(factory.to_string())))
+            .map_err(|_| BuildError::Missing(factory.to_string()))
     };
     let pipeline = gst::Pipeline::new();
     let src = make("filesrc")?;
@@ -124,7 +120,8 @@ pub fn build(
 /// Why the pipeline could not be built.
 #[derive(Debug)]
 pub enum BuildError {
-    Missing(MissingElement),
+    /// An element the pipeline needs could not be made (its plugin is not installed).
+    Missing(String),
     /// Adding or linking failed (not expected with these elements).
     Link(String),
 }
@@ -144,7 +141,7 @@ impl From<gst::PadLinkError> for BuildError {
 impl std::fmt::Display for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Missing(MissingElement(name)) => write!(f, "cannot create {name}"),
+            Self::Missing(name) => write!(f, "cannot create {name}"),
             Self::Link(e) => write!(f, "cannot build the decoding pipeline: {e}"),
         }
     }
@@ -160,7 +157,7 @@ fn mono_f32_caps(rate: u32) -> gst::Caps {
 }
 
 /// The media type of `caps` ("video/x-h264"), or the caps whole when they have no structure.
-pub fn caps_name(caps: &gst::CapsRef) -> String {
+fn caps_name(caps: &gst::CapsRef) -> String {
     caps.structure(0)
         .map(|s| s.name().to_string())
         .unwrap_or_else(|| caps.to_string())
