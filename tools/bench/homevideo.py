@@ -6,7 +6,8 @@
 1. `cargo build --release --bin arcwhisper-transcribe` (skipped with --no-build or --arcwhisper-cmd).
 2. Builds `--tracks` seeded soundtracks (3-5 min, 16 kHz WAV) from the English clips of
    $ARCWHISPER_SPEECH_DIR over room noise at -28/-32/-36 dBFS with short and long gaps and loud
-   non-speech bursts; keeps their speech intervals and reference texts (`<out>/tracks/*.json`).
+   non-speech bursts (`--gain-db`: all of it louder or quieter, as a tape captured at another level);
+   keeps their speech intervals and reference texts (`<out>/tracks/*.json`).
 3. Runs every engine mode on every track, modes alternated track by track: arcwhisper with
    `--vad` and `--no-vad` when its `--help` has them (else as it is), and its default with each
    `--variant` (variants.py; default: issue 12's batching / int8 / precision on and off, each
@@ -247,6 +248,8 @@ def parse_args(argv=None):
                     help="an arcwhisper variant (variants.py): args=..., model=SUFFIX, env=K=V; repeatable. "
                          "Default: " + ", ".join(repr(s) for s in V.DEFAULT_SPECS))
     ap.add_argument("--no-variants", action="store_true", help="auto modes without arcwhisper variants")
+    ap.add_argument("--gain-db", type=float, default=0.0,
+                    help="the tracks this much louder (negative: quieter, e.g. -30 for a tape captured at a low level)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, help="soundtracks, SRTs, results (default $ARCWHISPER_BENCH_TMP/homevideo)")
     ap.add_argument("--json", type=Path, help="results file (default <out>/results.json)")
@@ -305,11 +308,15 @@ def notes(rows: list[dict], models: list[str]) -> str:
     return "\n".join(out)
 
 
+def gain_note(gain_db: float) -> str:
+    return f", at {gain_db:+g} dB" if gain_db else ""
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not (args.no_build or args.arcwhisper_cmd or args.score_only or args.tracks_only):
         runners.build_arcwhisper()
-    made = tracks.build_set(source_clips(tempdir()), args.seed, args.tracks)
+    made = tracks.at_gain(tracks.build_set(source_clips(tempdir()), args.seed, args.tracks), args.gain_db)
     if args.score_only:   # the same seed gives the same tracks: only their bookkeeping is needed
         built = [(t, args.out / "tracks" / f"{t.name}.wav") for t, _ in made]
     else:
@@ -333,14 +340,14 @@ def main(argv=None) -> int:
     info = machine()
     load = sum(r.get("load_before", 0.0) for r in runs) / max(1, len(runs))
     print(f"Run {started}, mean load average {load:.1f}, {len(built)} soundtracks ({audio:.0f} s, "
-          f"{speech:.0f} s speech, seed {args.seed}), {args.threads} threads, {info.get('Model name', '?')} ({info.get('CPU(s)', '?')} CPUs; {info['simd']})\n")
+          f"{speech:.0f} s speech, seed {args.seed}{gain_note(args.gain_db)}), {args.threads} threads, {info.get('Model name', '?')} ({info.get('CPU(s)', '?')} CPUs; {info['simd']})\n")
     print(table(rows))
     print()
     print(notes(rows, args.models))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     for r in runs:
         r["score"] = r["score"].to_json()
-    args.json.write_text(json.dumps({"started": started, "machine": info, "mean_load": load, "seed": args.seed,
+    args.json.write_text(json.dumps({"started": started, "machine": info, "mean_load": load, "seed": args.seed, "gain_db": args.gain_db,
                                      "modes": labels, "tracks": [t.to_json() for t, _ in built], "summary": rows, "runs": runs},
                                     indent=1, ensure_ascii=False), encoding="utf-8")
     eprint(f"results: {args.json}")

@@ -264,6 +264,15 @@ def build_set(pool: list[SourceClip], seed: int, count: int) -> list[tuple[Track
             for k in range(count)]
 
 
+def at_gain(tracks: list[tuple[Track, np.ndarray]], gain_db: float) -> list[tuple[Track, np.ndarray]]:
+    """The same tracks `gain_db` louder (negative: quieter, as a tape captured at a low level);
+    their bookkeeping is unchanged. Louder ones clip at full scale."""
+    if gain_db == 0.0:
+        return tracks
+    g = float(db(gain_db))
+    return [(t, np.clip(x * g, -1.0, 32767 / 32768).astype(np.float32)) for t, x in tracks]
+
+
 def write_wav(path: Path, x: np.ndarray) -> None:
     pcm = np.round(np.clip(x, -1.0, 32767 / 32768) * 32768.0).astype("<i2")
     tmp = path.with_suffix(".tmp")

@@ -182,6 +182,16 @@ def test_noise_levels_cycle_and_wav_round_trips(built, tmp_path):
     assert T.Track.from_json(json.loads((tmp_path / "track01.json").read_text())).to_json() == track.to_json()
 
 
+def test_at_gain_scales_the_samples_and_keeps_the_bookkeeping(built):
+    quiet = T.at_gain(built, -30.0)
+    for (t, x), (tq, xq) in zip(built, quiet):
+        assert tq is t and len(xq) == len(x)
+        assert np.sqrt(np.mean(xq ** 2)) == pytest.approx(np.sqrt(np.mean(x ** 2)) * 10 ** (-1.5), rel=1e-4)
+    assert T.at_gain(built, 0.0) is built
+    loud = T.at_gain(built, 40.0)
+    assert max(float(np.abs(x).max()) for _, x in loud) <= 1.0
+
+
 # ---- runners ----------------------------------------------------------------------------------
 
 def test_modes_parse_and_vad_flags_are_read_from_help(tmp_path):

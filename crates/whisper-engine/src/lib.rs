@@ -41,6 +41,7 @@ mod test_segments;
 mod timeline;
 pub mod vad;
 mod vad_ahead;
+mod vad_level;
 mod vad_mirror;
 
 pub use error::{Error, Result};

@@ -50,14 +50,22 @@ pub fn find_model() -> Result<PathBuf> {
     )))
 }
 
-/// The recurrent state between blocks; stored bit-exact so a resumed stream continues with
-/// exactly the numbers the interrupted one had.
+/// The state between blocks: the LSTM's and the input level's (`vad_level.rs`); stored
+/// bit-exact so a resumed stream continues with exactly the numbers the interrupted one had.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LstmState {
     /// `h` as `f32::to_bits`.
     pub h: Vec<u32>,
     /// `c` as `f32::to_bits`.
     pub c: Vec<u32>,
+    /// The envelope of the loudest recent frames (dBFS) as `f32::to_bits`; a state saved
+    /// before it existed resumes as if no frame had been heard.
+    #[serde(default = "no_level_yet")]
+    pub level: u32,
+}
+
+fn no_level_yet() -> u32 {
+    f32::NEG_INFINITY.to_bits()
 }
 
 impl Default for LstmState {
@@ -65,6 +73,7 @@ impl Default for LstmState {
         Self {
             h: vec![0; STATE],
             c: vec![0; STATE],
+            level: no_level_yet(),
         }
     }
 }
@@ -141,7 +150,9 @@ impl SileroVad {
                 rows.len()
             )));
         }
-        let input = tensor_f32(rows, &[n as i64, width as i64])?;
+        let mut level = f32::from_bits(state.level);
+        let rows = crate::vad_level::boosted(rows, width, CONTEXT, &mut level);
+        let input = tensor_f32(&rows, &[n as i64, width as i64])?;
         let h = tensor_f32(&from_bits(&state.h), &[1, 1, STATE as i64])?;
         let c = tensor_f32(&from_bits(&state.c), &[1, 1, STATE as i64])?;
         for (name, t) in [("input", &input), ("h", &h), ("c", &c)] {
@@ -153,6 +164,7 @@ impl SileroVad {
         let probs = self.output("speech_probs")?;
         state.h = to_bits(&self.output("hn")?);
         state.c = to_bits(&self.output("cn")?);
+        state.level = level.to_bits();
         if probs.len() != n {
             return Err(Error::Options(format!(
                 "the VAD returned {} probabilities for {n} frames",
