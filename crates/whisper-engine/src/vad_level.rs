@@ -1,10 +1,11 @@
 //! The level speech detection hears. Silero's speech probabilities fall when speech is quiet:
-//! on the home-video benchmark tracks scaled down 20 / 30 dB (speech near -40 / -50 dBFS, as a
+//! on the home-video benchmark tracks turned down 20 / 30 dB (speech near -40 / -50 dBFS, as a
 //! tape captured at a low level), the regions it found covered 91 / 84 % of the speech against
-//! 95 % at the recorded level, and WER rose 2.5 / 9.7 points, nearly all of it from the speech
-//! detection (with its input alone brought back up, 0.9 points). It is not level-free the other
-//! way either (speech near 0 dBFS lost regions too), so frames are only ever brought up, to
-//! where speech sits in ordinary recordings.
+//! 95 % at the recorded level, and tiny.en-int8's WER rose 3.1 / 11.2 points (BENCHMARKS.md
+//! "Quiet recordings"), most of it from the speech detection (in a probe at -30 dB, its input
+//! alone brought back up left 0.9 points). It is not level-free the other way either (speech
+//! near 0 dBFS lost regions too), so frames are only ever brought up, to where speech sits in
+//! ordinary recordings.
 //!
 //! The gain follows an envelope of the loudest recent frames: a frame louder than the envelope
 //! sets it at once, otherwise it falls slowly ([`RELEASE_DB_PER_FRAME`]), so the gain rises in
