@@ -11,17 +11,17 @@
 //! sets it at once, otherwise it falls slowly ([`RELEASE_DB_PER_FRAME`]), so the gain rises in
 //! quiet stretches only over tens of seconds and a short loud sound holds it down for as long.
 //! Each frame's gain is `TARGET_DBFS - envelope`, clamped to 0..[`MAX_BOOST_DB`]. Audio whose
-//! loudest frames reach [`TARGET_DBFS`] every half minute is heard exactly as it is. The
+//! loud frames come 10 dB over [`TARGET_DBFS`] at least every 40 s is heard exactly as it is. The
 //! envelope is part of the VAD's state between blocks (`LstmState::level`), so a block's
 //! result never depends on how the audio was chunked or where a stream resumed.
 
 /// Where the envelope of the loudest frames is brought up to (dBFS, RMS of a 32 ms frame):
 /// the home-video tracks' speech (active level -20 +/- 3 dBFS) has its loudest frames above it.
-pub(crate) const TARGET_DBFS: f32 = -25.0;
+const TARGET_DBFS: f32 = -25.0;
 /// The most a frame is brought up (dB).
-pub(crate) const MAX_BOOST_DB: f32 = 30.0;
+const MAX_BOOST_DB: f32 = 30.0;
 /// How fast the envelope falls: 0.25 dB/s at 31.25 frames/s (30 dB in two minutes).
-pub(crate) const RELEASE_DB_PER_FRAME: f32 = 0.25 / 31.25;
+const RELEASE_DB_PER_FRAME: f32 = 0.25 / 31.25;
 /// The level of a frame of digital silence (dBFS).
 const FLOOR_DBFS: f32 = -120.0;
 
@@ -61,10 +61,6 @@ mod tests {
             .collect()
     }
 
-    fn rms_db(x: &[f32]) -> f32 {
-        level_dbfs(x)
-    }
-
     #[test]
     fn ordinary_levels_pass_unchanged() {
         let rows = tone(40, -18.0);
@@ -78,7 +74,7 @@ mod tests {
         let rows = tone(40, -45.0);
         let mut env = f32::NEG_INFINITY;
         let out = boosted(&rows, W, C, &mut env);
-        let got = rms_db(&out[W * 39 + C..]);
+        let got = level_dbfs(&out[W * 39 + C..]);
         assert!((got - TARGET_DBFS).abs() < 0.2, "{got}");
     }
 
@@ -87,7 +83,7 @@ mod tests {
         let rows = tone(4, -80.0);
         let mut env = f32::NEG_INFINITY;
         let out = boosted(&rows, W, C, &mut env);
-        let got = rms_db(&out[W * 3 + C..]);
+        let got = level_dbfs(&out[W * 3 + C..]);
         assert!((got - (-80.0 + MAX_BOOST_DB)).abs() < 0.2, "{got}");
     }
 
