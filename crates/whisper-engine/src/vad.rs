@@ -7,6 +7,7 @@
 //! stream's frame index: a block's result then never depends on how the audio was chunked.
 
 use crate::error::{Error, OvContext, Result};
+use crate::vad_level::Level;
 use openvino::{CompiledModel, Core, DeviceType, ElementType, InferRequest, RwPropertyKey};
 use openvino::{Shape, Tensor};
 use std::path::{Path, PathBuf};
@@ -58,10 +59,13 @@ pub struct LstmState {
     pub h: Vec<u32>,
     /// `c` as `f32::to_bits`.
     pub c: Vec<u32>,
-    /// The envelope of the loudest recent frames (dBFS) as `f32::to_bits`; a state saved
-    /// before it existed resumes as if no frame had been heard.
+    /// The input level's envelope of the loudest recent frames and its sustained loudness
+    /// (dBFS, `vad_level::Level`) as `f32::to_bits`; a state saved before they existed resumes
+    /// as if no frame had been heard.
     #[serde(default = "no_level_yet")]
-    pub level: u32,
+    pub envelope: u32,
+    #[serde(default = "no_level_yet")]
+    pub loudness: u32,
 }
 
 fn no_level_yet() -> u32 {
@@ -73,7 +77,8 @@ impl Default for LstmState {
         Self {
             h: vec![0; STATE],
             c: vec![0; STATE],
-            level: no_level_yet(),
+            envelope: no_level_yet(),
+            loudness: no_level_yet(),
         }
     }
 }
@@ -150,8 +155,11 @@ impl SileroVad {
                 rows.len()
             )));
         }
-        let mut level = f32::from_bits(state.level);
-        let rows = crate::vad_level::boosted(rows, width, CONTEXT, &mut level);
+        let mut level = Level {
+            envelope: f32::from_bits(state.envelope),
+            loudness: f32::from_bits(state.loudness),
+        };
+        let rows = crate::vad_level::leveled(rows, width, CONTEXT, &mut level);
         let input = tensor_f32(&rows, &[n as i64, width as i64])?;
         let h = tensor_f32(&from_bits(&state.h), &[1, 1, STATE as i64])?;
         let c = tensor_f32(&from_bits(&state.c), &[1, 1, STATE as i64])?;
@@ -164,7 +172,8 @@ impl SileroVad {
         let probs = self.output("speech_probs")?;
         state.h = to_bits(&self.output("hn")?);
         state.c = to_bits(&self.output("cn")?);
-        state.level = level.to_bits();
+        state.envelope = level.envelope.to_bits();
+        state.loudness = level.loudness.to_bits();
         if probs.len() != n {
             return Err(Error::Options(format!(
                 "the VAD returned {} probabilities for {n} frames",
