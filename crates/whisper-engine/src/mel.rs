@@ -199,13 +199,10 @@ impl LogMel {
         }
         let loudest = mel.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let lift = quiet_lift(loudest);
-        for v in &mut mel {
-            *v = (*v + lift).max(-10.0);
-        }
         let max = (loudest + lift).max(-10.0);
         let floor = max - 8.0;
         for v in &mut mel {
-            *v = (v.max(floor) + 4.0) / 4.0;
+            *v = ((*v + lift).max(-10.0).max(floor) + 4.0) / 4.0;
         }
         mel
     }

@@ -118,6 +118,12 @@ mod tests {
         level_dbfs(&rows[W * k + C..W * (k + 1)])
     }
 
+    /// The level the last of `frames` frames at `dbfs` is heard at, from no level yet.
+    fn heard_after(frames: usize, dbfs: f32) -> f32 {
+        let out = leveled(&tone(frames, dbfs), W, C, &mut Level::default());
+        frame_dbfs(&out, frames - 1)
+    }
+
     #[test]
     fn ordinary_levels_pass_unchanged() {
         let rows = tone(40, -18.0);
@@ -128,17 +134,13 @@ mod tests {
 
     #[test]
     fn quiet_audio_is_brought_up_to_the_target() {
-        let rows = tone(40, -45.0);
-        let out = leveled(&rows, W, C, &mut Level::default());
-        let got = frame_dbfs(&out, 39);
+        let got = heard_after(40, -45.0);
         assert!((got - TARGET_DBFS).abs() < 0.2, "{got}");
     }
 
     #[test]
     fn the_boost_is_capped() {
-        let rows = tone(4, -80.0);
-        let out = leveled(&rows, W, C, &mut Level::default());
-        let got = frame_dbfs(&out, 3);
+        let got = heard_after(4, -80.0);
         assert!((got - (-80.0 + MAX_BOOST_DB)).abs() < 0.2, "{got}");
     }
 
@@ -160,9 +162,7 @@ mod tests {
 
     #[test]
     fn hot_speech_is_brought_down_to_the_ceiling() {
-        let rows = tone(200, -3.0);
-        let out = leveled(&rows, W, C, &mut Level::default());
-        let got = frame_dbfs(&out, 199);
+        let got = heard_after(200, -3.0);
         assert!((got - CEILING_DBFS).abs() < 0.3, "{got}");
     }
 

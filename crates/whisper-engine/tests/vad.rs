@@ -5,6 +5,7 @@ mod common;
 
 use common::soundtrack::brown_noise;
 use common::*;
+use test_support::text::word_list;
 use whisper_engine::vad::{BLOCK_FRAMES, FRAME};
 use whisper_engine::{
     DecodeOptions, Segment, SpeechProbabilities, StreamState, VadMirror, VadOptions,
@@ -56,12 +57,8 @@ fn quiet_speech_is_found_and_heard_as_at_its_recorded_level() {
     // A quiet onset is heard a little later (JFK's "And": 0.57 s after the clip starts, 0.16 s
     // at the recorded level, 0.83 s before the VAD's input was brought up).
     check_regions(&mut m, &quiet, &spans, 0.7);
-    let words = |a: &[f32], m: &mut whisper_engine::WhisperModel| -> Vec<String> {
-        text_of(&m.transcribe(a, &vad_opts()).unwrap())
-            .to_lowercase()
-            .split_whitespace()
-            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
-            .collect()
+    let words = |a: &[f32], m: &mut whisper_engine::WhisperModel| {
+        word_list(&text_of(&m.transcribe(a, &vad_opts()).unwrap()))
     };
     let (recorded, heard) = (words(&audio, &mut m), words(&quiet, &mut m));
     let kept = recorded.iter().filter(|w| heard.contains(w)).count();
