@@ -325,6 +325,12 @@ fn read_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
 }
 
 impl WhisperModel {
+    /// Whether decoding with `opts` gives words their times (the option, and an IR with the
+    /// alignment output).
+    pub(crate) fn times_words(&self, opts: &DecodeOptions) -> bool {
+        opts.word_timestamps && self.ov.alignment_heads > 0
+    }
+
     /// Load a model folder (optimum-intel layout) and compile it for `cfg.device`.
     pub fn load(dir: &Path, cfg: &EngineConfig) -> Result<Self> {
         if !dir.is_dir() {

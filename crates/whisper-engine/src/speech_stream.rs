@@ -441,11 +441,8 @@ impl<'m> SpeechStream<'m> {
             .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
             .collect();
         let map = TimelineMap::new(regions);
-        let skipped = match words.is_empty() {
-            // No word timing (an export without alignment outputs): nothing to compare.
-            true => None,
-            false => coverage::first_skipped_region(regions, &map.speech_spans(), &words),
-        };
+        let timed = self.model.times_words(&self.opts).then_some(&words[..]);
+        let skipped = coverage::first_skipped_region(regions, &map.speech_spans(), timed);
         let Some((k, at)) = skipped else {
             out.extend(segments.into_iter().flat_map(|s| to_original(s, &map)));
             return Ok(());

@@ -415,7 +415,7 @@ impl<'m> Stream<'m> {
                 words: Vec::new(),
             });
         }
-        if self.opts.word_timestamps && self.model.ov.alignment_heads > 0 {
+        if self.model.times_words(&self.opts) {
             let view = WindowView {
                 seek,
                 time_offset,
