@@ -20,7 +20,7 @@ use session::StatelessState;
 pub(crate) use window_decoder::WindowDecoder;
 
 const ENCODER_XML: &str = "openvino_encoder_model.xml";
-/// An int8 model's encoder whose u8 weights a bf16 CPU folds at compile (converter 1.6.0 on;
+/// An int8 model's encoder whose int8 weights a bf16 CPU folds at compile (converter 1.6.0 on;
 /// tools/convert: `fold_at_compile`): 20 % faster a window there, the same numbers.
 const FOLDED_ENCODER_XML: &str = "openvino_encoder_model.folded.xml";
 const DECODER_XML: &str = "openvino_decoder_model.xml";
@@ -151,7 +151,7 @@ fn set_precision_hint(core: &mut Core, device: &str, hint: &Option<String>) -> R
 }
 
 /// The encoder IR to compile: an int8 model's folded encoder on a CPU that runs it in bf16,
-/// else the one every tool reads (an f32 CPU computes the u8 weights faster compressed, with
+/// else the one every tool reads (an f32 CPU computes the int8 weights faster compressed, with
 /// dynamically quantized activations that folding would change; GPUs keep theirs).
 fn encoder_ir(on_cpu: bool, precision: &Precision, folded_exists: bool) -> &'static str {
     if on_cpu && folded_exists && precision.encoder.as_deref() == Some("bf16") {
@@ -418,6 +418,11 @@ fn compile_decoder(
     precision: &Precision,
 ) -> Result<CompiledModel> {
     set_precision_hint(core, device, &precision.decoder)?;
+    if let Some(p) = &precision.self_attention_cache {
+        let key = RwPropertyKey::Other("KV_CACHE_PRECISION".into());
+        core.set_property(&DeviceType::from(device), &key, p)
+            .ov(|| format!("setting KV_CACHE_PRECISION={p}"))?;
+    }
     let model = read_model(core, xml, bin)?;
     core.compile_model(&model, DeviceType::from(device))
         .ov(|| format!("compiling {} for {device}", xml.display()))
@@ -491,6 +496,7 @@ mod cache_tests {
             decoder: None,
             reason: String::new(),
             batch_safe: true,
+            self_attention_cache: None,
         };
         assert_eq!(
             encoder_ir(true, &at(Some("bf16")), true),
