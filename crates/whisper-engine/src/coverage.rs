@@ -79,7 +79,11 @@ mod tests {
     use crate::timeline::TimelineMap;
 
     fn skipped(regions: &[Region], words: &[(f64, f64)]) -> Option<(usize, f64)> {
-        first_skipped_region(regions, &TimelineMap::new(regions).speech_spans(), Some(words))
+        first_skipped_region(
+            regions,
+            &TimelineMap::new(regions).speech_spans(),
+            Some(words),
+        )
     }
 
     #[test]
