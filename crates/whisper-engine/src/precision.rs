@@ -199,7 +199,9 @@ impl Precision {
         let cache = self
             .self_attention_cache
             .as_ref()
-            .map_or(String::new(), |c| format!(" with a {c} self-attention cache"));
+            .map_or(String::new(), |c| {
+                format!(" with a {c} self-attention cache")
+            });
         format!(
             "encoder {}, decoder {}{cache} ({})",
             show(&self.encoder),

@@ -178,7 +178,7 @@ pub fn model_name_candidates(name: &str) -> Vec<String> {
     names
 }
 
-/// The suffix of a model's int8 variant (u8 weights; `tools/convert --weights int8`).
+/// The suffix of a model's int8 variant (int8 weights; `tools/convert --weights int8`).
 pub const INT8_SUFFIX: &str = "-int8";
 
 /// Resolve a model name (`tiny`, `tiny.en`, `base`, `base-int8`, ...) or a directory path
