@@ -11,6 +11,7 @@ the same text; the engine now decodes a skipped region without the earlier text.
 check the utterances' words on those tracks, with the CLI's defaults.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -43,10 +44,15 @@ def transcribe(tmp_path, seed: int, model: str):
 
 def assert_transcribed(u, cues):
     """The cues over utterance `u` hold its words (WER below 0.5)."""
-    norm = normalizer("en")
     said = " ".join(c.text for c in cues if c.end > u.start - 0.5 and c.start < u.end + 0.5)
-    error = jiwer.wer(norm(u.text), norm(said) or "-")
+    error = jiwer.wer(normalized(u.text), normalized(said) or "-")
     assert error < 0.5, f"{u.clip} at {u.start:.1f} s: {u.text!r} -> {said!r}"
+
+
+def normalized(text: str) -> str:
+    """Whisper's English normalizer, with digits read out one by one joined: it makes "five five"
+    "55" but "5, 5." "5 5" (base-int8 writes either, by the weights' last bit)."""
+    return re.sub(r"(?<=\d) (?=\d)", "", normalizer("en")(text))
 
 
 def test_speech_after_music_in_a_packed_window_is_transcribed(tmp_path):
