@@ -11,6 +11,7 @@ the same text; the engine now decodes a skipped region without the earlier text.
 check the utterances' words on those tracks, with the CLI's defaults.
 """
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -52,7 +53,13 @@ def assert_transcribed(u, cues):
 def normalized(text: str) -> str:
     """Whisper's English normalizer, with digits read out one by one joined: it makes "five five"
     "55" but "5, 5." "5 5" (base-int8 writes either, by the weights' last bit)."""
-    return re.sub(r"(?<=\d) (?=\d)", "", normalizer("en")(text))
+    return re.sub(r"(?<=\d) (?=\d)", "", english()(text))
+
+
+@functools.lru_cache(maxsize=None)
+def english():
+    """Whisper's English normalizer, made once (it reads its spelling table)."""
+    return normalizer("en")
 
 
 def test_speech_after_music_in_a_packed_window_is_transcribed(tmp_path):

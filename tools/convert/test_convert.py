@@ -9,6 +9,7 @@ the CPU plugin's bf16 arithmetic (the default on AMX CPUs), which is measured se
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -533,8 +534,7 @@ def _check_alignment(model):
 
 def _is_punctuation(model, token: int) -> bool:
     import string
-    import tokenizers
-    text = tokenizers.Tokenizer.from_file(str(model.ir / "tokenizer.json")).decode([token]).strip()
+    text = _tokenizer(model.ir).decode([token]).strip()
     return bool(text) and all(c in string.punctuation for c in text)
 
 
@@ -645,9 +645,15 @@ def test_int8_greedy_decode_close_to_ctranslate2(tiny_int8, clip):
 
 
 def _words(model, tokens):
-    import tokenizers
-    text = tokenizers.Tokenizer.from_file(str(model.ir / "tokenizer.json")).decode(tokens)
+    text = _tokenizer(model.ir).decode(tokens)
     return re.findall(r"[a-z0-9']+", text.lower())
+
+
+@functools.lru_cache(maxsize=None)
+def _tokenizer(ir: Path):
+    """The model's tokenizer, read once per folder (a check asks it token by token)."""
+    import tokenizers
+    return tokenizers.Tokenizer.from_file(str(ir / "tokenizer.json"))
 
 
 def test_int8_alignment_output_matches_ctranslate2_align(tiny_int8):

@@ -62,24 +62,45 @@ pub struct LstmState {
     /// The input level's envelope of the loudest recent frames and its sustained loudness
     /// (dBFS, `vad_level::Level`) as `f32::to_bits`; a state saved before they existed resumes
     /// as if no frame had been heard.
-    #[serde(default = "no_level_yet")]
+    #[serde(default = "no_envelope_yet")]
     pub envelope: u32,
-    #[serde(default = "no_level_yet")]
+    #[serde(default = "no_loudness_yet")]
     pub loudness: u32,
 }
 
-fn no_level_yet() -> u32 {
-    f32::NEG_INFINITY.to_bits()
+fn no_envelope_yet() -> u32 {
+    Level::default().envelope.to_bits()
+}
+
+fn no_loudness_yet() -> u32 {
+    Level::default().loudness.to_bits()
 }
 
 impl Default for LstmState {
     fn default() -> Self {
-        Self {
+        let mut state = Self {
             h: vec![0; STATE],
             c: vec![0; STATE],
-            envelope: no_level_yet(),
-            loudness: no_level_yet(),
+            envelope: 0,
+            loudness: 0,
+        };
+        state.set_level(Level::default());
+        state
+    }
+}
+
+impl LstmState {
+    /// The input level the bits hold.
+    fn level(&self) -> Level {
+        Level {
+            envelope: f32::from_bits(self.envelope),
+            loudness: f32::from_bits(self.loudness),
         }
+    }
+
+    fn set_level(&mut self, level: Level) {
+        self.envelope = level.envelope.to_bits();
+        self.loudness = level.loudness.to_bits();
     }
 }
 
@@ -155,10 +176,7 @@ impl SileroVad {
                 rows.len()
             )));
         }
-        let mut level = Level {
-            envelope: f32::from_bits(state.envelope),
-            loudness: f32::from_bits(state.loudness),
-        };
+        let mut level = state.level();
         let rows = crate::vad_level::leveled(rows, width, CONTEXT, &mut level);
         let input = tensor_f32(&rows, &[n as i64, width as i64])?;
         let h = tensor_f32(&from_bits(&state.h), &[1, 1, STATE as i64])?;
@@ -172,8 +190,7 @@ impl SileroVad {
         let probs = self.output("speech_probs")?;
         state.h = to_bits(&self.output("hn")?);
         state.c = to_bits(&self.output("cn")?);
-        state.envelope = level.envelope.to_bits();
-        state.loudness = level.loudness.to_bits();
+        state.set_level(level);
         if probs.len() != n {
             return Err(Error::Options(format!(
                 "the VAD returned {} probabilities for {n} frames",
