@@ -175,8 +175,24 @@ fn new_core(cfg: &EngineConfig, cache_dir: Option<&Path>) -> Result<Core> {
             core.set_property(&dev, &RwPropertyKey::InferenceNumThreads, &n.to_string())
                 .ov(|| format!("setting INFERENCE_NUM_THREADS={n}"))?;
         }
+        leave_cpu_placement_to_os(&mut core)?;
     }
     Ok(core)
+}
+
+/// Turn off OpenVINO's own thread pinning on the CPU (`ENABLE_CPU_PINNING`, on by default on
+/// Linux). It pins every process's inference threads to the first CPUs of its affinity mask,
+/// whatever other processes do: two `--threads 1` runs side by side both ran on CPU 0 and took
+/// as long as one after the other (6.5 against 3.5 s, BENCHMARKS.md; Intel's knowledge-base
+/// article 000058227 reports the same). Where a process should run is its affinity mask's
+/// business (`CPU:<list>` workers, `taskset`), which the threads keep either way.
+pub(crate) fn leave_cpu_placement_to_os(core: &mut Core) -> Result<()> {
+    core.set_property(
+        &DeviceType::CPU,
+        &RwPropertyKey::HintEnableCpuPinning,
+        "false",
+    )
+    .ov(|| "setting ENABLE_CPU_PINNING=false".into())
 }
 
 // SAFETY: the OpenVINO objects are only used from the thread that owns the model (`&mut self`).

@@ -143,6 +143,7 @@ impl SileroVad {
             .ov(|| "setting INFERENCE_NUM_THREADS=1 for the VAD".into())?;
         core.set_property(&cpu, &RwPropertyKey::HintInferencePrecision, "f32")
             .ov(|| "setting INFERENCE_PRECISION_HINT=f32 for the VAD".into())?;
+        crate::ov::leave_cpu_placement_to_os(&mut core)?;
         let model = core
             .read_model_from_file(&path.to_string_lossy(), "")
             .map_err(|e| Error::Model {
