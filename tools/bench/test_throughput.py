@@ -6,6 +6,8 @@ the IR-derived bounds (on the real tiny.en IR set-up makes) and the one-command 
 
 import json
 import sys
+import time
+import types
 from pathlib import Path
 
 import pytest
@@ -214,7 +216,7 @@ def test_element_sizes_follow_the_runtime_precision():
 
 def test_one_command_plans_the_three_sections_and_passes_variants(tmp_path, monkeypatch):
     monkeypatch.setenv("ARCWHISPER_BENCH_TMP", str(tmp_path))
-    a = TP.parse_args(["--quick", "--variant", "b4:args=--batch-size 4", "--skip", "what,one"])
+    a = TP.parse_args(["--quick", "--variant", "b4:args=--batch-size 4", "--skip", "what,one,all"])
     cmds = dict(TP.section_cmds(a))
     assert list(cmds) == ["Clean clips (rtf.py)", "Home video (homevideo.py)"]
     hv = cmds["Home video (homevideo.py)"]
@@ -225,7 +227,7 @@ def test_one_command_plans_the_three_sections_and_passes_variants(tmp_path, monk
 def test_the_one_core_section_pins_homevideo_to_one_cpu_with_one_thread(tmp_path, monkeypatch):
     monkeypatch.setenv("ARCWHISPER_BENCH_TMP", str(tmp_path))
     monkeypatch.setattr(TP, "one_cpu", lambda: 3)
-    a = TP.parse_args(["--quick", "--skip", "what,clean,home"])
+    a = TP.parse_args(["--quick", "--skip", "what,clean,home,all"])
     [(title, cmd)] = TP.section_cmds(a)
     assert title.startswith("One core each") and "taskset -c 3" in title
     assert cmd[:3] == ["taskset", "-c", "3"] and cmd[cmd.index("--threads") + 1] == "1"
@@ -233,6 +235,42 @@ def test_the_one_core_section_pins_homevideo_to_one_cpu_with_one_thread(tmp_path
     assert TP.shown(cmd).startswith("taskset -c 3 homevideo.py --models tiny.en")
     monkeypatch.setattr(TP, "one_cpu", lambda: None)  # no taskset: the section is left out
     assert TP.section_cmds(a) == []
+
+
+def test_the_all_cores_section_runs_a_one_thread_process_per_cpu_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCWHISPER_BENCH_TMP", str(tmp_path))
+    monkeypatch.setattr(TP, "usable_cpus", lambda: 4)
+    a = TP.parse_args(["--quick", "--skip", "what,clean,home,one"])
+    [(title, cmd)] = TP.section_cmds(a)
+    assert title.startswith("All cores") and "--jobs 4" in title
+    assert cmd[cmd.index("--jobs") + 1] == "4" and cmd[cmd.index("--threads") + 1] == "1"
+    assert "fw-int8-batched" in cmd[cmd.index("--modes") + 1].split(",")
+    monkeypatch.setattr(TP, "usable_cpus", lambda: 1)  # one CPU: the one-core section says it all
+    assert TP.section_cmds(a) == []
+
+
+def test_pooled_runs_are_timed_as_a_set_and_run_at_once(tmp_path, monkeypatch):
+    """--jobs 2: a mode's tracks two at a time; its process time is the set's wall time."""
+    running, most = [0], [0]
+
+    def fake_runner(args, modes):
+        def run(model, mode, track, wav):
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            time.sleep(0.2)
+            running[0] -= 1
+            return {"model": model, "mode": mode.label, "track": track.name, "process_s": 0.2}
+        return run
+
+    monkeypatch.setattr(HV, "runner", fake_runner)
+    args = HV.parse_args(["--jobs", "2", "--models", "tiny.en", "--out", str(tmp_path)])
+    built = [(types.SimpleNamespace(name=f"t{i}"), tmp_path / f"t{i}.wav") for i in range(4)]
+    modes = [HV.runners.parse_mode("arcwhisper-vad"), HV.runners.parse_mode("fw-int8-batched")]
+    runs = HV.run_all(args, modes, built, tmp_path, [])
+    assert len(runs) == 8 and most[0] == 2
+    mine = [r for r in runs if r["mode"] == "arcwhisper-vad"]
+    assert 0.35 < HV.process_seconds(mine) < 0.7          # two rounds of two, not 4 x 0.2 s
+    assert HV.process_seconds([{"process_s": 1.0}, {"process_s": 2.0}]) == 3.0   # one at a time: summed
 
 
 def test_load_sampler_summarises_what_it_saw():

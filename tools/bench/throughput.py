@@ -10,7 +10,8 @@ floors vs measured), `rtf.py` (clean clips: arcwhisper default and variants, fas
 fp32/int8, GenAI on the same IR; WER and memory beside each time) and `homevideo.py` (home-video
 soundtracks: the same plus faster-whisper's VAD and batched modes; subtitle timing scores beside
 each time), `homevideo.py` again pinned to one core with one inference thread (per core, as a CPU-only
-deployment runs one single-core worker per core; needs `taskset`), and with `--worker-memory`
+deployment runs one single-core worker per core; needs `taskset`), again with one one-thread process
+per core at a time (a folder of scenes on all cores, each engine's set timed whole), and with `--worker-memory`
 `worker_memory.py` (a worker's RSS per model). The report starts with the machine (CPU model, SIMD flags, OpenVINO's CPU
 capabilities, the commit) and the load average sampled every 5 s during the run: numbers from a
 busy machine are a busy machine's. Each section is written to the report as soon as it ends.
@@ -88,6 +89,10 @@ def section_cmds(args) -> list[tuple[str, list[str]]]:
     cpu = one_cpu()
     if cpu is not None:
         out.append((f"One core each: home video (homevideo.py under taskset -c {cpu})", one_core_cmd(args, cpu)))
+    cpus = usable_cpus()
+    if cpus > 1:
+        out.append((f"All cores, a process each: home video (homevideo.py --jobs {cpus} --threads 1)",
+                    all_cores_cmd(args, cpus)))
     if args.worker_memory:
         out.append(("Worker memory (worker_memory.py)",
                     [py, str(HERE / "worker_memory.py"), "--models", args.models, *vargs]
@@ -122,6 +127,18 @@ def one_core_cmd(args, cpu: int) -> list[str]:
             *homevideo_cmd(args, 1, "homevideo-1core", ["--modes", ONE_CORE_MODES, "--variant", "int8:model=-int8"])]
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def all_cores_cmd(args, cpus: int) -> list[str]:
+    """homevideo.py with `cpus` one-thread processes at a time: a folder of scenes on every core,
+    each engine's set timed whole (the one-core modes)."""
+    return homevideo_cmd(args, 1, "homevideo-jobs", ["--jobs", str(cpus), "--modes", ONE_CORE_MODES,
+                                                       "--variant", "int8:model=-int8"])
+
+
 def git_commit() -> str:
     try:
         p = subprocess.run(["git", "log", "-1", "--format=%h %s"], cwd=REPO, capture_output=True, text=True, timeout=30)
@@ -152,7 +169,8 @@ def parse_args(argv=None):
     ap.add_argument("--max-clips", type=int, help="clean clips per model (default all)")
     ap.add_argument("--variant", action="append", metavar="NAME:KEY=VALUE;...",
                     help="arcwhisper variants for rtf.py and homevideo.py (default: theirs)")
-    ap.add_argument("--skip", default="", help="comma list of sections to leave out: what (bounds), clean, home, one (one core each)")
+    ap.add_argument("--skip", default="", help="comma list of sections to leave out: what (bounds), clean, home, one (one core each), "
+                         "all (all cores, a process each)")
     ap.add_argument("--quick", action="store_true", help="tiny.en, 1 soundtrack, 3 clean clips, short bounds")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build first")
     ap.add_argument("--worker-memory", action="store_true",

@@ -55,6 +55,59 @@ pub(crate) fn first_skipped_region(
     })
 }
 
+/// Detected speech after a window's last word, this long or longer within the region holding
+/// that word, was not transcribed: a region's pauses are shorter than `min_silence` (2 s by
+/// default) and its padding 0.4 s. Seen on a home-video track: a sonnet's first 30 s as one
+/// region, after which base-int8 (bf16 decoder, AVX-512 EPYC) wrote "1." and ended the window
+/// with a timestamp at its end, so the next window began 29 s later.
+const MIN_SKIPPED_TAIL_S: f64 = 5.0;
+
+/// Where a window's decode skipped speech; it is decoded again from there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Skipped {
+    /// Region `k` (never the first) by [`first_skipped_region`], starting at window time `at`.
+    Region { k: usize, at: f64 },
+    /// The rest of the region after the window's last word, from that word's end (window time).
+    Tail { at: f64 },
+}
+
+impl Skipped {
+    /// Window time from which the window is decoded again.
+    pub(crate) fn at(&self) -> f64 {
+        match *self {
+            Skipped::Region { at, .. } | Skipped::Tail { at } => at,
+        }
+    }
+}
+
+/// The earlier of a skipped region ([`first_skipped_region`]) and a skipped tail
+/// ([`skipped_tail`]).
+pub(crate) fn first_skipped(
+    regions: &[Region],
+    spans: &[(f64, f64)],
+    words: Option<&[(f64, f64)]>,
+) -> Option<Skipped> {
+    let region =
+        first_skipped_region(regions, spans, words).map(|(k, at)| Skipped::Region { k, at });
+    let tail = skipped_tail(spans, words).map(|at| Skipped::Tail { at });
+    [region, tail]
+        .into_iter()
+        .flatten()
+        .min_by(|a, b| a.at().total_cmp(&b.at()))
+}
+
+/// The end of the window's last word when the region holding it goes on for at least
+/// [`MIN_SKIPPED_TAIL_S`] after it: Whisper stopped transcribing and jumped to the window's
+/// end. The first region counts too: the rest of it is decoded from a later start, so the
+/// decode cannot repeat itself. `None` without words (then [`first_skipped_region`] decides).
+pub(crate) fn skipped_tail(spans: &[(f64, f64)], words: Option<&[(f64, f64)]>) -> Option<f64> {
+    let last = words?.iter().map(|&(_, e)| e).max_by(f64::total_cmp)?;
+    let &(_, end) = spans
+        .iter()
+        .find(|&&(s, e)| last > s && last <= e + FRAME_S)?;
+    (last > 0.0 && end - last >= MIN_SKIPPED_TAIL_S).then_some(last)
+}
+
 /// The window's segments up to window time `at`: words whose middle lies before it, a
 /// segment cut after its last such word ([`Segment::words_part`]).
 pub(crate) fn segments_before(segments: Vec<Segment>, at: f64) -> Vec<Segment> {
@@ -174,6 +227,49 @@ mod tests {
         let words = [(5.5, 6.0)];
         assert_eq!(skipped(&regions[..1], &words), None);
         assert_eq!(skipped(&regions, &[]), Some((2, 4.9)));
+    }
+
+    #[test]
+    fn speech_left_after_the_last_word_is_a_skipped_tail_in_the_first_region_too() {
+        // A sonnet's first 30 s as one region; Whisper wrote "1." (0.0-0.8) and jumped to the
+        // window's end.
+        let sonnet = [region(37.6, 30.0, 0.4)];
+        let spans = TimelineMap::new(&sonnet).speech_spans();
+        let one = [(0.0, 0.84)];
+        assert_eq!(skipped_tail(&spans, Some(&one)), Some(0.84));
+        assert_eq!(
+            first_skipped(&sonnet, &spans, Some(&one)),
+            Some(Skipped::Tail { at: 0.84 })
+        );
+        // Transcribed to within the padding and a pause: it stands; so does a window whose
+        // words have no times or that has none (the region rule's case).
+        let said: Vec<(f64, f64)> = (0..26).map(|i| (i as f64, i as f64 + 0.6)).collect();
+        assert_eq!(skipped_tail(&spans, Some(&said)), None);
+        assert_eq!(skipped_tail(&spans, None), None);
+        assert_eq!(skipped_tail(&spans, Some(&[])), None);
+    }
+
+    #[test]
+    fn the_earlier_of_a_skipped_tail_and_a_skipped_region_is_decoded_again() {
+        // 12 s of speech with words up to 3 s only, then 6 s of speech without words.
+        let regions = [region(10.0, 12.0, 0.4), region(40.0, 6.0, 0.4)];
+        let spans = TimelineMap::new(&regions).speech_spans();
+        let words = [(0.5, 1.0), (2.0, 3.0)];
+        assert_eq!(
+            first_skipped(&regions, &spans, Some(&words)),
+            Some(Skipped::Tail { at: 3.0 })
+        );
+        // The first region transcribed: the second is the skipped one.
+        let words: Vec<(f64, f64)> = (0..12).map(|i| (i as f64, i as f64 + 0.5)).collect();
+        assert_eq!(
+            first_skipped(&regions, &spans, Some(&words)),
+            Some(Skipped::Region { k: 1, at: 12.0 })
+        );
+        // A tail shorter than 5 s (a region's pauses are under 2 s, its padding 0.4 s) stands.
+        let words: Vec<(f64, f64)> = (0..8).map(|i| (i as f64, i as f64 + 0.5)).collect();
+        let second: Vec<(f64, f64)> = (0..5).map(|i| (12.5 + i as f64, 13.0 + i as f64)).collect();
+        let with_second = [&words[..], &second[..]].concat();
+        assert_eq!(first_skipped(&regions, &spans, Some(&with_second)), None);
     }
 
     #[test]

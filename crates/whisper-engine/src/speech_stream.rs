@@ -429,7 +429,8 @@ impl<'m> SpeechStream<'m> {
     /// cards, "Seven of clubs.", then a sonnet that begins "I": base wrote "One." and stopped,
     /// and wrote it again when the sonnet was decoded again after the same text; without it,
     /// the sonnet). As Whisper's own prompt reset after a failed decode, only the initial
-    /// prompt stays.
+    /// prompt stays. The same from the end of the window's last word when the region holding
+    /// it goes on without words (a skipped tail: "1.", then 29 s of the sonnet jumped over).
     fn emit(
         &mut self,
         regions: &[Region],
@@ -442,16 +443,20 @@ impl<'m> SpeechStream<'m> {
             .collect();
         let map = TimelineMap::new(regions);
         let timed = self.model.times_words(&self.opts).then_some(&words[..]);
-        let skipped = coverage::first_skipped_region(regions, &map.speech_spans(), timed);
-        let Some((k, at)) = skipped else {
+        let skipped = coverage::first_skipped(regions, &map.speech_spans(), timed);
+        let Some(skipped) = skipped else {
             out.extend(segments.into_iter().flat_map(|s| to_original(s, &map)));
             return Ok(());
         };
-        let kept = coverage::segments_before(segments, at);
+        let kept = coverage::segments_before(segments, skipped.at());
         self.prompt_tokens = initial_prompt_tokens(self.model, &self.opts)?;
         out.extend(kept.into_iter().flat_map(|s| to_original(s, &map)));
         self.model.stats.redecoded_windows += 1;
-        self.decode_regions(&regions[k..], out, false).map(drop)
+        let rest = match skipped {
+            coverage::Skipped::Region { k, .. } => regions[k..].to_vec(),
+            coverage::Skipped::Tail { at } => split_at(regions, window_sample(at)).1,
+        };
+        self.decode_regions(&rest, out, false).map(drop)
     }
 
     /// The queued windows as one batch (`batch.rs`); segments mapped back, in window order.
@@ -560,6 +565,11 @@ impl WhisperModel {
 
 /// A segment's times (and its words') on the original timeline, cut where a silence Whisper
 /// did not hear lies between two of its words (`silence_split.rs`).
+/// The window's sample at window time `t` (seconds).
+fn window_sample(t: f64) -> u64 {
+    (t * crate::mel::SAMPLE_RATE as f64).round() as u64
+}
+
 fn to_original(mut s: Segment, map: &TimelineMap) -> Vec<Segment> {
     let heard: Vec<(f64, f64)> = s.words.iter().map(|w| (w.start, w.end)).collect();
     for (w, span) in s.words.iter_mut().zip(map.words_to_original(&heard)) {
