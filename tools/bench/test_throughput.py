@@ -224,10 +224,16 @@ def test_one_command_plans_the_three_sections_and_passes_variants(tmp_path, monk
     assert cmds["Clean clips (rtf.py)"][cmds["Clean clips (rtf.py)"].index("--models") + 1] == "tiny.en"
 
 
-def test_the_one_core_section_pins_homevideo_to_one_cpu_with_one_thread(tmp_path, monkeypatch):
+def quick_args_for(section: str, tmp_path, monkeypatch):
+    """`throughput.py --quick` arguments that leave out every section but `section` (a --skip key)."""
     monkeypatch.setenv("ARCWHISPER_BENCH_TMP", str(tmp_path))
+    others = sorted({"what", "clean", "home", "one", "all"} - {section})
+    return TP.parse_args(["--quick", "--skip", ",".join(others)])
+
+
+def test_the_one_core_section_pins_homevideo_to_one_cpu_with_one_thread(tmp_path, monkeypatch):
     monkeypatch.setattr(TP, "one_cpu", lambda: 3)
-    a = TP.parse_args(["--quick", "--skip", "what,clean,home,all"])
+    a = quick_args_for("one", tmp_path, monkeypatch)
     [(title, cmd)] = TP.section_cmds(a)
     assert title.startswith("One core each") and "taskset -c 3" in title
     assert cmd[:3] == ["taskset", "-c", "3"] and cmd[cmd.index("--threads") + 1] == "1"
@@ -238,9 +244,8 @@ def test_the_one_core_section_pins_homevideo_to_one_cpu_with_one_thread(tmp_path
 
 
 def test_the_all_cores_section_runs_a_one_thread_process_per_cpu_at_a_time(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARCWHISPER_BENCH_TMP", str(tmp_path))
     monkeypatch.setattr(TP, "usable_cpus", lambda: 4)
-    a = TP.parse_args(["--quick", "--skip", "what,clean,home,one"])
+    a = quick_args_for("all", tmp_path, monkeypatch)
     [(title, cmd)] = TP.section_cmds(a)
     assert title.startswith("All cores") and "--jobs 4" in title
     assert cmd[cmd.index("--jobs") + 1] == "4" and cmd[cmd.index("--threads") + 1] == "1"
