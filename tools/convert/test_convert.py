@@ -609,7 +609,10 @@ def test_int8_weights_stay_i8_in_the_cpu_plugin(tiny_int8, precision):
 def test_int8_folded_encoder_gives_the_same_numbers_in_bf16(tiny_int8):
     """The folded encoder (converter 1.6.0): the plugin folds its i8 weights at compile instead of
     reading them compressed, and in bf16 (what the engine picks it for) its output is the stored
-    encoder's to the bit. Its Constants stay i8 on disk."""
+    encoder's to the bit with AMX. Without AMX (AVX-512 BF16: the compressed kernels round
+    otherwise) it is no further from the f32 encoder than the stored one (on the EPYC of
+    BENCHMARKS.md, jfk: relative L2 0.0149 against 0.0155; base-int8 0.0308 against 0.0346). Its
+    Constants stay i8 on disk."""
     if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         pytest.skip("no native bf16 on this CPU: the engine keeps the stored encoder there")
     folded, stored = (tiny_int8.ir / conv.FOLDED_ENCODER_XML, tiny_int8.ir / "openvino_encoder_model.xml")
@@ -624,7 +627,26 @@ def test_int8_folded_encoder_gives_the_same_numbers_in_bf16(tiny_int8):
                    if any(op.input(i).get_element_type() == ov.Type.i8 for i in range(op.get_input_size()))}
         outs.append((enc.create_infer_request().infer({"input_features": feats})[0].copy(), runtime))
     assert "FullyConnected" in outs[0][1] and "FullyConnected" not in outs[1][1], (outs[0][1], outs[1][1])
-    assert np.array_equal(outs[0][0], outs[1][0])
+    (stored_out, _), (folded_out, _) = outs
+    if _has_amx():
+        assert np.array_equal(stored_out, folded_out)
+        return
+    f32 = ov.Core().compile_model(str(stored), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    ref = f32.create_infer_request().infer({"input_features": feats})[0]
+
+    def error(out):
+        return float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
+
+    assert error(folded_out) <= 1.1 * error(stored_out), (error(folded_out), error(stored_out))
+
+
+def _has_amx() -> bool:
+    """The CPU has AMX (`amx_bf16` among /proc/cpuinfo's flags)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(line.startswith("flags") and "amx_bf16" in line.split() for line in info.splitlines())
 
 
 @pytest.mark.parametrize("clip", [JFK, CLIP2], ids=["jfk", "ljspeech"])
