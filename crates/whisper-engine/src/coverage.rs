@@ -62,38 +62,18 @@ pub(crate) fn first_skipped_region(
 /// with a timestamp at its end, so the next window began 29 s later.
 const MIN_SKIPPED_TAIL_S: f64 = 5.0;
 
-/// Where a window's decode skipped speech; it is decoded again from there.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Skipped {
-    /// Region `k` (never the first) by [`first_skipped_region`], starting at window time `at`.
-    Region { k: usize, at: f64 },
-    /// The rest of the region after the window's last word, from that word's end (window time).
-    Tail { at: f64 },
-}
-
-impl Skipped {
-    /// Window time from which the window is decoded again.
-    pub(crate) fn at(&self) -> f64 {
-        match *self {
-            Skipped::Region { at, .. } | Skipped::Tail { at } => at,
-        }
-    }
-}
-
-/// The earlier of a skipped region ([`first_skipped_region`]) and a skipped tail
-/// ([`skipped_tail`]).
+/// Window time from which a window is decoded again: the earlier of a skipped region's start
+/// ([`first_skipped_region`]) and a skipped tail ([`skipped_tail`]).
 pub(crate) fn first_skipped(
     regions: &[Region],
     spans: &[(f64, f64)],
     words: Option<&[(f64, f64)]>,
-) -> Option<Skipped> {
-    let region =
-        first_skipped_region(regions, spans, words).map(|(k, at)| Skipped::Region { k, at });
-    let tail = skipped_tail(spans, words).map(|at| Skipped::Tail { at });
-    [region, tail]
+) -> Option<f64> {
+    let region = first_skipped_region(regions, spans, words).map(|(_, at)| at);
+    [region, skipped_tail(spans, words)]
         .into_iter()
         .flatten()
-        .min_by(|a, b| a.at().total_cmp(&b.at()))
+        .min_by(f64::total_cmp)
 }
 
 /// The end of the window's last word when the region holding it goes on for at least
@@ -237,10 +217,7 @@ mod tests {
         let spans = TimelineMap::new(&sonnet).speech_spans();
         let one = [(0.0, 0.84)];
         assert_eq!(skipped_tail(&spans, Some(&one)), Some(0.84));
-        assert_eq!(
-            first_skipped(&sonnet, &spans, Some(&one)),
-            Some(Skipped::Tail { at: 0.84 })
-        );
+        assert_eq!(first_skipped(&sonnet, &spans, Some(&one)), Some(0.84));
         // Transcribed to within the padding and a pause: it stands; so does a window whose
         // words have no times or that has none (the region rule's case).
         let said: Vec<(f64, f64)> = (0..26).map(|i| (i as f64, i as f64 + 0.6)).collect();
@@ -255,16 +232,12 @@ mod tests {
         let regions = [region(10.0, 12.0, 0.4), region(40.0, 6.0, 0.4)];
         let spans = TimelineMap::new(&regions).speech_spans();
         let words = [(0.5, 1.0), (2.0, 3.0)];
-        assert_eq!(
-            first_skipped(&regions, &spans, Some(&words)),
-            Some(Skipped::Tail { at: 3.0 })
-        );
+        // The tail's start, not the second region's (12 s).
+        assert_eq!(first_skipped(&regions, &spans, Some(&words)), Some(3.0));
         // The first region transcribed: the second is the skipped one.
         let words: Vec<(f64, f64)> = (0..12).map(|i| (i as f64, i as f64 + 0.5)).collect();
-        assert_eq!(
-            first_skipped(&regions, &spans, Some(&words)),
-            Some(Skipped::Region { k: 1, at: 12.0 })
-        );
+        assert_eq!(skipped_tail(&spans, Some(&words)), None);
+        assert_eq!(first_skipped(&regions, &spans, Some(&words)), Some(12.0));
         // A tail shorter than 5 s (a region's pauses are under 2 s, its padding 0.4 s) stands.
         let words: Vec<(f64, f64)> = (0..8).map(|i| (i as f64, i as f64 + 0.5)).collect();
         let second: Vec<(f64, f64)> = (0..5).map(|i| (12.5 + i as f64, 13.0 + i as f64)).collect();

@@ -444,18 +444,16 @@ impl<'m> SpeechStream<'m> {
         let map = TimelineMap::new(regions);
         let timed = self.model.times_words(&self.opts).then_some(&words[..]);
         let skipped = coverage::first_skipped(regions, &map.speech_spans(), timed);
-        let Some(skipped) = skipped else {
+        let Some(at) = skipped else {
             out.extend(segments.into_iter().flat_map(|s| to_original(s, &map)));
             return Ok(());
         };
-        let kept = coverage::segments_before(segments, skipped.at());
+        let kept = coverage::segments_before(segments, at);
         self.prompt_tokens = initial_prompt_tokens(self.model, &self.opts)?;
         out.extend(kept.into_iter().flat_map(|s| to_original(s, &map)));
         self.model.stats.redecoded_windows += 1;
-        let rest = match skipped {
-            coverage::Skipped::Region { k, .. } => regions[k..].to_vec(),
-            coverage::Skipped::Tail { at } => split_at(regions, window_sample(at)).1,
-        };
+        // At a skipped region's start the cut falls on a junction: the regions from it, whole.
+        let (_, rest) = split_at(regions, window_sample(at));
         self.decode_regions(&rest, out, false).map(drop)
     }
 
@@ -587,4 +585,36 @@ fn to_original(mut s: Segment, map: &TimelineMap) -> Vec<Segment> {
         }
     }
     silence_split::split_at_removed_silence(s, &heard)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_at_a_skipped_regions_start_keeps_the_regions_from_it_whole() {
+        // Odd lengths and onsets: the span's start, in seconds, maps back to the junction.
+        let regions = [
+            Region {
+                start: 12_345,
+                end: 99_991,
+                onset: 18_000,
+            },
+            Region {
+                start: 160_007,
+                end: 163_211,
+                onset: 166_000,
+            },
+            Region {
+                start: 400_001,
+                end: 733_339,
+                onset: 406_400,
+            },
+        ];
+        let spans = TimelineMap::new(&regions).speech_spans();
+        for (k, &(start, _)) in spans.iter().enumerate() {
+            let (before, rest) = split_at(&regions, window_sample(start));
+            assert_eq!((&before[..], &rest[..]), regions.split_at(k), "region {k}");
+        }
+    }
 }
