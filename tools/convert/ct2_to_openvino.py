@@ -58,7 +58,10 @@ import numpy as np
 #        its decompression kept from the plugins' compressed-weight kernels (FOLDED_ENCODER_XML):
 #        a bf16 CPU folds its weights at compile, 20 % faster a window with identical numbers.
 # 1.7.0: int8 weights symmetric (i8, a scale per row, no zero point): a faster decoder step.
-CONVERTER_VERSION = "1.7.0"  # --weights int8 came after 1.2.0, unversioned: f16 output did not change
+# 1.8.0: the self-attention mask has the batch's rows ([B, 1, T, total], _rewind_mask): the CPU
+#        plugin's bf16 SDPA (2026.4) read a [T, total] mask past its end for rows 1.. of a batch, so
+#        batched bf16 decoding gave those rows other numbers than decoding them alone.
+CONVERTER_VERSION = "1.8.0"  # --weights int8 came after 1.2.0, unversioned: f16 output did not change
 N_FRAMES = 3000  # 30 s of 10 ms mel frames
 MARKER = "arcwhisper.json"
 
@@ -310,9 +313,9 @@ def build_encoder(m: Ct2Model, dims: Dims):
     return ov.Model([out], [feats], "whisper_encoder")
 
 
-def _rewind_mask(input_ids, keys_full, cache_position):
-    """Self-attention mask [T, total] (0 visible, -inf hidden) over the cache after this call's keys
-    are appended.
+def _rewind_mask(input_ids, keys_full, cache_position, batch):
+    """Self-attention mask [B, 1, T, total] (0 visible, -inf hidden) over the cache after this
+    call's keys are appended; the same for every row of the batch (`batch`: [B]).
 
     With n new tokens and L = total - n entries already in the cache, new token t sits at cache
     index L + t, and the current sequence occupies the last cache_position[0] entries of the past:
@@ -331,7 +334,10 @@ def _rewind_mask(input_ids, keys_full, cache_position):
     # Additive (0 / -inf) rather than boolean: the CPU plugin (2026.4, AVX2) runs a boolean-masked
     # SDPA with KV cache on a slower path (a 225-token prompt 15 % slower, the same numbers).
     # Every query sees at least its own key, so no row is all -inf.
-    return ops.select(visible, _const(np.float32(0)), _const(np.float32(-np.inf)))
+    additive = ops.select(visible, _const(np.float32(0)), _const(np.float32(-np.inf)))
+    # Spelled out per row: the CPU plugin's bf16 SDPA (2026.4, AVX-512 BF16) indexes the mask by
+    # batch row whatever its shape, and a [T, total] mask gave rows 1.. of a batch garbage.
+    return ops.broadcast(additive, ops.concat([batch, _i64([1]), ops.shape_of(additive, "i64")], 0))
 
 
 def _start_row(input_ids, start_token: int):
@@ -409,7 +415,7 @@ def build_decoder(m: Ct2Model, dims: Dims, align_heads: list[list[int]] | None =
             sinks.append(assign(full, var))
             kv.append(full)
         if mask is None:
-            mask = _rewind_mask(input_ids, kv[0], cache_position)
+            mask = _rewind_mask(input_ids, kv[0], cache_position, batch)
         a = ops.scaled_dot_product_attention(q, kv[0], kv[1], mask, name=f"decoder.layers.{i}.self_attn.sdpa")
         x = ops.add(x, _linear(_merge_heads(a, d), m, f"{p}/self_attention/linear_1"))
 

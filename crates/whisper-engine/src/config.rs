@@ -83,6 +83,11 @@ const REWINDING_CONVERTER: (u32, u32, u32) = (1, 3, 0);
 /// word timing from such an IR needs an f32 decoder.
 const OWN_ALIGNMENT_KEYS_CONVERTER: (u32, u32, u32) = (1, 4, 0);
 
+/// The converter version from which the self-attention mask has a row per batch row (1.8.0).
+/// OpenVINO 2026.4's CPU plugin, with a bf16 decoder, read the older [T, total] mask past its end
+/// for rows 1.. of a batch: a batch needs an f32 decoder with older IRs.
+const BATCH_MASK_CONVERTER: (u32, u32, u32) = (1, 8, 0);
+
 /// The `converter_version` our converter writes into `arcwhisper.json`; `None` without a marker
 /// (an optimum-intel export) or with an unreadable one.
 fn converter_version(dir: &Path) -> Option<(u32, u32, u32)> {
@@ -112,6 +117,13 @@ pub fn bf16_decoder_safe(dir: &Path) -> bool {
         return true;
     }
     converter_version(dir).is_some_and(|v| v >= OWN_ALIGNMENT_KEYS_CONVERTER)
+}
+
+/// Whether a bf16 decoder decodes a batch's rows as it decodes each alone with this folder's IR:
+/// our converter's from 1.8.0 on. IRs without our marker (their mask is not ours) and older
+/// ones batch with an f32 decoder.
+pub fn bf16_batch_safe(dir: &Path) -> bool {
+    converter_version(dir).is_some_and(|v| v >= BATCH_MASK_CONVERTER)
 }
 
 /// "1.3.0" -> (1, 3, 0); a missing part counts as 0.
@@ -284,6 +296,19 @@ mod tests {
         }
         std::fs::write(dir.join("arcwhisper.json"), "{not json").unwrap();
         assert!(!bf16_decoder_safe(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_bf16_batch_needs_the_batch_mask_of_1_8_0() {
+        let dir = std::env::temp_dir().join(format!("aw-batch-marker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!bf16_batch_safe(&dir), "no marker: not our mask");
+        for (version, safe) in [("1.7.0", false), ("1.8.0", true), ("1.10.0", true)] {
+            let marker = format!(r#"{{"name": "base", "converter_version": "{version}"}}"#);
+            std::fs::write(dir.join("arcwhisper.json"), marker).unwrap();
+            assert_eq!(bf16_batch_safe(&dir), safe, "{version}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -74,7 +74,7 @@ pub struct EngineConfig {
     /// `ARCWHISPER_INFERENCE_PRECISION` still win.
     pub decoder_precision: Option<String>,
     /// The batch size the streams of this model will use (`DecodeOptions::batch_size`): on a
-    /// CPU a batched decoder is compiled in f32 (`precision.rs`).
+    /// CPU with bf16, an IR from before converter 1.8.0 then gets an f32 decoder (`precision.rs`).
     pub batch_size: usize,
 }
 

@@ -131,6 +131,7 @@ fn choose_precision(core: &Core, cfg: &EngineConfig, dir: &Path) -> Precision {
     let cpu = cpu.flatten();
     let decoder_use = DecoderUse {
         bf16_safe_ir: crate::config::bf16_decoder_safe(dir),
+        bf16_batch_safe_ir: crate::config::bf16_batch_safe(dir),
         requested: cfg.decoder_precision.clone(),
         batched: cfg.batch_size > 1,
     };

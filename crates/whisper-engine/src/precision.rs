@@ -13,17 +13,16 @@
 //!   alignment heads' keys from the cross-attention state, which the CPU plugin's bf16 path
 //!   filled with stale memory once earlier requests were freed (word times varying between
 //!   runs); with those the decoder stays f32 (`config::bf16_decoder_safe`).
-//! - Batched decoding on a CPU: an f32 decoder. OpenVINO 2026.4's CPU plugin, with a bf16
-//!   decoder on two threads, now and then gives a batch's first request other numbers than
-//!   later ones (a Python probe over base-int8, batch 2, eight fresh requests: the first
-//!   differed in 2 of 4 processes, each time with other numbers; also with AMX turned off by
-//!   `ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`, the EPYC's kernels; never in f32 or on one thread),
-//!   and the probe crashed (segmentation fault) at batch 8 in bf16, AMX or not. On the AMX Xeon
-//!   batched base-int8 output varied between runs (one home-video track, batch 8: 3 SRTs in 8
-//!   runs); with an f32 decoder it never did. The batch size is known at load
-//!   (`EngineConfig::batch_size`); a bf16 decoder on a CPU (asked for by the environment or
-//!   the application, or loaded for batch 1) decodes every window alone
-//!   ([`Precision::batch_safe`]).
+//! - Batched decoding on a CPU: bf16 as unbatched, with an IR from converter 1.8.0 on. OpenVINO
+//!   2026.4's CPU plugin, with a bf16 decoder, indexes the self-attention mask by batch row
+//!   whatever its shape: older IRs pass a [T, total] mask, so rows 1.. of a batch read past it
+//!   (other numbers than each row decoded alone, varying between processes, and a segmentation
+//!   fault at batch 8 in earlier probes); 1.8.0's mask has a row per batch row and every row
+//!   gets the logits it gets alone, to the bit (tools/convert `test_batch_rows_decode_as_each_alone`;
+//!   probes over both int8 models, batches of 2-8, the encoder output at one address). With an
+//!   older IR a batch gets an f32 decoder (`config::bf16_batch_safe`). A bf16 decoder that a batch
+//!   cannot use (forced by the environment or the application on an older IR) decodes every
+//!   window alone ([`Precision::batch_safe`]).
 //! - Any other CPU: f32 for both (bf16 would be emulated, slower than f32).
 //! - GPU: f16 (the GPU plugin's native precision). Other devices (`AUTO`, `NPU`, ...): their
 //!   own default.
@@ -65,6 +64,8 @@ impl CpuCapabilities {
 pub struct DecoderUse {
     /// The model's IR gives right word timing with a bf16 decoder (`config::bf16_decoder_safe`).
     pub bf16_safe_ir: bool,
+    /// A bf16 decoder decodes a batch of this IR right (`config::bf16_batch_safe`).
+    pub bf16_batch_safe_ir: bool,
     /// The precision the application asks for (`EngineConfig::decoder_precision`), over the
     /// machine's choice.
     pub requested: Option<String>,
@@ -80,7 +81,7 @@ pub struct Precision {
     /// Why, for the log and the worker's report.
     pub reason: String,
     /// The decoder may decode several windows in one request: false for a bf16 decoder on a
-    /// CPU (see the module's notes).
+    /// CPU with an IR from before converter 1.8.0 (see the module's notes).
     pub batch_safe: bool,
     /// `KV_CACHE_PRECISION` of the decoder's self-attention cache; `None` leaves the IR's
     /// (f32 from converter 1.3.0 on). A bf16 decoder on a CPU computes its keys and values in
@@ -129,7 +130,7 @@ impl Precision {
         };
         let (encoder, decoder) = (part("ENCODER", &enc_machine), part("DECODER", &dec_machine));
         let bf16_cpu_decoder = is_cpu(device) && decoder.as_deref() == Some("bf16");
-        let batch_safe = !bf16_cpu_decoder;
+        let batch_safe = !bf16_cpu_decoder || decoder_use.bf16_batch_safe_ir;
         let self_attention_cache = bf16_cpu_decoder.then(|| "bf16".to_string());
         overrides.dedup();
         let reason = if overrides.is_empty() {
@@ -162,9 +163,10 @@ impl Precision {
         let but = if !decoder_use.bf16_safe_ir {
             "the decoder stays f32: this model's IR is from a converter before 1.4.0, whose word \
              timing a bf16 decoder gets wrong (re-convert it: tools/setup.sh)"
-        } else if decoder_use.batched && is_cpu(device) {
-            "the decoder is f32 for batched decoding: OpenVINO's bf16 decoder on a CPU now and \
-             then gives a batch's first request other numbers than later ones"
+        } else if decoder_use.batched && is_cpu(device) && !decoder_use.bf16_batch_safe_ir {
+            "the decoder is f32 for batched decoding: this model's IR is from a converter before \
+             1.8.0, whose self-attention mask OpenVINO's bf16 decoder misreads for a batch's rows \
+             after the first (re-convert it: tools/setup.sh)"
         } else {
             return ((encoder, decoder), why);
         };
@@ -240,11 +242,18 @@ mod tests {
 
     const NEW_IR: DecoderUse = DecoderUse {
         bf16_safe_ir: true,
+        bf16_batch_safe_ir: true,
         requested: None,
         batched: false,
     };
+    /// Converter 1.4.0 to 1.7.0: bf16 word timing right, bf16 batches not.
+    const IR_1_7: DecoderUse = DecoderUse {
+        bf16_batch_safe_ir: false,
+        ..NEW_IR
+    };
     const OLD_IR: DecoderUse = DecoderUse {
         bf16_safe_ir: false,
+        bf16_batch_safe_ir: false,
         requested: None,
         batched: false,
     };
@@ -285,22 +294,37 @@ mod tests {
     }
 
     #[test]
-    fn batched_decoding_on_a_cpu_gets_an_f32_decoder() {
+    fn batched_decoding_with_a_1_8_0_ir_keeps_the_bf16_decoder() {
         let batched = DecoderUse {
             batched: true,
             ..NEW_IR
         };
+        for flags in [SPR_FLAGS, ZEN4_FLAGS] {
+            let caps = CpuCapabilities::parse("BF16 FP32 INT8", flags);
+            let p = Precision::choose("CPU:0", Some(&caps), batched.clone(), no_env);
+            assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
+            assert!(
+                p.batch_safe && !p.reason.contains("batched"),
+                "{}",
+                p.reason
+            );
+            assert_eq!(p.self_attention_cache.as_deref(), Some("bf16"));
+        }
+    }
+
+    #[test]
+    fn batched_decoding_with_an_older_ir_gets_an_f32_decoder() {
+        let batched = DecoderUse {
+            batched: true,
+            ..IR_1_7
+        };
         let amx = CpuCapabilities::parse("BF16 FP32 INT8", SPR_FLAGS);
         let p = Precision::choose("CPU:0", Some(&amx), batched.clone(), no_env);
         assert_eq!(hints(&p), (Some("bf16"), Some("f32")));
-        assert!(
-            p.reason.contains("f32 for batched decoding"),
-            "{}",
-            p.reason
-        );
+        assert!(p.reason.contains("before 1.8.0"), "{}", p.reason);
         assert!(p.batch_safe);
         // Unbatched: bf16, and a batch would be decoded window by window.
-        let p = Precision::choose("CPU", Some(&amx), NEW_IR, no_env);
+        let p = Precision::choose("CPU", Some(&amx), IR_1_7, no_env);
         assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
         assert!(!p.batch_safe);
         // The environment's bf16 wins, and the batch is then decoded window by window.
