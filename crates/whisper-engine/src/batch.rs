@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::ov::{self, BatchSession};
 use crate::repeat_guard;
 use crate::stream::{self, Prepared, Stream as LongFormStream, WindowPlan};
+use crate::token_budget;
 use crate::{DecodeOptions, Segment, StreamState, WhisperModel};
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
@@ -120,9 +121,14 @@ fn first_attempts(
     let results = {
         let mut session = model.ov.batch_session(&parts)?;
         let no_speech = model.special.no_speech;
+        let budgets: Vec<usize> = live
+            .iter()
+            .map(|&i| token_budget::max_new_tokens(plan.max_new, windows[i].audio.len()))
+            .collect();
         decode_lockstep(
             &mut session,
             &plan,
+            &budgets,
             no_speech,
             temperature,
             &mut rngs,
@@ -160,10 +166,12 @@ fn encode(model: &mut WhisperModel, audio: &[f32]) -> Result<openvino::Tensor> {
 }
 
 /// All rows' first attempts: the shared prompt, then one token per row per step, by the
-/// unbatched loop's rules (`decode::decode_window`), until every row has ended.
+/// unbatched loop's rules (`decode::decode_window`), until every row has ended; row `r` samples
+/// at most `budgets[r]` tokens, as its window would alone (`token_budget.rs`).
 fn decode_lockstep(
     session: &mut BatchSession,
     plan: &WindowPlan,
+    budgets: &[usize],
     no_speech: Option<u32>,
     temperature: f32,
     rngs: &mut [ChaCha8Rng],
@@ -182,7 +190,8 @@ fn decode_lockstep(
         .collect();
     let mut done = vec![false; b];
     let mut next = vec![eot; b];
-    for step in 0..plan.max_new {
+    let longest = budgets.iter().copied().max().unwrap_or(0);
+    for step in 0..longest {
         for r in 0..b {
             next[r] = eot;
             if done[r] {
@@ -197,9 +206,10 @@ fn decode_lockstep(
             } else {
                 results[r].tokens.push(tok);
                 next[r] = tok;
+                done[r] = step + 1 == budgets[r];
             }
         }
-        if step + 1 == plan.max_new || done.iter().all(|&d| d) {
+        if done.iter().all(|&d| d) {
             break;
         }
         session.forward(&next, 1)?;

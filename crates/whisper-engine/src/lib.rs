@@ -39,6 +39,7 @@ mod stream;
 #[cfg(test)]
 mod test_segments;
 mod timeline;
+mod token_budget;
 pub mod vad;
 mod vad_ahead;
 mod vad_level;

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::hallucination::{self, WindowView};
 use crate::mel::{HOP, N_FRAMES, N_SAMPLES};
 use crate::ov::WindowDecoder;
+use crate::token_budget;
 use crate::{DecodeOptions, Segment, StreamState, Task, WhisperModel};
 use std::time::Instant;
 
@@ -258,6 +259,7 @@ impl<'m> Stream<'m> {
             &self.prompt_tokens,
             self.language.as_deref(),
         )?;
+        let max_new = token_budget::max_new_tokens(max_new, content);
         // Temperature fallback (generate_with_fallback).
         let temps = if self.opts.temperatures.is_empty() {
             vec![0.0]
