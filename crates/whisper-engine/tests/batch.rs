@@ -71,6 +71,44 @@ fn run(
     (out, before_finish, queued)
 }
 
+/// `name` with its decoder compiled in `precision`, whatever the machine would choose.
+fn load_at(name: &str, precision: &str) -> WhisperModel {
+    let cfg = EngineConfig {
+        decoder_precision: Some(precision.into()),
+        ..EngineConfig::default()
+    };
+    load_with(name, cfg)
+}
+
+/// `o` without what batched windows never have: the previous text and carried unfinished ends.
+fn unconditioned(o: DecodeOptions) -> DecodeOptions {
+    let mut o = DecodeOptions {
+        condition_on_previous_text: false,
+        ..o
+    };
+    if let Some(v) = &mut o.vad {
+        v.carry_unfinished = false;
+    }
+    o
+}
+
+/// The soundtrack decoded with `base` unbatched, then in batches of `batch`; also whether a
+/// window ever waited for its batch.
+fn single_and_batched(
+    m: &mut WhisperModel,
+    base: &DecodeOptions,
+    batch: usize,
+) -> (Vec<Segment>, Vec<Segment>, bool) {
+    let audio = home_video();
+    let (single, _, _) = run(m, &audio, base, 16_000);
+    let batched_opts = DecodeOptions {
+        batch_size: batch,
+        ..base.clone()
+    };
+    let (batched, _, queued) = run(m, &audio, &batched_opts, 16_000);
+    (single, batched, queued)
+}
+
 #[test]
 fn without_conditioning_batched_segments_equal_unbatched() {
     // Without the previous text, a batched window sees exactly the prompt it sees unbatched:
@@ -78,27 +116,12 @@ fn without_conditioning_batched_segments_equal_unbatched() {
     // threshold sends some windows to the temperature fallback (re-decoded alone). An f32
     // decoder: in bf16 a rewound request (unbatched later passes) rounds apart from a fresh one
     // (batched windows' later passes).
-    let f32_decoder = EngineConfig {
-        decoder_precision: Some("f32".into()),
-        ..EngineConfig::default()
-    };
-    let mut m = load_with("tiny.en", f32_decoder);
-    let audio = home_video();
-    let mut base = DecodeOptions {
-        condition_on_previous_text: false,
+    let mut m = load_at("tiny.en", "f32");
+    let base = unconditioned(DecodeOptions {
         log_prob_threshold: Some(-0.25),
         ..opts(1)
-    };
-    // Batched windows never carry their unfinished end into the next window.
-    if let Some(v) = &mut base.vad {
-        v.carry_unfinished = false;
-    }
-    let (single, _, _) = run(&mut m, &audio, &base, 16_000);
-    let batched_opts = DecodeOptions {
-        batch_size: 3,
-        ..base.clone()
-    };
-    let (batched, _, queued) = run(&mut m, &audio, &batched_opts, 16_000);
+    });
+    let (single, batched, queued) = single_and_batched(&mut m, &base, 3);
     assert!(queued, "no window ever waited for its batch");
     assert!(
         single.iter().any(|s| s.temperature > 0.0),
@@ -205,11 +228,7 @@ fn a_bf16_decoder_batches_and_keeps_every_window() {
     // elsewhere: ov/encoder_slot.rs). Same text as f32, batched or not.
     let audio = home_video();
     let decode = |precision: &str| {
-        let cfg = EngineConfig {
-            decoder_precision: Some(precision.into()),
-            ..EngineConfig::default()
-        };
-        let mut m = load_with("tiny.en", cfg);
+        let mut m = load_at("tiny.en", precision);
         let (single, _, _) = run(&mut m, &audio, &opts(1), 16_000);
         let (batched, _, _) = run(&mut m, &audio, &opts(3), 16_000);
         (text_of(&single), text_of(&batched), batched_some(&m))
@@ -238,25 +257,8 @@ fn without_conditioning_bf16_batches_give_the_unbatched_text() {
     // attempts are the unbatched ones to the token; the later passes of a batched window start on
     // a fresh request where unbatched ones rewind the first attempt's, which rounds apart in bf16:
     // word times may move by a frame or two, never the text.
-    let bf16 = EngineConfig {
-        decoder_precision: Some("bf16".into()),
-        ..EngineConfig::default()
-    };
-    let mut m = load_with("tiny.en-int8", bf16);
-    let audio = home_video();
-    let mut base = DecodeOptions {
-        condition_on_previous_text: false,
-        ..opts(1)
-    };
-    if let Some(v) = &mut base.vad {
-        v.carry_unfinished = false;
-    }
-    let (single, _, _) = run(&mut m, &audio, &base, 16_000);
-    let batched_opts = DecodeOptions {
-        batch_size: 4,
-        ..base.clone()
-    };
-    let (batched, _, queued) = run(&mut m, &audio, &batched_opts, 16_000);
+    let mut m = load_at("tiny.en-int8", "bf16");
+    let (single, batched, queued) = single_and_batched(&mut m, &unconditioned(opts(1)), 4);
     assert!(
         queued && batched_some(&m),
         "no window was decoded in a batch"
