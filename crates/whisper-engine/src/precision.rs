@@ -286,29 +286,14 @@ mod tests {
         // lists BF16 on both, only the first has AMX.
         for (flags, why) in [(SPR_FLAGS, "has AMX"), (ZEN4_FLAGS, "no AMX")] {
             let caps = CpuCapabilities::parse("BF16 WINOGRAD FP32 INT8 EXPORT_IMPORT", flags);
-            let p = Precision::choose("CPU:0-1", Some(&caps), NEW_IR, no_env);
-            assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
-            assert!(p.reason.contains(why), "{}", p.reason);
-            assert_eq!(p.self_attention_cache.as_deref(), Some("bf16"));
-        }
-    }
-
-    #[test]
-    fn batched_decoding_with_a_1_8_0_ir_keeps_the_bf16_decoder() {
-        let batched = DecoderUse {
-            batched: true,
-            ..NEW_IR
-        };
-        for flags in [SPR_FLAGS, ZEN4_FLAGS] {
-            let caps = CpuCapabilities::parse("BF16 FP32 INT8", flags);
-            let p = Precision::choose("CPU:0", Some(&caps), batched.clone(), no_env);
-            assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
-            assert!(
-                p.batch_safe && !p.reason.contains("batched"),
-                "{}",
-                p.reason
-            );
-            assert_eq!(p.self_attention_cache.as_deref(), Some("bf16"));
+            // Batched or not with a converter 1.8.0 IR.
+            for batched in [false, true] {
+                let use_ = DecoderUse { batched, ..NEW_IR };
+                let p = Precision::choose("CPU:0-1", Some(&caps), use_, no_env);
+                assert_eq!(hints(&p), (Some("bf16"), Some("bf16")));
+                assert!(p.reason.contains(why) && p.batch_safe, "{}", p.reason);
+                assert_eq!(p.self_attention_cache.as_deref(), Some("bf16"));
+            }
         }
     }
 
