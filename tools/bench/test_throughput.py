@@ -333,3 +333,11 @@ def test_the_workers_vad_thread_gives_the_same_srt_and_serves_every_block(tmp_pa
     assert s["modes"]["inline"]["blocks_ahead"] == 0
     srt = (tmp_path / "runs" / "noise_then_jfk.thread.srt").read_text()
     assert "country" in srt and srt.startswith("1\n00:00:2"), srt
+
+
+def test_the_report_goes_into_a_folder_that_does_not_exist_yet(tmp_path):
+    out = tmp_path / "new" / "deeper" / "throughput.md"
+    TP.write(out, "# report\n")
+    TP.write(out, "# report, a section more\n")
+    assert out.read_text() == "# report, a section more\n"
+    assert [p.name for p in out.parent.iterdir()] == ["throughput.md"]

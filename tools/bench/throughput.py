@@ -155,6 +155,9 @@ def shown(cmd: list[str]) -> str:
 
 
 def write(path: Path, text: str) -> None:
+    """The report so far, replaced whole; its folder made if missing (a run of 45 minutes must
+    not end at its first section for want of a folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
