@@ -298,7 +298,7 @@ def test_batch_rows_decode_as_each_alone(tiny_int8, precision):
     plugin's bf16 SDPA gave rows 1 and 2 other numbers (max abs 0.59 here; 0.6-30 in probes over both int8 models, batches of 2-8).
     The encoder output is bound from one buffer at one address, as the engine does
     (encoder_slot.rs): a bf16 decoder misreads a request whose input moved."""
-    if precision == "bf16" and "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+    if precision == "bf16" and not _native_bf16():
         pytest.skip("no native bf16 on this CPU")
     _, _, hidden = tiny_int8.encoded(JFK)
     rows = [hidden[0], np.roll(hidden[0], 300, axis=0), hidden[0, ::-1]]
@@ -378,7 +378,7 @@ def test_alignment_output_right_after_freed_requests(tiny, precision):
     first request's, at the engine's precisions (the engine takes a request per window and drops
     the last). With 1.3.0's alignment keys, a Gather of the cross K state, the CPU plugin's bf16
     path returned stale memory here (NaN or 1e14 in place of scores of at most ~4)."""
-    if precision == "bf16" and "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+    if precision == "bf16" and not _native_bf16():
         pytest.skip("no native bf16 on this CPU")
     _, _, hidden = tiny.encoded(JFK)
     prompt = tiny.prompt()
@@ -632,7 +632,7 @@ def test_int8_layout_keeps_alignment_and_state(tiny, tiny_int8):
 def test_int8_weights_stay_i8_in_the_cpu_plugin(tiny_int8, precision):
     """The CPU plugin fuses the decompression into its kernels: FullyConnected and Gather read
     the i8 weights (were it folded to f32 at compile time, nothing would be saved)."""
-    if precision == "bf16" and "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+    if precision == "bf16" and not _native_bf16():
         pytest.skip("no native bf16 on this CPU")
     dec = ov.Core().compile_model(str(tiny_int8.ir / "openvino_decoder_model.xml"), "CPU",
                                   {"INFERENCE_PRECISION_HINT": precision})
@@ -652,7 +652,7 @@ def test_int8_folded_encoder_gives_the_same_numbers_in_bf16(tiny_int8):
     otherwise) it is no further from the f32 encoder than the stored one (on the EPYC of
     BENCHMARKS.md, jfk: relative L2 0.0149 against 0.0155; base-int8 0.0308 against 0.0346). Its
     Constants stay i8 on disk."""
-    if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+    if not _native_bf16():
         pytest.skip("no native bf16 on this CPU: the engine keeps the stored encoder there")
     folded, stored = (tiny_int8.ir / conv.FOLDED_ENCODER_XML, tiny_int8.ir / "openvino_encoder_model.xml")
     model = ov.Core().read_model(str(folded))
@@ -677,6 +677,12 @@ def test_int8_folded_encoder_gives_the_same_numbers_in_bf16(tiny_int8):
         return float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
 
     assert error(folded_out) <= 1.1 * error(stored_out), (error(folded_out), error(stored_out))
+
+
+def _native_bf16() -> bool:
+    """OpenVINO computes bf16 natively on this CPU (`BF16` among its OPTIMIZATION_CAPABILITIES),
+    as the engine's precision choice reads it."""
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def _has_amx() -> bool:

@@ -12,15 +12,16 @@
 //! tokens a second (timestamps add about 0.5), and languages whose characters take several
 //! tokens (Japanese, Thai) stay well under 25 a second.
 
+use crate::mel::SAMPLE_RATE;
+
 /// Tokens a second of audio a window may take.
 const TOKENS_PER_SECOND: f64 = 25.0;
 /// Tokens on top, whatever the length (timestamps, a short exclamation).
 const TOKENS_BASE: usize = 20;
-const SAMPLE_RATE: f64 = 16_000.0;
 
 /// `model_limit` (Whisper's), lowered for a window of `content_samples` of audio.
 pub(crate) fn max_new_tokens(model_limit: usize, content_samples: usize) -> usize {
-    let seconds = content_samples as f64 / SAMPLE_RATE;
+    let seconds = content_samples as f64 / SAMPLE_RATE as f64;
     let budget = TOKENS_BASE + (seconds * TOKENS_PER_SECOND).ceil() as usize;
     model_limit.min(budget).max(1)
 }
