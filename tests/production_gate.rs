@@ -147,7 +147,12 @@ fn worker_kill_9_at_random_moments_loses_nothing_and_keeps_its_pinning() {
         let mut checked = false;
         while t.elapsed() < Duration::from_secs(20) && child.try_wait().unwrap().is_none() {
             let now = children(child.id());
-            if let Some(w) = now.iter().find(|w| !workers.contains(w)) {
+            // A new child counts once it runs the worker: between fork and exec it is still
+            // a gst-launch, not yet pinned (the element pins it in `pre_exec`).
+            let restarted = now
+                .iter()
+                .find(|&&w| !workers.contains(&w) && runs_program(w, "arcwhisper-worker"));
+            if let Some(w) = restarted {
                 if let Some(list) = proc_field(*w, "Cpus_allowed_list:") {
                     assert_eq!(list, "1", "restarted worker {w} pinned to CPU 1");
                     checked = true;

@@ -9,7 +9,7 @@ pub use test_support::gst_launch::{
     build_dir, gst_launch, run, run_ok, shell_words, PIPELINE_LIMIT,
 };
 pub use test_support::process::wait_with_timeout;
-pub use test_support::procfs::{children, fd_targets, proc_field, rss_kib};
+pub use test_support::procfs::{children, fd_targets, proc_field, rss_kib, runs_program};
 pub use test_support::scenes::{concat_clips, ffmpeg, make_scene};
 pub use test_support::speech::{clip, speech_dir};
 pub use test_support::srt::{parse_srt, Cue};

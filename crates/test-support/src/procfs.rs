@@ -73,6 +73,13 @@ pub fn waits_on_pipe(pid: u32) -> bool {
         .any(|t| std::fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w.contains("pipe")))
 }
 
+/// Whether a process runs the executable `name` (its `/proc/<pid>/exe`): a child between its
+/// fork and its exec still runs its parent's program, and has not yet been pinned by `pre_exec`.
+pub fn runs_program(pid: u32, name: &str) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|exe| exe.file_name().is_some_and(|f| f == name))
+}
+
 /// Direct children of a process (e.g. the workers of a gst-launch).
 pub fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -98,6 +105,9 @@ mod tests {
         assert!(rss_kib(pid).unwrap() > 0);
         assert!(status_kib(pid, "VmRSS") > 0);
         assert!(!cpus_allowed(pid as i64).is_empty());
+        let me = std::env::current_exe().unwrap();
+        assert!(runs_program(pid, me.file_name().unwrap().to_str().unwrap()));
+        assert!(!runs_program(pid, "arcwhisper-worker"));
         assert!(process_alive(pid as i64));
         let file = std::fs::File::open("Cargo.toml").unwrap();
         let path = std::fs::canonicalize("Cargo.toml").unwrap();
