@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The worker's own estimate of a model's need on the CPU (the same function it checks the
-/// budget with), so the test follows the estimate wherever it is calibrated.
+/// budget with) at the batch size of an element left at its defaults (speech detection on),
+/// so the test follows the estimate wherever it is calibrated.
 fn need_of(model: &str) -> u64 {
     arcwhisper_worker::models::estimate_need(
         &model_dir(model),
         arcwhisper_worker::models::DeviceKind::Cpu,
-        1,
+        whisper_engine::default_batch_size("CPU"),
     )
     .0
 }

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 use subtitle_cues::CueOptions;
 use whisper_engine::{
-    DecodeOptions, EngineConfig, SpeechProbabilities, Task, VadOptions, WhisperModel,
+    default_batch_size, DecodeOptions, EngineConfig, SpeechProbabilities, Task, VadOptions,
+    WhisperModel,
 };
 
 #[derive(Parser, Debug)]
@@ -101,11 +102,11 @@ struct Args {
     /// Speech detection: audio (ms) kept before and after each stretch of speech
     #[arg(long, default_value_t = VadOptions::default().speech_pad_ms)]
     speech_pad: u32,
-    /// With speech detection: decode this many speech windows together (8 was 10-15 % faster
-    /// than 1 for the int8 models on an AVX-512 EPYC: README; batched windows are not conditioned
-    /// on earlier windows' text); 1 decodes each as it closes
-    #[arg(long, default_value_t = DecodeOptions::default().batch_size as u16, value_parser = clap::value_parser!(u16).range(1..=32))]
-    batch_size: u16,
+    /// With speech detection: decode this many speech windows together (batched windows are not
+    /// conditioned on earlier windows' text); 1 decodes each as it closes. Default: 8 on a CPU
+    /// (the fastest measured there, BENCHMARKS.md), 1 on other devices
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32))]
+    batch_size: Option<u16>,
     /// Sampler seed for temperature > 0
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -147,13 +148,23 @@ impl Args {
             condition_on_previous_text: !self.no_condition_on_previous_text,
             seed: self.seed,
             vad: (!self.no_vad).then(|| self.vad_options()),
-            batch_size: usize::from(self.batch_size),
+            batch_size: self.batch_size(),
             ..DecodeOptions::default()
         };
         if self.no_fallback {
             opts.temperatures = vec![0.0];
         }
         Ok(opts)
+    }
+
+    /// `--batch-size`, else the device's default; 1 without speech detection (no batches, so
+    /// that the decoder's precision does not plan for one).
+    fn batch_size(&self) -> usize {
+        match self.batch_size {
+            _ if self.no_vad => 1,
+            Some(b) => usize::from(b),
+            None => default_batch_size(&self.device),
+        }
     }
 
     fn vad_options(&self) -> VadOptions {
@@ -262,7 +273,7 @@ fn load_model(args: &Args, dir: &std::path::Path) -> Result<WhisperModel> {
         device: args.device.clone(),
         cache_dir: args.cache_dir.clone(),
         threads: args.threads,
-        batch_size: usize::from(args.batch_size),
+        batch_size: args.batch_size(),
         ..EngineConfig::default()
     };
     Ok(WhisperModel::load(dir, &cfg)?)

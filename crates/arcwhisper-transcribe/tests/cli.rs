@@ -300,14 +300,17 @@ fn json_output_is_the_engines_segments_as_serde_writes_them() {
     // The CLI's default model.
     let dir_model =
         whisper_engine::find_model("tiny.en-int8").expect("tools/setup.sh installs tiny.en-int8");
+    // The CLI's defaults: speech detection on, the CPU's batch size.
+    let batch_size = whisper_engine::default_batch_size("CPU");
     let cfg = whisper_engine::EngineConfig {
         threads: Some(1),
+        batch_size,
         ..Default::default()
     };
     let mut model = whisper_engine::WhisperModel::load(&dir_model, &cfg).unwrap();
-    // The CLI's defaults: speech detection on.
     let opts = whisper_engine::DecodeOptions {
         vad: Some(whisper_engine::VadOptions::default()),
+        batch_size,
         ..Default::default()
     };
     let segments = model.transcribe(&audio, &opts).unwrap();

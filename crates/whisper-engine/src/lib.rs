@@ -148,8 +148,23 @@ pub struct DecodeOptions {
     /// With speech detection: closed windows decoded together, this many at a time (see
     /// `batch.rs`); batched windows are conditioned on the initial prompt only, never on an
     /// earlier window's text (as faster-whisper's batched pipeline). 1 (or 0) decodes each
-    /// window as it closes, conditioned on the window before.
+    /// window as it closes, conditioned on the window before. The CLI and the worker default
+    /// to [`default_batch_size`] for their device.
     pub batch_size: usize,
+}
+
+/// Speech windows decoded together when the caller leaves it to the device: 8 on a CPU, the
+/// fastest setting measured there for both int8 models with a WER within 0.11 points of 1
+/// (BENCHMARKS.md, "The default batch size"); 1 on other devices, where batches are unmeasured.
+pub fn default_batch_size(device: &str) -> usize {
+    if device
+        .get(..3)
+        .is_some_and(|d| d.eq_ignore_ascii_case("CPU"))
+    {
+        8
+    } else {
+        1
+    }
 }
 
 impl DecodeOptions {
@@ -550,5 +565,15 @@ mod tests {
         fn is_send<T: Send>() {}
         is_send::<super::WhisperModel>();
         is_send::<super::StreamState>();
+    }
+
+    #[test]
+    fn a_cpu_decodes_in_batches_of_eight_by_default_other_devices_one_by_one() {
+        for cpu in ["CPU", "cpu", "CPU.0"] {
+            assert_eq!(super::default_batch_size(cpu), 8, "{cpu}");
+        }
+        for other in ["GPU", "GPU.1", "AUTO", "NPU", ""] {
+            assert_eq!(super::default_batch_size(other), 1, "{other}");
+        }
     }
 }

@@ -244,11 +244,16 @@ fn two_instances_pinned_to_cpu0_and_cpu1() {
     }
 }
 
+/// The batch size of an element left at its defaults on a CPU (`whisper_engine::
+/// default_batch_size`; the element does not link the engine).
+const CPU_DEFAULT_BATCH: usize = 8;
+
+/// The worker's estimate of a model's need on the CPU at the default batch size.
 fn need(name: &str) -> u64 {
     let (n, src) = arcwhisper_worker::models::estimate_need(
         &model_dir(name),
         arcwhisper_worker::models::DeviceKind::Cpu,
-        1,
+        CPU_DEFAULT_BATCH,
     );
     eprintln!("need of {name}: {n} bytes ({src})");
     n
@@ -323,7 +328,11 @@ fn p001_pipeline(out: &std::path::Path, extra: &str) -> gst::Pipeline {
 }
 
 /// Runs p001 and kills the worker with SIGKILL as the first text buffer leaves the element.
-/// Returns (outcome, pid before, pid after).
+/// Returns (outcome, pid before, pid after). The pipelines decode window by window
+/// (`KILL_MID_CLIP`): with a CPU's default batch p001 is one batch, whose text comes out when
+/// the worker has nothing left to do.
+const KILL_MID_CLIP: &str = "batch-size=1";
+
 fn run_with_kill(p: &gst::Pipeline) -> (Outcome, i64, i64) {
     let w = p.by_name("w").unwrap();
     let killed = Arc::new(Mutex::new(0i64));
@@ -355,11 +364,11 @@ fn worker_killed_mid_clip_gives_identical_srt() {
     init();
     let dir = tmpdir("kill9");
     let (clean, killed) = (dir.join("clean.srt"), dir.join("killed.srt"));
-    let o = run(&p001_pipeline(&clean, ""), T);
+    let o = run(&p001_pipeline(&clean, KILL_MID_CLIP), T);
     assert!(o.error.is_none(), "{:?}", o.error);
     assert!(o.element("arcwhisper-worker-restarted").is_empty());
 
-    let p = p001_pipeline(&killed, "");
+    let p = p001_pipeline(&killed, KILL_MID_CLIP);
     let (o, before, after) = run_with_kill(&p);
     assert!(o.error.is_none(), "{:?}", o.error);
     assert!(before > 0, "no text buffer came out before EOS");
@@ -394,7 +403,10 @@ fn worker_killed_mid_clip_gives_identical_srt() {
 fn worker_death_past_the_restart_limit_is_an_error() {
     init();
     let dir = tmpdir("kill-limit");
-    let p = p001_pipeline(&dir.join("out.srt"), "worker-restarts=0");
+    let p = p001_pipeline(
+        &dir.join("out.srt"),
+        &format!("worker-restarts=0 {KILL_MID_CLIP}"),
+    );
     let (o, before, _) = run_with_kill(&p);
     assert!(before > 0);
     let e = o.error.expect("an error");

@@ -349,7 +349,8 @@ fn engine_refusal(
     if let Some(why) = cannot_honour(name, &langs, settings) {
         return Some(why);
     }
-    let mut stream = model.stream(decode_options(settings), None);
+    let opts = decode_options(settings, model.device());
+    let mut stream = model.stream(opts, None);
     stream
         .push(&[])
         .err()
@@ -378,7 +379,7 @@ pub fn engine_config(
             DeviceSpec::CpuSet(c) => Some(c.len()),
             _ => None,
         },
-        batch_size: decode_options(settings).batch_size,
+        batch_size: decode_options(settings, openvino_device).batch_size,
         ..EngineConfig::default()
     }
 }

@@ -4,9 +4,10 @@
 use whisper_engine::{DecodeOptions, Segment, StreamState};
 use worker_protocol::{languages, DecodeSettings, ResumeState, SegmentMsg, Task, WordMsg};
 
-/// The element's settings as engine options (`None` fields keep the engine's defaults).
+/// The element's settings as engine options for the OpenVINO `device` (`None` fields keep the
+/// engine's defaults; an unset batch size is the device's, `default_batch_size`).
 #[allow(clippy::field_reassign_with_default)]
-pub fn decode_options(s: &DecodeSettings) -> DecodeOptions {
+pub fn decode_options(s: &DecodeSettings, device: &str) -> DecodeOptions {
     let mut o = DecodeOptions::default();
     o.language = s.language.clone().filter(|l| !languages::is_auto(l));
     o.task = match s.task {
@@ -36,9 +37,13 @@ pub fn decode_options(s: &DecodeSettings) -> DecodeOptions {
     if let Some(v) = s.seed {
         o.seed = v;
     }
-    if let Some(v) = s.batch_size {
-        o.batch_size = v.max(1) as usize;
-    }
+    // Without speech detection there are no batches: 1, so that the memory estimate and the
+    // decoder's precision (`EngineConfig::batch_size`) do not plan for one.
+    o.batch_size = match s.batch_size {
+        Some(v) => v.max(1) as usize,
+        None if s.vad.is_some() => whisper_engine::default_batch_size(device),
+        None => 1,
+    };
     o.vad = s.vad.as_ref().map(|v| {
         let d = whisper_engine::VadOptions::default();
         whisper_engine::VadOptions {
@@ -103,18 +108,37 @@ mod tests {
     #[test]
     fn unset_settings_keep_the_engine_defaults() {
         let d = DecodeOptions::default();
-        let o = decode_options(&DecodeSettings::default());
+        let o = decode_options(&DecodeSettings::default(), "CPU");
         assert_eq!(o.language, None);
         assert_eq!(o.temperatures, d.temperatures);
         assert_eq!(o.no_speech_threshold, d.no_speech_threshold);
         assert_eq!(o.seed, d.seed);
-        let o = decode_options(&DecodeSettings {
-            language: Some("de".into()),
-            task: Task::Translate,
-            temperatures: Some(vec![]),
-            seed: Some(7),
+        assert_eq!(o.batch_size, 1, "no batches without speech detection");
+        let vad = DecodeSettings {
+            vad: Some(Default::default()),
             ..Default::default()
-        });
+        };
+        assert_eq!(decode_options(&vad, "CPU").batch_size, 8, "a CPU's default");
+        assert_eq!(
+            decode_options(&vad, "GPU.1").batch_size,
+            1,
+            "a card's default"
+        );
+        let asked = DecodeSettings {
+            batch_size: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(decode_options(&asked, "CPU").batch_size, 1);
+        let o = decode_options(
+            &DecodeSettings {
+                language: Some("de".into()),
+                task: Task::Translate,
+                temperatures: Some(vec![]),
+                seed: Some(7),
+                ..Default::default()
+            },
+            "CPU",
+        );
         assert_eq!(o.language.as_deref(), Some("de"));
         assert_eq!(o.task, whisper_engine::Task::Translate);
         assert_eq!(o.temperatures, d.temperatures);
@@ -123,6 +147,6 @@ mod tests {
             language: Some("auto".into()),
             ..Default::default()
         };
-        assert_eq!(decode_options(&auto).language, None);
+        assert_eq!(decode_options(&auto, "CPU").language, None);
     }
 }

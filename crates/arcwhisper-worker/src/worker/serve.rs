@@ -94,7 +94,7 @@ pub fn serve<R: Read + Send + 'static>(
     resume: Option<ResumeState>,
     input: R,
 ) -> i32 {
-    let opts = decode_options(settings);
+    let opts = decode_options(settings, &cfg.device);
     let mirror = (opts.vad.is_some() && mirror_wanted())
         .then(|| speech_mirror(resume.as_ref()))
         .flatten();

@@ -738,8 +738,8 @@ impl ObjectImpl for ArcWhisper {
                     .build(),
                 glib::ParamSpecUInt::builder("batch-size")
                     .nick("Batch size")
-                    .blurb("With speech detection: this many speech windows are decoded together (8 was 10-15 % faster than 1 for the int8 models on an AVX-512 EPYC: README; batched windows are not conditioned on earlier windows' text, and their text comes out when the batch is decoded); 1 decodes each window as it closes, conditioned on the one before")
-                    .minimum(1)
+                    .blurb("With speech detection: this many speech windows are decoded together (batched windows are not conditioned on earlier windows' text, and their text comes out when the batch is decoded); 1 decodes each window as it closes, conditioned on the one before; 0 = the device's default: 8 on a CPU (the fastest measured there: BENCHMARKS.md), 1 on a card")
+                    .minimum(0)
                     .maximum(32)
                     .default_value(DEFAULT_BATCH_SIZE)
                     .mutable_ready()

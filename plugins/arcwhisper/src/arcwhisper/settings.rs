@@ -16,8 +16,9 @@ pub const DEFAULT_NO_SPEECH: f32 = 0.6;
 /// Longest silence of a worker the element accepts while it waits for it (loading a model,
 /// decoding a window): generous enough for a large model compiling on a slow CPU.
 pub const DEFAULT_WORKER_TIMEOUT_S: u32 = 300;
-/// Speech windows decoded together (the engine's `DecodeOptions::batch_size`).
-pub const DEFAULT_BATCH_SIZE: u32 = 1;
+/// Speech windows decoded together (the engine's `DecodeOptions::batch_size`); 0 leaves it to
+/// the worker: 8 on a CPU, 1 on a card (`whisper_engine::default_batch_size`).
+pub const DEFAULT_BATCH_SIZE: u32 = 0;
 
 /// The engine's speech-detection defaults (the reasons are in whisper-engine's `VadOptions`).
 pub struct VadDefaults {
@@ -116,7 +117,7 @@ impl Settings {
                 speech_pad_ms: Some(self.speech_pad_ms),
                 min_speech_ms: None,
             }),
-            batch_size: Some(self.batch_size),
+            batch_size: (self.batch_size > 0).then_some(self.batch_size),
             ..Default::default()
         }
     }
