@@ -674,7 +674,10 @@ fn disk_full_while_committing_leaves_no_marker_and_damages_nothing() {
 }
 
 /// An hour-long scene keeps memory bounded: resident memory of the pipeline and of the worker in
-/// the last third of the run stays within 10% of the first third. CI runs 20 minutes of audio;
+/// the last third of the run stays within 10% of the run's second sixth to its half, both the
+/// highest and the median sample. The worker's memory peaks while it decodes a batch (every 8
+/// windows, about 4 min of this speech, for a second or so), so it is sampled every 100 ms and
+/// the early span holds more than one batch. CI runs 20 minutes of audio;
 /// `ARCWHISPER_LONG_SCENE_MINUTES=60` runs the full hour (see TESTING.md).
 #[test]
 fn long_scene_memory_stays_bounded() {
@@ -711,7 +714,7 @@ fn long_scene_memory_stays_bounded() {
             samples.push((t0.elapsed().as_secs_f64(), p, w));
         }
         assert!(t0.elapsed() < Duration::from_secs(60 * minutes), "too slow");
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(100));
     }
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(child.wait().unwrap().success(), "{text}");
@@ -727,26 +730,32 @@ fn long_scene_memory_stays_bounded() {
         prev = c.start_ms;
     }
     let n = samples.len();
-    assert!(n >= 9, "enough samples: {n}");
-    let third = |part: &[(f64, u64, u64)]| {
-        (
-            part.iter().map(|s| s.1).max().unwrap(),
-            part.iter().map(|s| s.2).max().unwrap(),
-        )
-    };
-    let (p1, w1) = third(&samples[n / 6..n / 3]);
-    let (p3, w3) = third(&samples[2 * n / 3..]);
-    eprintln!(
-        "{minutes} min scene in {:.0} s, {} cues; max RSS first third: pipeline {p1} KiB, worker {w1} KiB; last third: pipeline {p3} KiB, worker {w3} KiB",
-        t0.elapsed().as_secs_f64(),
-        cues.len()
-    );
-    assert!(
-        p3 as f64 <= p1 as f64 * 1.10,
-        "pipeline memory grows: {p1} -> {p3} KiB"
-    );
-    assert!(
-        w3 as f64 <= w1 as f64 * 1.10,
-        "worker memory grows: {w1} -> {w3} KiB"
-    );
+    assert!(n >= 30, "enough samples: {n}");
+    let (early, late) = (&samples[n / 6..n / 2], &samples[2 * n / 3..]);
+    for (what, of) in [("pipeline", 1), ("worker", 2)] {
+        let kib = |part: &[(f64, u64, u64)]| -> Vec<u64> {
+            let mut v: Vec<u64> = part
+                .iter()
+                .map(|s| if of == 1 { s.1 } else { s.2 })
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let (e, l) = (kib(early), kib(late));
+        let (e_max, e_mid, l_max, l_mid) = (
+            e[e.len() - 1],
+            e[e.len() / 2],
+            l[l.len() - 1],
+            l[l.len() / 2],
+        );
+        eprintln!(
+            "{minutes} min scene in {:.0} s, {} cues; {what} RSS early max {e_max} median {e_mid} KiB, late max {l_max} median {l_mid} KiB",
+            t0.elapsed().as_secs_f64(),
+            cues.len()
+        );
+        assert!(
+            l_max as f64 <= e_max as f64 * 1.10 && l_mid as f64 <= e_mid as f64 * 1.10,
+            "{what} memory grows: max {e_max} -> {l_max} KiB, median {e_mid} -> {l_mid} KiB"
+        );
+    }
 }
