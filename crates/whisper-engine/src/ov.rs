@@ -23,6 +23,11 @@ const ENCODER_XML: &str = "openvino_encoder_model.xml";
 /// An int8 model's encoder whose int8 weights a bf16 CPU folds at compile (converter 1.6.0 on;
 /// tools/convert: `fold_at_compile`): 20 % faster a window there, the same numbers.
 const FOLDED_ENCODER_XML: &str = "openvino_encoder_model.folded.xml";
+/// An int8 model's encoder with int8 activations too (converter 1.9.0 on, NNCF's static
+/// quantization): 28-33 % faster a window than bf16 where the CPU has int8 dot products.
+const STATIC_INT8_ENCODER_XML: &str = "openvino_encoder_model.static-int8.xml";
+/// `0`: never the static int8 encoder (benchmarks compare with and without it).
+const STATIC_INT8_ENCODER_ENV: &str = "ARCWHISPER_STATIC_INT8_ENCODER";
 const DECODER_XML: &str = "openvino_decoder_model.xml";
 const DECODER_PAST_XML: &str = "openvino_decoder_with_past_model.xml";
 /// The decoder output with the alignment heads' raw cross-attention scores, `[B, A, T, S]`
@@ -151,11 +156,50 @@ fn set_precision_hint(core: &mut Core, device: &str, hint: &Option<String>) -> R
     Ok(())
 }
 
-/// The encoder IR to compile: an int8 model's folded encoder on a CPU that runs it in bf16,
-/// else the one every tool reads (an f32 CPU computes the int8 weights faster compressed, with
-/// dynamically quantized activations that folding would change; GPUs keep theirs).
-fn encoder_ir(on_cpu: bool, precision: &Precision, folded_exists: bool) -> &'static str {
-    if on_cpu && folded_exists && precision.encoder.as_deref() == Some("bf16") {
+/// Which encoder IRs an int8 model folder holds besides the one every tool reads.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncoderFiles {
+    folded: bool,
+    static_int8: bool,
+}
+
+impl EncoderFiles {
+    fn in_dir(dir: &Path) -> Self {
+        Self {
+            folded: dir.join(FOLDED_ENCODER_XML).is_file(),
+            static_int8: dir.join(STATIC_INT8_ENCODER_XML).is_file(),
+        }
+    }
+}
+
+/// Whether the CPU multiplies int8 in hardware (AVX-512 VNNI, AVX-VNNI; every AMX CPU has
+/// VNNI): there the static int8 encoder is faster, without it slower than f32 (BENCHMARKS.md).
+fn cpu_has_int8_dot_products() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The encoder IR to compile: on a CPU with int8 dot products, an int8 model's static int8
+/// encoder (unless `ARCWHISPER_STATIC_INT8_ENCODER=0`); else its folded encoder on a CPU that
+/// runs it in bf16; else the one every tool reads (an f32 CPU computes the int8 weights faster
+/// compressed, with dynamically quantized activations that folding would change; GPUs keep
+/// theirs).
+fn encoder_ir(
+    on_cpu: bool,
+    precision: &Precision,
+    files: EncoderFiles,
+    int8_dot_products: bool,
+) -> &'static str {
+    if on_cpu && files.static_int8 && int8_dot_products {
+        STATIC_INT8_ENCODER_XML
+    } else if on_cpu && files.folded && precision.encoder.as_deref() == Some("bf16") {
         FOLDED_ENCODER_XML
     } else {
         ENCODER_XML
@@ -241,9 +285,22 @@ impl OvWhisper {
         crate::runtime::load_runtime()?;
         let on_cpu = is_cpu(device);
         let mut encoder_core = new_core(cfg, cache_dir)?;
-        let precision = choose_precision(&encoder_core, cfg, dir);
-        let folded = dir.join(FOLDED_ENCODER_XML).is_file();
-        let (enc_xml, enc_bin) = check_ir(dir, encoder_ir(on_cpu, &precision, folded))?;
+        let mut precision = choose_precision(&encoder_core, cfg, dir);
+        let int8_dot_products = cpu_has_int8_dot_products()
+            && std::env::var(STATIC_INT8_ENCODER_ENV).map_or(true, |v| v.trim() != "0");
+        let encoder_file = encoder_ir(
+            on_cpu,
+            &precision,
+            EncoderFiles::in_dir(dir),
+            int8_dot_products,
+        );
+        if encoder_file == STATIC_INT8_ENCODER_XML {
+            // Logged with the precision: the encoder's MatMuls then run in int8, not the hint's.
+            precision.reason.push_str(
+                "; the encoder's activations int8 too (static int8 encoder: the CPU has VNNI)",
+            );
+        }
+        let (enc_xml, enc_bin) = check_ir(dir, encoder_file)?;
         // The CPU compiles the decoder faster than it imports the decoder's cached blob
         // (tiny.en-int8 0.21 against 0.27 s, base-int8 0.29 against 0.36 s at bf16 on the AMX
         // Xeon of BENCHMARKS.md, alike on the EPYC); the encoder's blob stays a gain (0.05
@@ -515,14 +572,52 @@ mod cache_tests {
             batch_safe: true,
             self_attention_cache: None,
         };
+        let folded = EncoderFiles {
+            folded: true,
+            static_int8: false,
+        };
+        let ir = |cpu, p: Option<&str>, files| encoder_ir(cpu, &at(p), files, false);
+        assert_eq!(ir(true, Some("bf16"), folded), FOLDED_ENCODER_XML);
+        assert_eq!(ir(true, Some("bf16"), EncoderFiles::default()), ENCODER_XML);
+        assert_eq!(ir(true, Some("f32"), folded), ENCODER_XML);
+        assert_eq!(ir(true, None, folded), ENCODER_XML);
+        assert_eq!(ir(false, Some("bf16"), folded), ENCODER_XML);
+    }
+
+    #[test]
+    fn the_static_int8_encoder_is_for_a_cpu_with_int8_dot_products() {
+        let at = |encoder: &str| Precision {
+            encoder: Some(encoder.to_string()),
+            decoder: None,
+            reason: String::new(),
+            batch_safe: true,
+            self_attention_cache: None,
+        };
+        let both = EncoderFiles {
+            folded: true,
+            static_int8: true,
+        };
+        for p in ["bf16", "f32"] {
+            assert_eq!(
+                encoder_ir(true, &at(p), both, true),
+                STATIC_INT8_ENCODER_XML,
+                "{p}"
+            );
+        }
         assert_eq!(
-            encoder_ir(true, &at(Some("bf16")), true),
+            encoder_ir(true, &at("bf16"), both, false),
             FOLDED_ENCODER_XML
         );
-        assert_eq!(encoder_ir(true, &at(Some("bf16")), false), ENCODER_XML);
-        assert_eq!(encoder_ir(true, &at(Some("f32")), true), ENCODER_XML);
-        assert_eq!(encoder_ir(true, &at(None), true), ENCODER_XML);
-        assert_eq!(encoder_ir(false, &at(Some("bf16")), true), ENCODER_XML);
+        assert_eq!(encoder_ir(true, &at("f32"), both, false), ENCODER_XML);
+        assert_eq!(encoder_ir(false, &at("f16"), both, true), ENCODER_XML);
+        let without = EncoderFiles {
+            folded: true,
+            static_int8: false,
+        };
+        assert_eq!(
+            encoder_ir(true, &at("bf16"), without, true),
+            FOLDED_ENCODER_XML
+        );
     }
 
     #[test]
