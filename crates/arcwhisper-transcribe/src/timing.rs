@@ -32,8 +32,6 @@ pub fn stats_line(
         "tokens": st.tokens,
         "decoder_calls": st.decoder_calls,
         "decoder_requests": st.decoder_requests,
-        // Windows aligned by their batch's pass (ov/batch_forced_pass.rs).
-        "batched_alignments": st.batched_alignments,
         "prompt_seconds": st.prompt_seconds,
         "prompt_tokens": st.prompt_tokens,
         // Speech windows decoded again from a region Whisper skipped (coverage.rs).

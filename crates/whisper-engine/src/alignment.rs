@@ -8,7 +8,6 @@
 //! its neighbours, implausibly long words are cut, and each segment's start and end follow its
 //! words.
 
-use crate::config::SpecialTokens;
 use crate::dtw;
 use crate::error::{Error, Result};
 use crate::median_filter;
@@ -36,54 +35,6 @@ struct Timing {
     probability: f32,
 }
 
-/// A window's forced-alignment pass computed elsewhere (on its batch's decoder request:
-/// `batch_alignment.rs`); the window's word timing takes it when it aligns the same tokens over
-/// the same frames, and runs the pass itself otherwise (say, after a temperature fallback).
-pub(crate) struct ForcedPass {
-    /// The pass's input ([`forced_tokens`]).
-    pub tokens: Vec<u32>,
-    /// Encoder frames in `qk` ([`encoder_frames`]).
-    pub frames: usize,
-    /// The alignment heads' scores, `[heads][tokens][frames]`.
-    pub qk: Vec<f32>,
-    /// The probability of each text token.
-    pub probs: Vec<f32>,
-}
-
-/// The alignment pass's input: `sot_sequence <|notimestamps|> text <|endoftext|>`.
-pub(crate) fn forced_tokens(sp: &SpecialTokens, sot_sequence: &[u32], text: &[u32]) -> Vec<u32> {
-    let mut tokens = sot_sequence.to_vec();
-    tokens.push(sp.no_timestamps);
-    tokens.extend_from_slice(text);
-    tokens.push(sp.eot);
-    tokens
-}
-
-/// The text tokens (timestamps and specials dropped) of a window's segments, in order.
-pub(crate) fn text_tokens<'a>(segments: impl IntoIterator<Item = &'a [u32]>, eot: u32) -> Vec<u32> {
-    segments
-        .into_iter()
-        .flatten()
-        .copied()
-        .filter(|&t| t < eot)
-        .collect()
-}
-
-/// The tokens that open a window's alignment pass: the prompt from `<|startoftranscript|>`
-/// on, without `<|notimestamps|>` (the pass adds its own).
-pub(crate) fn sot_sequence(from_sot: &[u32], no_timestamps: u32) -> Vec<u32> {
-    from_sot
-        .iter()
-        .copied()
-        .filter(|&t| t != no_timestamps)
-        .collect()
-}
-
-/// Encoder frames (20 ms) over a window's `content_frames` mel frames (10 ms).
-pub(crate) fn encoder_frames(content_frames: usize) -> usize {
-    (content_frames / 2).max(1)
-}
-
 /// What the word timing of one window needs besides the model.
 pub(crate) struct WindowInput<'a> {
     /// `<|startoftranscript|>` [language, task]: the alignment pass's prefix.
@@ -106,18 +57,17 @@ pub(crate) fn add_word_timestamps(
     decoder: &mut WindowDecoder,
     segments: &mut [Segment],
     w: &WindowInput,
-    precomputed: Option<ForcedPass>,
 ) -> Result<()> {
     let eot = model.special.eot;
     let per_segment: Vec<Vec<u32>> = segments
         .iter()
-        .map(|s| text_tokens([&s.tokens[..]], eot))
+        .map(|s| s.tokens.iter().copied().filter(|&t| t < eot).collect())
         .collect();
     let text: Vec<u32> = per_segment.iter().flatten().copied().collect();
     if text.is_empty() {
         return Ok(());
     }
-    let mut timings = find_alignment(model, decoder, &text, w, precomputed)?;
+    let mut timings = find_alignment(model, decoder, &text, w)?;
     let (median, max) = duration_limits(&timings);
     cut_long_words_at_sentence_ends(&mut timings, max);
     merge_punctuations(&mut timings, w.prepend, w.append);
@@ -276,20 +226,17 @@ fn find_alignment(
     decoder: &mut WindowDecoder,
     text: &[u32],
     w: &WindowInput,
-    precomputed: Option<ForcedPass>,
 ) -> Result<Vec<Timing>> {
     let sp = &model.special;
-    let tokens = forced_tokens(sp, w.sot_sequence, text);
+    let mut tokens = w.sot_sequence.to_vec();
+    tokens.push(sp.no_timestamps);
+    tokens.extend_from_slice(text);
+    tokens.push(sp.eot);
     let (sot_len, text_vocab) = (w.sot_sequence.len(), sp.eot as usize);
     let heads = model.ov.alignment_heads;
-    let frames = encoder_frames(w.content_frames);
-    let (qk, probs) = match precomputed.filter(|p| p.tokens == tokens && p.frames == frames) {
-        Some(pass) => {
-            model.stats.batched_alignments += 1;
-            (pass.qk, pass.probs)
-        }
-        None => decoder.forced_pass(&mut model.ov, &tokens, frames, sot_len, text, text_vocab)?,
-    };
+    let frames = (w.content_frames / 2).max(1);
+    let (qk, probs) =
+        decoder.forced_pass(&mut model.ov, &tokens, frames, sot_len, text, text_vocab)?;
     let frames = qk.len() / (heads * tokens.len()).max(1);
     if frames == 0 {
         return Err(Error::Runtime("the alignment output has no frames".into()));

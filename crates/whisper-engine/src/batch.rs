@@ -13,14 +13,12 @@
 //! segments, word timing, the hallucination rules, and the rest of a window whose decode
 //! stopped before its end.
 
-use crate::alignment::{self, ForcedPass};
 use crate::decode::{self, DecodeCounters, WindowResult};
 use crate::error::Result;
-use crate::ov::{self, BatchSession, ForcedRow, PassShape};
+use crate::ov::{self, BatchSession};
 use crate::repeat_guard;
 use crate::stream::{self, Prepared, Stream as LongFormStream, WindowPlan};
 use crate::token_budget;
-use crate::window_segments;
 use crate::{DecodeOptions, Segment, StreamState, WhisperModel};
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
@@ -120,14 +118,14 @@ fn first_attempts(
         .map(|&i| encs[i].as_ref().expect("live"))
         .collect();
     let mut counters = DecodeCounters::default();
-    let (results, alignments) = {
+    let results = {
         let mut session = model.ov.batch_session(&parts)?;
         let no_speech = model.special.no_speech;
         let budgets: Vec<usize> = live
             .iter()
             .map(|&i| token_budget::max_new_tokens(plan.max_new, windows[i].audio.len()))
             .collect();
-        let results = decode_lockstep(
+        decode_lockstep(
             &mut session,
             &plan,
             &budgets,
@@ -135,71 +133,21 @@ fn first_attempts(
             temperature,
             &mut rngs,
             &mut counters,
-        )?;
-        model.add_time(2, t.elapsed());
-        let live_audio: Vec<usize> = live.iter().map(|&i| windows[i].audio.len()).collect();
-        let alignments = if model.times_words(opts) && model.decoder_rewinds() {
-            align_batch(model, &mut session, &plan, &results, &live_audio)?
-        } else {
-            results.iter().map(|_| None).collect()
-        };
-        (results, alignments)
+        )?
     };
+    model.add_time(2, t.elapsed());
     model.stats.add_decoding(&counters);
     model.stats.decoder_requests += 1;
-    let mut firsts = results.into_iter().zip(alignments);
+    let mut results = results.into_iter();
     Ok(encs
         .into_iter()
         .map(|e| {
-            e.map(|enc| {
-                let (first, alignment) = firsts.next().expect("one result a live window");
-                Prepared {
-                    enc,
-                    first_attempt: Some(first),
-                    alignment,
-                }
+            e.map(|enc| Prepared {
+                enc,
+                first_attempt: results.next(),
             })
         })
         .collect())
-}
-
-/// Every row's alignment pass for the text of its first attempt (what the window's word timing
-/// will align unless a fallback decodes it again), on the batch's request: see
-/// `ov/batch_forced_pass.rs`. `audio_samples[r]`: the samples of row `r`'s window.
-fn align_batch(
-    model: &mut WhisperModel,
-    session: &mut BatchSession,
-    plan: &WindowPlan,
-    results: &[WindowResult],
-    audio_samples: &[usize],
-) -> Result<Vec<Option<ForcedPass>>> {
-    let t = Instant::now();
-    let sp = &model.special;
-    let sot_sequence = alignment::sot_sequence(&plan.prompt[plan.sot_index..], sp.no_timestamps);
-    let rows: Vec<Option<ForcedRow>> = results
-        .iter()
-        .zip(audio_samples)
-        .map(|(res, &samples)| {
-            let tokens = &res.tokens;
-            let kept = window_segments::segment_tokens_len(tokens, sp.timestamp_begin);
-            let text = alignment::text_tokens([&tokens[..kept]], sp.eot);
-            (!text.is_empty()).then(|| ForcedRow {
-                tokens: alignment::forced_tokens(sp, &sot_sequence, &text),
-                first_row: sot_sequence.len(),
-                frames: alignment::encoder_frames(window_segments::content_frames(samples)),
-            })
-        })
-        .collect();
-    let shape = PassShape {
-        heads: model.ov.alignment_heads,
-        text_vocab: sp.eot as usize,
-        eot: sp.eot,
-        max_rows: PREFILL_ROWS,
-    };
-    let passes = ov::forced_passes(session, &rows, &shape)?;
-    model.add_time(2, t.elapsed());
-    model.stats.alignment_seconds += t.elapsed().as_secs_f64();
-    Ok(passes)
 }
 
 /// Log-mel and encoder output of one window (an owned copy: the encoder request reuses its

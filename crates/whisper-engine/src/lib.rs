@@ -44,7 +44,6 @@ pub mod vad;
 mod vad_ahead;
 mod vad_level;
 mod vad_mirror;
-mod window_segments;
 
 pub use error::{Error, Result};
 pub use precision::{CpuCapabilities, DecoderUse, Precision};
@@ -284,12 +283,8 @@ pub struct Stats {
     pub prompt_seconds: f64,
     pub prompt_tokens: u64,
     /// Fresh decoder requests: each computes its window's cross-attention K/V. One per window
-    /// with a rewinding IR (one per batch for a batch's first attempts and word timing); one
-    /// per pass (attempt, word timing, language detection) before.
+    /// with a rewinding IR; one per pass (attempt, word timing, language detection) before.
     pub decoder_requests: u64,
-    /// Windows whose word timing took the alignment pass run with their batch, on the batch's
-    /// request (`ov/batch_forced_pass.rs`), instead of one of their own.
-    pub batched_alignments: u64,
     /// Time in speech detection, and the audio it passed to Whisper (16 kHz samples).
     pub vad_seconds: f64,
     /// VAD blocks the stream read from probabilities computed apart ([`SpeechProbabilities`])

@@ -10,12 +10,10 @@ use openvino::{
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-mod batch_forced_pass;
 mod encoder_slot;
 mod session;
 mod window_decoder;
 
-pub(crate) use batch_forced_pass::{forced_passes, ForcedRow, PassShape};
 use encoder_slot::EncoderSlot;
 pub(crate) use session::BatchSession;
 use session::StatelessState;

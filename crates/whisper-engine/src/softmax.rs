@@ -57,13 +57,6 @@ pub(crate) fn exp_in_place(xs: &mut [f32], shift: f32) -> f32 {
     acc.reduce_add() + tail
 }
 
-/// The softmax probability of `xs[index]` over `xs` (0 past the end).
-pub(crate) fn probability(xs: &[f32], index: usize) -> f32 {
-    let max = max(xs);
-    let sum = sum_exp(xs, max);
-    xs.get(index).map_or(0.0, |&x| (x - max).exp() / sum)
-}
-
 /// ln Σ exp(x), computed stably; `NEG_INFINITY` when every x is (or there are none).
 pub(crate) fn log_sum_exp(xs: &[f32]) -> f32 {
     max_and_log_sum_exp(xs).1

@@ -6,14 +6,13 @@
 //! A window is decoded by `push` only when 30 s of audio beyond the seek point are buffered, so
 //! the result does not depend on how the audio was chunked.
 
-use crate::alignment::{self, ForcedPass, WindowInput};
+use crate::alignment::{self, WindowInput};
 use crate::decode::{self, DecodeCounters, Rules, WindowResult};
 use crate::error::{Error, Result};
 use crate::hallucination::{self, WindowView};
-use crate::mel::{HOP, N_SAMPLES};
+use crate::mel::{HOP, N_FRAMES, N_SAMPLES};
 use crate::ov::WindowDecoder;
 use crate::token_budget;
-use crate::window_segments;
 use crate::{DecodeOptions, Segment, StreamState, Task, WhisperModel};
 use std::time::Instant;
 
@@ -55,8 +54,6 @@ pub(crate) struct Prepared {
     pub enc: openvino::Tensor,
     /// `None`: the stream decodes the first attempt itself.
     pub first_attempt: Option<WindowResult>,
-    /// The first attempt's alignment pass, if computed with the batch.
-    pub alignment: Option<ForcedPass>,
 }
 
 /// A window's prompt and logit rules: what every attempt at it shares.
@@ -225,7 +222,7 @@ impl<'m> Stream<'m> {
     /// Decode the window at the seek point; advance the seek and drop the consumed audio.
     fn decode_at_seek(&mut self, out: &mut Vec<Segment>) -> Result<()> {
         let content = self.buf.len().min(N_SAMPLES);
-        let segment_size = window_segments::content_frames(content) as u64;
+        let segment_size = (content / HOP).min(N_FRAMES) as u64;
         let seek = self.seek_frames;
         let time_offset = seek as f64 * TIME_PER_FRAME;
         let segment_duration = segment_size as f64 * TIME_PER_FRAME;
@@ -235,9 +232,9 @@ impl<'m> Stream<'m> {
             return Ok(());
         }
 
-        let (enc, mut first_attempt, alignment) = match self.prepared.take() {
-            Some(p) => (p.enc, p.first_attempt, p.alignment),
-            None => (self.encode(content)?, None, None),
+        let (enc, mut first_attempt) = match self.prepared.take() {
+            Some(p) => (p.enc, p.first_attempt),
+            None => (self.encode(content)?, None),
         };
 
         // One decoder request for every pass over this window (ov/window_decoder.rs).
@@ -366,12 +363,21 @@ impl<'m> Stream<'m> {
 
         let tokens = &result.tokens;
         let tb = sp.timestamp_begin;
-        let single_timestamp_ending = window_segments::ends_on_single_timestamp(tokens, tb);
+        let single_timestamp_ending =
+            tokens.len() >= 2 && tokens[tokens.len() - 2] < tb && tokens[tokens.len() - 1] >= tb;
+        let consecutive: Vec<usize> = (1..tokens.len())
+            .filter(|&i| tokens[i] >= tb && tokens[i - 1] >= tb)
+            .collect();
         let mut pieces: Vec<(f64, f64, Vec<u32>)> = Vec::new();
         let mut new_seek;
-        if let Some(ranges) = window_segments::timestamped_ranges(tokens, tb) {
-            for range in &ranges {
-                let sliced = &tokens[range.clone()];
+        if !consecutive.is_empty() {
+            let mut slices = consecutive.clone();
+            if single_timestamp_ending {
+                slices.push(tokens.len());
+            }
+            let mut last_slice = 0;
+            for &cur in &slices {
+                let sliced = &tokens[last_slice..cur];
                 let start_pos = sliced[0].saturating_sub(tb) as f64;
                 let end_pos = sliced[sliced.len() - 1].saturating_sub(tb) as f64;
                 pieces.push((
@@ -379,11 +385,11 @@ impl<'m> Stream<'m> {
                     time_offset + end_pos * TIME_PRECISION,
                     sliced.to_vec(),
                 ));
+                last_slice = cur;
             }
             if single_timestamp_ending {
                 new_seek = seek + segment_size;
             } else {
-                let last_slice = ranges.last().map_or(0, |r| r.end);
                 let last_ts_pos = tokens[last_slice - 1].saturating_sub(tb) as u64;
                 new_seek = seek + last_ts_pos * INPUT_STRIDE;
             }
@@ -422,15 +428,13 @@ impl<'m> Stream<'m> {
                     .then(|| time_offset + content as f64 / 16000.0),
                 threshold: self.opts.hallucination_silence_threshold.map(f64::from),
             };
-            let sot_sequence = alignment::sot_sequence(&prompt[sot_index..], sp.no_timestamps);
-            new_seek = self.add_words(
-                &mut decoder,
-                &sot_sequence,
-                &mut segments,
-                &view,
-                alignment,
-                new_seek,
-            )?;
+            let sot_sequence: Vec<u32> = prompt[sot_index..]
+                .iter()
+                .copied()
+                .filter(|&t| t != sp.no_timestamps)
+                .collect();
+            new_seek =
+                self.add_words(&mut decoder, &sot_sequence, &mut segments, &view, new_seek)?;
         }
         if new_seek <= seek {
             // Never stall on a degenerate window (e.g. "<|0.00|><|0.00|>").
@@ -476,7 +480,6 @@ impl<'m> Stream<'m> {
         sot_sequence: &[u32],
         segments: &mut Vec<Segment>,
         view: &WindowView,
-        precomputed: Option<ForcedPass>,
         seek: u64,
     ) -> Result<u64> {
         let t = Instant::now();
@@ -490,7 +493,7 @@ impl<'m> Stream<'m> {
             prepend: &self.opts.prepend_punctuations,
             append: &self.opts.append_punctuations,
         };
-        alignment::add_word_timestamps(self.model, decoder, segments, &input, precomputed)?;
+        alignment::add_word_timestamps(self.model, decoder, segments, &input)?;
         self.model.stats.decoder_requests += decoder.take_request_count();
         self.model.add_time(2, t.elapsed());
         self.model.stats.alignment_seconds += t.elapsed().as_secs_f64();

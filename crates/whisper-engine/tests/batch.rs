@@ -114,8 +114,8 @@ fn without_conditioning_batched_segments_equal_unbatched() {
     // Without the previous text, a batched window sees exactly the prompt it sees unbatched:
     // only the first attempt's arithmetic differs (batch 3 against 1). A strict log-probability
     // threshold sends some windows to the temperature fallback (re-decoded alone). An f32
-    // decoder: in bf16 the word timing of a batch (one pass for its rows, on the batch's
-    // rewound request) rounds apart from a window's own.
+    // decoder: in bf16 a rewound request (unbatched later passes) rounds apart from a fresh one
+    // (batched windows' later passes).
     let mut m = load_at("tiny.en", "f32");
     let base = unconditioned(DecodeOptions {
         log_prob_threshold: Some(-0.25),
@@ -139,17 +139,13 @@ fn without_conditioning_batched_segments_equal_unbatched() {
         );
     }
     assert_same_segments(&batched, &single);
-    assert!(
-        m.stats().batched_alignments > 0,
-        "no window took its word timing from its batch's pass"
-    );
 }
 
 /// Equal text, tokens, times, temperatures and words; log-probabilities and word probabilities
 /// within 1e-4. Those come from the logits, which differ in the last float digits between the
-/// paths: a batched window's word timing runs with its batch's rows on the batch's request
-/// (`ov/batch_forced_pass.rs`, in chunks over a cache partly masked), its fallback on a fresh
-/// request; unbatched both rewind the request of the window's first attempt (converter 1.3.0).
+/// paths: after a batched first attempt the window's later passes (fallback, word timing) start
+/// on a fresh decoder request, unbatched they rewind the request of the first attempt
+/// (converter 1.3.0), which sums over a longer, partly masked cache.
 fn assert_same_segments(batched: &[Segment], single: &[Segment]) {
     let close = |a: f32, b: f32| (a - b).abs() <= 1e-4;
     assert_eq!(batched.len(), single.len());
@@ -258,9 +254,9 @@ fn a_bf16_decoder_batches_and_keeps_every_window() {
 #[test]
 fn without_conditioning_bf16_batches_give_the_unbatched_text() {
     // A batch's rows get the logits each gets decoded alone (converter 1.8.0), so the first
-    // attempts are the unbatched ones to the token; a batch's word timing is one pass for all
-    // its rows on the batch's request (in chunks, rows padded), which rounds apart from a
-    // window's own pass in bf16: word times may move by a frame or two, never the text.
+    // attempts are the unbatched ones to the token; the later passes of a batched window start on
+    // a fresh request where unbatched ones rewind the first attempt's, which rounds apart in bf16:
+    // word times may move by a frame or two, never the text.
     let mut m = load_at("tiny.en-int8", "bf16");
     let (single, batched, queued) = single_and_batched(&mut m, &unconditioned(opts(1)), 4);
     assert!(
@@ -283,7 +279,6 @@ fn without_conditioning_bf16_batches_give_the_unbatched_text() {
     }
     eprintln!("word times batched against unbatched: at most {moved:.2} s apart");
     assert!(moved <= 0.1, "word times moved {moved:.2} s");
-    assert!(m.stats().batched_alignments > 0, "no batched word timing");
 }
 
 #[test]

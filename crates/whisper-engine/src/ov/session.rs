@@ -305,26 +305,6 @@ impl BatchSession {
         Ok(())
     }
 
-    /// The next call starts every row's sequence again at position 0: a rewinding IR masks the
-    /// earlier entries out and keeps the cross-attention K/V (`window_decoder.rs`).
-    pub fn rewind(&mut self) {
-        self.pos = 0;
-    }
-
-    /// Sequences in the batch.
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
-
-    /// The output `name` of the last call, and the tokens per sequence that call took.
-    pub(super) fn output(&self, name: &str) -> Result<(Tensor, usize)> {
-        let t = self
-            .req
-            .get_tensor(name)
-            .ov(|| format!("decoder output {name}"))?;
-        Ok((t, self.steps))
-    }
-
     /// The logits at step `row` of the last call, one vector per sequence.
     pub fn logits_at(&self, row: usize, out: &mut [Vec<f32>]) -> Result<()> {
         let logits = self

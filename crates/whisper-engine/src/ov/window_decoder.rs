@@ -134,10 +134,13 @@ fn target_probs(
     let mut out = Vec::with_capacity(targets.len());
     for (k, &tok) in targets.iter().enumerate() {
         let row = logits.row(0, first_row + k)?;
-        out.push(softmax::probability(
-            &row[..text_vocab.min(row.len())],
-            tok as usize,
-        ));
+        let row = &row[..text_vocab.min(row.len())];
+        let max = softmax::max(row);
+        let sum = softmax::sum_exp(row, max);
+        let p = row
+            .get(tok as usize)
+            .map_or(0.0, |&x| (x - max).exp() / sum);
+        out.push(p);
     }
     Ok(out)
 }
