@@ -182,7 +182,7 @@ impl DeviceKind {
 ///    `memory_need_bytes` or `memory_bytes` (the converter's), or any top-level key containing
 ///    both `memory` and `need`; a number or an object keyed by device kind (`CPU`, `GPU`, any
 ///    case; a GPU without its own figure uses the CPU one);
-/// 2. a formula from the IR weight files (`W` = sum of the `openvino_*_model*.bin` sizes):
+/// 2. a formula from the IR weight files (`W` = sum of the `openvino_*_model.bin` sizes):
 ///    `need = W * WEIGHT_FACTOR + ACTIVATION_BYTES`;
 ///
 /// plus, when `batch_size` windows are decoded together, [`batch_need`].
@@ -284,19 +284,16 @@ fn model_json(dir: &Path, file: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&text).ok()
 }
 
-/// Sum of the sizes of the model's weight files (`openvino_*_model*.bin`; the tokenizer IRs
-/// are not counted, nor an int8 model's folded encoder: it is loaded instead of the encoder, not
-/// beside it).
+/// Sum of the sizes of the model's weight files (`openvino_*_model.bin`; the tokenizer IRs
+/// are not counted, nor an int8 model's other encoders, `.folded.bin` and `.static-int8.bin`:
+/// one of them is loaded instead of the encoder, not beside it).
 pub fn weights_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .filter(|e| {
                     let n = e.file_name().to_string_lossy().into_owned();
-                    n.starts_with("openvino_")
-                        && n.contains("_model")
-                        && n.ends_with(".bin")
-                        && !n.ends_with(".folded.bin")
+                    n.starts_with("openvino_") && n.ends_with("_model.bin")
                 })
                 .filter_map(|e| e.metadata().ok())
                 .map(|m| m.len())
@@ -490,8 +487,14 @@ mod tests {
         )
         .unwrap();
         assert!(has_int8_weights(&m));
-        // Its folded encoder (converter 1.6.0) is loaded instead of the encoder: not counted.
+        // Its folded (converter 1.6.0) and static int8 (1.9.0) encoders are loaded instead of
+        // the encoder: not counted.
         std::fs::write(m.join("openvino_encoder_model.folded.bin"), vec![0u8; 800]).unwrap();
+        std::fs::write(
+            m.join("openvino_encoder_model.static-int8.bin"),
+            vec![0u8; 700],
+        )
+        .unwrap();
         assert_eq!(weights_bytes(&m), 1000);
         let (n, src) = estimate_need(&m, DeviceKind::Cpu, 1);
         assert_eq!(n, (1000.0 * INT8_WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES);
