@@ -28,10 +28,14 @@ const MIN_WORDS_PER_SECOND: f64 = 0.5;
 /// frame past the region's end.
 const FRAME_S: f64 = 0.02;
 
-/// The first region after the window's first that holds speech by the detector but next to
-/// none of the window's words (`words`: word intervals in the window's time, seconds), with
-/// the window time where it starts: the window's words up to there stand, the rest is decoded
-/// again from there. `spans`: each region's `[start, end)` in the window's time
+/// The first region that holds speech by the detector but next to none of the window's words
+/// (`words`: word intervals in the window's time, seconds), with the window time where it
+/// starts: the window's words up to there stand, the rest is decoded again from there. The
+/// window's first region counts only when the window was `conditioned` on earlier text: a
+/// decode without that text is then another try (seen on a home-video track: after "... with
+/// ugly ones." a sonnet's first 12 s came back without words, and without the text before,
+/// "From fairest creatures we desire increase, ..."); otherwise the retry would be the same
+/// decode. `spans`: each region's `[start, end)` in the window's time
 /// (`TimelineMap::speech_spans`). `words` is `None` when the words have no times (word timing
 /// off, or an IR without the alignment output): then nothing can be told. A window that gave
 /// no words at all is `Some(&[])`, and its regions count as skipped: seen on a home-video
@@ -40,9 +44,11 @@ pub(crate) fn first_skipped_region(
     regions: &[Region],
     spans: &[(f64, f64)],
     words: Option<&[(f64, f64)]>,
+    conditioned: bool,
 ) -> Option<(usize, f64)> {
     let words = words?;
-    (1..regions.len()).find_map(|k| {
+    let first = usize::from(!conditioned);
+    (first..regions.len()).find_map(|k| {
         let r = &regions[k];
         let heard = r.end.saturating_sub(r.onset.max(r.start)) as f64 / SAMPLE_RATE;
         let (start, end) = spans[k];
@@ -68,8 +74,9 @@ pub(crate) fn first_skipped(
     regions: &[Region],
     spans: &[(f64, f64)],
     words: Option<&[(f64, f64)]>,
+    conditioned: bool,
 ) -> Option<f64> {
-    let region = first_skipped_region(regions, spans, words).map(|(_, at)| at);
+    let region = first_skipped_region(regions, spans, words, conditioned).map(|(_, at)| at);
     [region, skipped_tail(spans, words)]
         .into_iter()
         .flatten()
@@ -116,6 +123,7 @@ mod tests {
             regions,
             &TimelineMap::new(regions).speech_spans(),
             Some(words),
+            false,
         )
     }
 
@@ -203,7 +211,8 @@ mod tests {
         ];
         let words = [(0.5, 1.0), (5.2, 5.6), (6.0, 6.5), (7.0, 7.5)];
         assert_eq!(skipped(&regions, &words), None);
-        // The first region without words is Whisper's own call (nothing to retry it with).
+        // Unconditioned, the first region without words is Whisper's own call (a retry would
+        // be the same decode).
         let words = [(5.5, 6.0)];
         assert_eq!(skipped(&regions[..1], &words), None);
         assert_eq!(skipped(&regions, &[]), Some((2, 4.9)));
@@ -217,7 +226,10 @@ mod tests {
         let spans = TimelineMap::new(&sonnet).speech_spans();
         let one = [(0.0, 0.84)];
         assert_eq!(skipped_tail(&spans, Some(&one)), Some(0.84));
-        assert_eq!(first_skipped(&sonnet, &spans, Some(&one)), Some(0.84));
+        assert_eq!(
+            first_skipped(&sonnet, &spans, Some(&one), false),
+            Some(0.84)
+        );
         // Transcribed to within the padding and a pause: it stands; so does a window whose
         // words have no times or that has none (the region rule's case).
         let said: Vec<(f64, f64)> = (0..26).map(|i| (i as f64, i as f64 + 0.6)).collect();
@@ -233,16 +245,25 @@ mod tests {
         let spans = TimelineMap::new(&regions).speech_spans();
         let words = [(0.5, 1.0), (2.0, 3.0)];
         // The tail's start, not the second region's (12 s).
-        assert_eq!(first_skipped(&regions, &spans, Some(&words)), Some(3.0));
+        assert_eq!(
+            first_skipped(&regions, &spans, Some(&words), false),
+            Some(3.0)
+        );
         // The first region transcribed: the second is the skipped one.
         let words: Vec<(f64, f64)> = (0..12).map(|i| (i as f64, i as f64 + 0.5)).collect();
         assert_eq!(skipped_tail(&spans, Some(&words)), None);
-        assert_eq!(first_skipped(&regions, &spans, Some(&words)), Some(12.0));
+        assert_eq!(
+            first_skipped(&regions, &spans, Some(&words), false),
+            Some(12.0)
+        );
         // A tail shorter than 5 s (a region's pauses are under 2 s, its padding 0.4 s) stands.
         let words: Vec<(f64, f64)> = (0..8).map(|i| (i as f64, i as f64 + 0.5)).collect();
         let second: Vec<(f64, f64)> = (0..5).map(|i| (12.5 + i as f64, 13.0 + i as f64)).collect();
         let with_second = [&words[..], &second[..]].concat();
-        assert_eq!(first_skipped(&regions, &spans, Some(&with_second)), None);
+        assert_eq!(
+            first_skipped(&regions, &spans, Some(&with_second), false),
+            None
+        );
     }
 
     #[test]
@@ -252,9 +273,28 @@ mod tests {
         let regions = [region(175.656, 0.008, 0.0), region(178.672, 20.832, 0.4)];
         let spans = TimelineMap::new(&regions).speech_spans();
         assert_eq!(
-            first_skipped_region(&regions, &spans, Some(&[])),
+            first_skipped_region(&regions, &spans, Some(&[]), false),
             Some((1, 0.008))
         );
-        assert_eq!(first_skipped_region(&regions, &spans, None), None);
+        assert_eq!(first_skipped_region(&regions, &spans, None, false), None);
+    }
+    #[test]
+    fn the_first_region_is_tried_again_only_when_earlier_text_may_have_led_past_it() {
+        // After "... with ugly ones.": a sonnet's first 12 s without words, then its next lines.
+        let regions = [region(100.0, 12.0, 0.4), region(115.0, 8.0, 0.4)];
+        let spans = TimelineMap::new(&regions).speech_spans();
+        let words: Vec<(f64, f64)> = (0..16)
+            .map(|i| (12.9 + i as f64 * 0.5, 13.2 + i as f64 * 0.5))
+            .collect();
+        assert_eq!(
+            first_skipped(&regions, &spans, Some(&words), true),
+            Some(0.0)
+        );
+        assert_eq!(first_skipped(&regions, &spans, Some(&words), false), None);
+        // Transcribed: nothing to try again, conditioned or not.
+        let said: Vec<(f64, f64)> = (0..30)
+            .map(|i| (0.5 + i as f64 * 0.7, 0.9 + i as f64 * 0.7))
+            .collect();
+        assert_eq!(first_skipped(&regions, &spans, Some(&said), true), None);
     }
 }

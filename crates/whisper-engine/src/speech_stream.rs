@@ -17,7 +17,7 @@
 use crate::batch::{self, BatchWindow};
 use crate::coverage;
 use crate::error::{Error, Result};
-use crate::mel::N_SAMPLES;
+use crate::mel::{HOP, N_SAMPLES};
 use crate::repeat_guard;
 use crate::silence_split;
 use crate::speech_regions::{split_at, Region, RegionRules, RegionTracker};
@@ -395,6 +395,7 @@ impl<'m> SpeechStream<'m> {
     ) -> Result<Vec<Region>> {
         let audio = self.window_audio(regions);
         let opts = self.window_opts(regions);
+        let conditioned = self.prompt_tokens != initial_prompt_tokens(self.model, &self.opts)?;
         let prompt_text = self.model.decode_text(&self.prompt_tokens)?;
         let resume = StreamState {
             seek_samples: 0,
@@ -407,7 +408,7 @@ impl<'m> SpeechStream<'m> {
         let mut segments = stream.push(&audio)?;
         let decoded = if carry {
             segments.extend(stream.finish_first()?);
-            (stream.state().seek_samples as usize).min(audio.len())
+            whole_frames_done(stream.state().seek_samples as usize, audio.len())
         } else {
             segments.extend(stream.finish()?);
             audio.len()
@@ -419,7 +420,7 @@ impl<'m> SpeechStream<'m> {
         self.prompt_tokens = st.prompt_tokens;
         self.language = st.language;
         self.model.stats.speech_samples += decoded as u64;
-        self.emit(&regions, segments, out)?;
+        self.emit(&regions, segments, conditioned, out)?;
         Ok(rest)
     }
 
@@ -435,6 +436,7 @@ impl<'m> SpeechStream<'m> {
         &mut self,
         regions: &[Region],
         segments: Vec<Segment>,
+        conditioned: bool,
         out: &mut Vec<Segment>,
     ) -> Result<()> {
         let words: Vec<(f64, f64)> = segments
@@ -443,7 +445,7 @@ impl<'m> SpeechStream<'m> {
             .collect();
         let map = TimelineMap::new(regions);
         let timed = self.model.times_words(&self.opts).then_some(&words[..]);
-        let skipped = coverage::first_skipped(regions, &map.speech_spans(), timed);
+        let skipped = coverage::first_skipped(regions, &map.speech_spans(), timed, conditioned);
         let Some(at) = skipped else {
             out.extend(segments.into_iter().flat_map(|s| to_original(s, &map)));
             return Ok(());
@@ -482,7 +484,7 @@ impl<'m> SpeechStream<'m> {
         let prompt = self.prompt_tokens.clone();
         for ((regions, window), segments) in queued.iter().zip(&windows).zip(decoded) {
             self.model.stats.speech_samples += window.audio.len() as u64;
-            self.emit(regions, segments, out)?;
+            self.emit(regions, segments, false, out)?;
             // A window decoded again must not condition the batch's later windows either.
             self.prompt_tokens = prompt.clone();
         }
@@ -587,9 +589,32 @@ fn to_original(mut s: Segment, map: &TimelineMap) -> Vec<Segment> {
     silence_split::split_at_removed_silence(s, &heard)
 }
 
+/// The samples of a window Whisper's first pass decoded, from the seek it reached. The seek is
+/// in whole 10 ms frames, so a window it consumed to the end still leaves up to `HOP - 1`
+/// samples, which are no audio left to decode. Carried, such a sliver became the next window's
+/// first region, the check for skipped speech (which spares a window's first region) judged
+/// the real first region instead, and a whole window was decoded twice (a home-video track,
+/// tiny.en-int8: 5 encoder passes where 3 do).
+fn whole_frames_done(seek_samples: usize, window_samples: usize) -> usize {
+    if window_samples.saturating_sub(seek_samples) < HOP {
+        window_samples
+    } else {
+        seek_samples
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_consumed_to_its_last_frame_leaves_nothing_to_carry() {
+        let window = 452_600; // 28.2875 s: 2828 whole frames and 120 samples
+        assert_eq!(whole_frames_done(2828 * HOP, window), window);
+        assert_eq!(whole_frames_done(window - HOP, window), window - HOP);
+        assert_eq!(whole_frames_done(2500 * HOP, window), 2500 * HOP);
+        assert_eq!(whole_frames_done(window + 5 * HOP, window), window);
+    }
 
     #[test]
     fn a_cut_at_a_skipped_regions_start_keeps_the_regions_from_it_whole() {
