@@ -104,7 +104,8 @@ struct Args {
     speech_pad: u32,
     /// With speech detection: decode this many speech windows together (batched windows are not
     /// conditioned on earlier windows' text); 1 decodes each as it closes. Default: 8 on a CPU
-    /// (the fastest measured there, BENCHMARKS.md), 1 on other devices
+    /// with bf16 (AVX-512 BF16, AMX), 1 on an f32 CPU and other devices (the fastest measured
+    /// on each, BENCHMARKS.md)
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32))]
     batch_size: Option<u16>,
     /// Sampler seed for temperature > 0

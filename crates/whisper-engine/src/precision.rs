@@ -47,16 +47,28 @@ impl CpuCapabilities {
             .filter(|s| !s.is_empty())
             .map(|s| s.to_ascii_uppercase())
             .collect();
-        let amx = cpuinfo
-            .lines()
-            .filter(|l| l.starts_with("flags"))
-            .any(|l| l.split_whitespace().any(|f| f == "amx_bf16"));
+        let amx = cpuinfo_has_flag(cpuinfo, &["amx_bf16"]);
         Self { optimization, amx }
     }
 
     fn has(&self, capability: &str) -> bool {
         self.optimization.iter().any(|c| c == capability)
     }
+}
+
+/// Whether the `flags` of `/proc/cpuinfo` name a bf16 instruction set (AVX-512 BF16 or AMX):
+/// what OpenVINO's `BF16` capability stands for on the CPUs we know, and readable before
+/// OpenVINO loads (the batch size is chosen before the model).
+pub fn cpuinfo_has_native_bf16(cpuinfo: &str) -> bool {
+    cpuinfo_has_flag(cpuinfo, &["avx512_bf16", "amx_bf16"])
+}
+
+/// Whether a `flags` line of `/proc/cpuinfo` holds one of `any`.
+fn cpuinfo_has_flag(cpuinfo: &str, any: &[&str]) -> bool {
+    cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .any(|l| l.split_whitespace().any(|f| any.contains(&f)))
 }
 
 /// What the decoder's precision depends on besides the machine.

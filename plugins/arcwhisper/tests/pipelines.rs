@@ -244,16 +244,13 @@ fn two_instances_pinned_to_cpu0_and_cpu1() {
     }
 }
 
-/// The batch size of an element left at its defaults on a CPU (`whisper_engine::
-/// default_batch_size`; the element does not link the engine).
-const CPU_DEFAULT_BATCH: usize = 8;
-
 /// The worker's estimate of a model's need on the CPU at the default batch size.
 fn need(name: &str) -> u64 {
     let (n, src) = arcwhisper_worker::models::estimate_need(
         &model_dir(name),
         arcwhisper_worker::models::DeviceKind::Cpu,
-        CPU_DEFAULT_BATCH,
+        // The batch size of an element left at its defaults on this machine's CPU.
+        whisper_engine::default_batch_size("CPU"),
     );
     eprintln!("need of {name}: {n} bytes ({src})");
     n

@@ -118,7 +118,11 @@ mod tests {
             vad: Some(Default::default()),
             ..Default::default()
         };
-        assert_eq!(decode_options(&vad, "CPU").batch_size, 8, "a CPU's default");
+        assert_eq!(
+            decode_options(&vad, "CPU").batch_size,
+            whisper_engine::default_batch_size("CPU"),
+            "a CPU's default"
+        );
         assert_eq!(
             decode_options(&vad, "GPU.1").batch_size,
             1,

@@ -17,7 +17,8 @@ pub const DEFAULT_NO_SPEECH: f32 = 0.6;
 /// decoding a window): generous enough for a large model compiling on a slow CPU.
 pub const DEFAULT_WORKER_TIMEOUT_S: u32 = 300;
 /// Speech windows decoded together (the engine's `DecodeOptions::batch_size`); 0 leaves it to
-/// the worker: 8 on a CPU, 1 on a card (`whisper_engine::default_batch_size`).
+/// the worker: 8 on a CPU with bf16 (AVX-512 BF16, AMX), 1 on an f32 CPU and on a card
+/// (`whisper_engine::default_batch_size`).
 pub const DEFAULT_BATCH_SIZE: u32 = 0;
 
 /// The engine's speech-detection defaults (the reasons are in whisper-engine's `VadOptions`).
