@@ -156,10 +156,12 @@ pub struct DecodeOptions {
 /// Speech windows decoded together when the caller leaves it to the device: 8 on a CPU that
 /// computes bf16 natively (AVX-512 BF16 or AMX), the fastest setting measured there for both
 /// int8 models with a WER within 0.11 points of 1 (BENCHMARKS.md, "The default batch size");
-/// 1 on a CPU that runs f32, where a batch saves nothing (every row reads its own
-/// cross-attention keys and values each step: 18 MB for tiny.en, 37 MB for base in f32;
-/// AVX2 EPYC, 20 home-video tracks: base-int8 142 s at 1 against 154 s at 8, tiny.en-int8
-/// 75 against 76 s, WER no worse), and 1 on other devices, where batches are unmeasured.
+/// 1 on a CPU that runs f32, where a batch saves little or nothing: every row reads its own
+/// cross-attention keys and values each step (18 MB for tiny.en, 37 MB for base in f32), and
+/// batched windows cannot carry their unfinished ends into the next (AVX2 EPYC, two runs of
+/// 20 home-video tracks: base-int8 7-8 % faster at 1 than at 8, tiny.en-int8 within 2 % either
+/// way, mean WER 8.74 / 9.73 against 9.03 / 9.90 %: BENCHMARKS.md, top section); 1 on other
+/// devices, where batches are unmeasured.
 pub fn default_batch_size(device: &str) -> usize {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     batch_size_for(device, &cpuinfo)
