@@ -278,6 +278,7 @@ mod tests {
         );
         assert_eq!(first_skipped_region(&regions, &spans, None, false), None);
     }
+
     #[test]
     fn the_first_region_is_tried_again_only_when_earlier_text_may_have_led_past_it() {
         // After "... with ugly ones.": a sonnet's first 12 s without words, then its next lines.
