@@ -1,13 +1,17 @@
 //! Word timestamps from the alignment heads (openai-whisper's `timing.py` and faster-whisper's
 //! `add_word_timestamps` describe the method; this is our own rendering of it).
 //!
-//! After a window is decoded, its text tokens go once through the decoder as a fresh sequence
-//! on the window's decoder (`[sot..] <|notimestamps|> text <|endoftext|>`); the alignment
-//! heads' cross-attention over the window's frames, normalised and median-filtered, is averaged
-//! over the heads, and DTW through it gives the frame at which every token starts. Tokens are merged into words, punctuation into
+//! The alignment heads' cross-attention over the window's frames, for the queries that predict
+//! each text token and the one after the last, normalised and median-filtered, is averaged over
+//! the heads, and DTW through it gives the frame at which every token starts. The scores come
+//! from the decode itself when it kept them (`decode_attention.rs`); otherwise (a decoder without
+//! them, a decode stopped at its token budget) the text tokens go once more through the
+//! decoder as a fresh sequence on the window's decoder (`[sot..] <|notimestamps|> text
+//! <|endoftext|>`), the forced-alignment pass. Tokens are merged into words, punctuation into
 //! its neighbours, implausibly long words are cut, and each segment's start and end follow its
 //! words.
 
+use crate::decode_attention::{DecodeAttention, TextAttention};
 use crate::dtw;
 use crate::error::{Error, Result};
 use crate::median_filter;
@@ -48,6 +52,8 @@ pub(crate) struct WindowInput<'a> {
     pub language: Option<&'a str>,
     pub prepend: &'a str,
     pub append: &'a str,
+    /// The chosen decode's alignment scores and its tokens (the segments hold a prefix of them).
+    pub decoded: Option<(&'a DecodeAttention, &'a [u32])>,
 }
 
 /// Give every segment of a window its words; segment start/end follow them (with
@@ -219,36 +225,23 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// The forced-alignment pass and DTW: every word of `text` with its start, end (seconds from
-/// the window start) and probability.
+/// DTW through the alignment heads' attention: every word of `text` with its start, end
+/// (seconds from the window start) and probability.
 fn find_alignment(
     model: &mut WhisperModel,
     decoder: &mut WindowDecoder,
     text: &[u32],
     w: &WindowInput,
 ) -> Result<Vec<Timing>> {
-    let sp = &model.special;
-    let mut tokens = w.sot_sequence.to_vec();
-    tokens.push(sp.no_timestamps);
-    tokens.extend_from_slice(text);
-    tokens.push(sp.eot);
-    let (sot_len, text_vocab) = (w.sot_sequence.len(), sp.eot as usize);
-    let heads = model.ov.alignment_heads;
-    let frames = (w.content_frames / 2).max(1);
-    let (qk, probs) =
-        decoder.forced_pass(&mut model.ov, &tokens, frames, sot_len, text, text_vocab)?;
-    let frames = qk.len() / (heads * tokens.len()).max(1);
-    if frames == 0 {
-        return Err(Error::Runtime("the alignment output has no frames".into()));
-    }
-    let matrix = attention_matrix(&qk, heads, tokens.len(), frames);
-    // Rows from <|notimestamps|> (whose query predicts the first text token) to the last text
-    // token (which predicts <|endoftext|>): row k starts text token k, row n ends the last one.
+    let eot = model.special.eot;
+    let from_decode = w
+        .decoded
+        .and_then(|(a, tokens)| a.for_text(tokens, eot, text.len()));
+    let (cost, frames, probs) = match from_decode {
+        Some(t) => decode_cost(t, model.ov.alignment_heads),
+        None => forced_cost(model, decoder, text, w)?,
+    };
     let rows = text.len() + 1;
-    let cost: Vec<f32> = matrix[sot_len * frames..(sot_len + rows) * frames]
-        .iter()
-        .map(|&x| -x)
-        .collect();
     let path = dtw::path(&cost, rows, frames);
     let starts = dtw::row_starts(&path, rows);
     let time = |row: usize| starts[row] as f64 / FRAMES_PER_SECOND;
@@ -267,6 +260,46 @@ fn find_alignment(
         at += n;
     }
     Ok(out)
+}
+
+/// DTW cost (`[text + 1][frames]`), frames and text-token probabilities from the decode's own
+/// attention: its rows are already the text rows and the one after them.
+fn decode_cost(t: TextAttention, heads: usize) -> (Vec<f32>, usize, Vec<f32>) {
+    let frames = t.qk.len() / (heads * t.rows).max(1);
+    let matrix = attention_matrix(&t.qk, heads, t.rows, frames);
+    (matrix.iter().map(|&x| -x).collect(), frames, t.probs)
+}
+
+/// The same from the forced-alignment pass over `[sot..] <|notimestamps|> text <|endoftext|>`.
+fn forced_cost(
+    model: &mut WhisperModel,
+    decoder: &mut WindowDecoder,
+    text: &[u32],
+    w: &WindowInput,
+) -> Result<(Vec<f32>, usize, Vec<f32>)> {
+    let sp = &model.special;
+    let mut tokens = w.sot_sequence.to_vec();
+    tokens.push(sp.no_timestamps);
+    tokens.extend_from_slice(text);
+    tokens.push(sp.eot);
+    let (sot_len, text_vocab) = (w.sot_sequence.len(), sp.eot as usize);
+    let heads = model.ov.alignment_heads;
+    let frames = (w.content_frames / 2).max(1);
+    let (qk, probs) =
+        decoder.forced_pass(&mut model.ov, &tokens, frames, sot_len, text, text_vocab)?;
+    let frames = qk.len() / (heads * tokens.len()).max(1);
+    if frames == 0 {
+        return Err(Error::Runtime("the alignment output has no frames".into()));
+    }
+    let matrix = attention_matrix(&qk, heads, tokens.len(), frames);
+    // Rows from <|notimestamps|> (whose query predicts the first text token) to the last text
+    // token (which predicts <|endoftext|>): row k starts text token k, row n ends the last one.
+    let rows = text.len() + 1;
+    let cost = matrix[sot_len * frames..(sot_len + rows) * frames]
+        .iter()
+        .map(|&x| -x)
+        .collect();
+    Ok((cost, frames, probs))
 }
 
 /// `[heads][tokens][frames]` raw scores -> `[tokens][frames]`: softmax over the frames,

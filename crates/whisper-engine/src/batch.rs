@@ -14,6 +14,7 @@
 //! stopped before its end.
 
 use crate::decode::{self, DecodeCounters, WindowResult};
+use crate::decode_attention::{self, DecodeAttention};
 use crate::error::Result;
 use crate::ov::{self, BatchSession};
 use crate::repeat_guard;
@@ -125,6 +126,13 @@ fn first_attempts(
             .iter()
             .map(|&i| token_budget::max_new_tokens(plan.max_new, windows[i].audio.len()))
             .collect();
+        let heads = model.ov.alignment_heads;
+        let attention: Option<Vec<DecodeAttention>> =
+            (model.times_words(opts) && heads > 0).then(|| {
+                live.iter()
+                    .map(|&i| DecodeAttention::new(heads, attention_frames(&windows[i].audio)))
+                    .collect()
+            });
         decode_lockstep(
             &mut session,
             &plan,
@@ -133,6 +141,7 @@ fn first_attempts(
             temperature,
             &mut rngs,
             &mut counters,
+            attention,
         )?
     };
     model.add_time(2, t.elapsed());
@@ -148,6 +157,13 @@ fn first_attempts(
             })
         })
         .collect())
+}
+
+/// Encoder frames of a window's audio that word timing looks at (as the stream's window over
+/// the same audio: half its mel frames).
+fn attention_frames(audio: &[f32]) -> usize {
+    let content = audio.len().min(crate::mel::N_SAMPLES);
+    ((content / crate::mel::HOP).min(crate::mel::N_FRAMES) / 2).max(1)
 }
 
 /// Log-mel and encoder output of one window (an owned copy: the encoder request reuses its
@@ -168,6 +184,7 @@ fn encode(model: &mut WhisperModel, audio: &[f32]) -> Result<openvino::Tensor> {
 /// All rows' first attempts: the shared prompt, then one token per row per step, by the
 /// unbatched loop's rules (`decode::decode_window`), until every row has ended; row `r` samples
 /// at most `budgets[r]` tokens, as its window would alone (`token_budget.rs`).
+#[allow(clippy::too_many_arguments)]
 fn decode_lockstep(
     session: &mut BatchSession,
     plan: &WindowPlan,
@@ -176,9 +193,11 @@ fn decode_lockstep(
     temperature: f32,
     rngs: &mut [ChaCha8Rng],
     counters: &mut DecodeCounters,
+    mut attention: Option<Vec<DecodeAttention>>,
 ) -> Result<Vec<WindowResult>> {
     let b = rngs.len();
     let (sot_rows, mut logits) = prefill(session, plan, b, counters)?;
+    keep_scores(session, &mut attention, &vec![false; b])?;
     let eot = plan.rules.eot;
     let mut results: Vec<WindowResult> = sot_rows
         .iter()
@@ -186,6 +205,7 @@ fn decode_lockstep(
             tokens: Vec::new(),
             sum_logprob: 0.0,
             no_speech_prob: decode::no_speech_prob(row, no_speech),
+            attention: None,
         })
         .collect();
     let mut done = vec![false; b];
@@ -197,8 +217,15 @@ fn decode_lockstep(
             if done[r] {
                 continue;
             }
+            let text_norm = attention
+                .as_ref()
+                .map(|_| decode::text_softmax_norm(&logits[r], eot));
             plan.rules.apply(&mut logits[r], &results[r].tokens);
             let (tok, lp) = decode::select(&logits[r], temperature, &mut rngs[r]);
+            if let (Some(a), Some((max, sum))) = (attention.as_mut(), text_norm) {
+                let p = decode_attention::text_prob(max, sum, logits[r][tok as usize], tok, eot);
+                a[r].push_prob(p);
+            }
             results[r].sum_logprob += lp;
             counters.tokens += 1;
             if tok == eot {
@@ -214,9 +241,30 @@ fn decode_lockstep(
         }
         session.forward(&next, 1)?;
         counters.forward_calls += 1;
+        keep_scores(session, &mut attention, &done)?;
         session.logits_at(0, &mut logits)?;
     }
+    if let Some(attention) = attention {
+        for (res, a) in results.iter_mut().zip(attention) {
+            res.attention = Some(a);
+        }
+    }
     Ok(results)
+}
+
+/// Keep the alignment scores of the last call for the rows still decoding (a finished row is
+/// fed <|endoftext|> until the batch ends); without them stop asking.
+fn keep_scores(
+    session: &BatchSession,
+    attention: &mut Option<Vec<DecodeAttention>>,
+    done: &[bool],
+) -> Result<()> {
+    if let Some(a) = attention {
+        if !session.last_scores(a, done)? {
+            *attention = None;
+        }
+    }
+    Ok(())
 }
 
 /// One logits vector per row of the batch.

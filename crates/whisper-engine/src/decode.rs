@@ -2,6 +2,7 @@
 //! (CTranslate2) applies them: suppressed tokens, blank suppression at the first step, the
 //! timestamp rules, no-speech probability at the `<|startoftranscript|>` position.
 
+use crate::decode_attention::{self, DecodeAttention};
 use crate::error::Result;
 use crate::softmax::{self, log_sum_exp};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -12,6 +13,13 @@ use std::time::{Duration, Instant};
 /// Writes the logits of the requested rows (indices into `tokens`) into `out`.
 pub(crate) trait Session {
     fn forward(&mut self, tokens: &[u32], rows: &[usize], out: &mut [Vec<f32>]) -> Result<()>;
+
+    /// Append the alignment heads' scores over the first `frames` encoder frames of the last
+    /// call's last query (`heads * frames`, head by head) to `out`; false when the decoder has
+    /// no alignment output (then nothing is appended).
+    fn last_scores(&mut self, _frames: usize, _out: &mut DecodeAttention) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// The logit rules for one window.
@@ -156,6 +164,8 @@ pub(crate) struct WindowResult {
     /// Sum of log-probabilities of the sampled tokens, EOT included.
     pub sum_logprob: f32,
     pub no_speech_prob: f32,
+    /// The alignment heads' scores of every choice, when asked for and the decoder has them.
+    pub attention: Option<DecodeAttention>,
 }
 
 impl WindowResult {
@@ -208,6 +218,7 @@ pub(crate) fn decode_window<S: Session>(
     max_new: usize,
     rng: &mut ChaCha8Rng,
     counters: &mut DecodeCounters,
+    mut attention: Option<DecodeAttention>,
 ) -> Result<WindowResult> {
     let last = prompt.len() - 1;
     let mut rows = vec![Vec::new(), Vec::new()];
@@ -219,6 +230,7 @@ pub(crate) fn decode_window<S: Session>(
     let started = Instant::now();
     session.forward(prompt, wanted, &mut rows)?;
     counters.prompt_call(prompt.len(), started.elapsed());
+    keep_scores(session, &mut attention)?;
     let sot_row = if sot_index == last {
         &rows[0]
     } else {
@@ -230,8 +242,15 @@ pub(crate) fn decode_window<S: Session>(
     let mut sum_logprob = 0f32;
     let mut one = vec![Vec::new()];
     for step in 0..max_new {
+        let text_norm = attention
+            .as_ref()
+            .map(|_| text_softmax_norm(&logits, rules.eot));
         rules.apply(&mut logits, &generated);
         let (tok, lp) = select(&logits, temperature, rng);
+        if let (Some(a), Some((max, sum))) = (attention.as_mut(), text_norm) {
+            let raw = logits[tok as usize]; // a chosen logit is never one the rules disabled
+            a.push_prob(decode_attention::text_prob(max, sum, raw, tok, rules.eot));
+        }
         sum_logprob += lp;
         counters.tokens += 1;
         if tok == rules.eot {
@@ -243,13 +262,32 @@ pub(crate) fn decode_window<S: Session>(
         }
         session.forward(&[tok], &[0], &mut one)?;
         counters.forward_calls += 1;
+        keep_scores(session, &mut attention)?;
         std::mem::swap(&mut logits, &mut one[0]);
     }
     Ok(WindowResult {
         tokens: generated,
         sum_logprob,
         no_speech_prob,
+        attention,
     })
+}
+
+/// Keep the last call's alignment scores; without them (no alignment output) stop asking.
+fn keep_scores<S: Session>(session: &mut S, attention: &mut Option<DecodeAttention>) -> Result<()> {
+    if let Some(a) = attention {
+        if !session.last_scores(a.frames(), a)? {
+            *attention = None;
+        }
+    }
+    Ok(())
+}
+
+/// Max and sum of exp(x - max) over the text logits `raw[..eot]` (before the rules).
+pub(crate) fn text_softmax_norm(raw: &[f32], eot: u32) -> (f32, f32) {
+    let text = &raw[..(eot as usize).min(raw.len())];
+    let max = softmax::max(text);
+    (max, softmax::sum_exp(text, max))
 }
 
 /// zlib compression ratio of the text (bytes / compressed bytes), as faster-whisper.
@@ -365,7 +403,19 @@ mod tests {
         };
         let mut rng = window_rng(0, 0, 0);
         let mut c = DecodeCounters::default();
-        let res = decode_window(&mut s, &[0, 1], 1, None, &r, 0.0, 50, &mut rng, &mut c).unwrap();
+        let res = decode_window(
+            &mut s,
+            &[0, 1],
+            1,
+            None,
+            &r,
+            0.0,
+            50,
+            &mut rng,
+            &mut c,
+            None,
+        )
+        .unwrap();
         assert_eq!(res.tokens, vec![12, 5, 6, 14]);
         assert!(res.avg_logprob() <= 0.0);
     }

@@ -21,6 +21,7 @@ mod batch;
 mod config;
 mod coverage;
 mod decode;
+mod decode_attention;
 mod dtw;
 mod error;
 mod hallucination;
@@ -327,6 +328,9 @@ pub struct WhisperModel {
     ov: ov::OvWhisper,
     /// The decoder IR rewinds: one request serves every pass over a window (`ov/window_decoder.rs`).
     decoder_rewinds: bool,
+    /// Word timing from the decode's own alignment scores (`decode_attention.rs`); off: the
+    /// forced-alignment pass, for tests that compare the two.
+    words_from_decode: bool,
     mel: mel::LogMel,
     stats: Stats,
     /// Silero VAD, loaded when a stream first runs it itself (one fed probabilities computed
@@ -428,6 +432,7 @@ impl WhisperModel {
             vocab_size,
             ov,
             decoder_rewinds: config::decoder_rewinds(dir),
+            words_from_decode: true,
             stats: Stats::default(),
             vad: None,
         })
@@ -532,6 +537,22 @@ impl WhisperModel {
     #[doc(hidden)]
     pub fn set_decoder_rewinds(&mut self, on: bool) {
         self.decoder_rewinds = on && config::decoder_rewinds(&self.dir);
+    }
+
+    /// Time words from the decode's own alignment scores (the default) or, `false`, by the
+    /// forced-alignment pass over the text. For tests that compare the two.
+    #[doc(hidden)]
+    pub fn set_words_from_decode(&mut self, on: bool) {
+        self.words_from_decode = on;
+    }
+
+    /// Alignment heads whose scores a decode keeps for word timing (0: none, the forced pass).
+    pub(crate) fn decode_alignment_heads(&self, opts: &DecodeOptions) -> usize {
+        if self.words_from_decode && self.times_words(opts) {
+            self.ov.alignment_heads
+        } else {
+            0
+        }
     }
 
     /// The decoder of one window's encoder output: see [`ov::WindowDecoder`].

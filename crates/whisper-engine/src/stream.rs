@@ -8,6 +8,7 @@
 
 use crate::alignment::{self, WindowInput};
 use crate::decode::{self, DecodeCounters, Rules, WindowResult};
+use crate::decode_attention::DecodeAttention;
 use crate::error::{Error, Result};
 use crate::hallucination::{self, WindowView};
 use crate::mel::{HOP, N_FRAMES, N_SAMPLES};
@@ -279,6 +280,7 @@ impl<'m> Stream<'m> {
             let res = if let Some(r) = first_attempt.take().filter(|_| attempt == 0) {
                 r
             } else {
+                let attention = self.attention_recorder(segment_size);
                 let mut session = decoder.session(&mut self.model.ov)?;
                 decode::decode_window(
                     &mut session,
@@ -290,6 +292,7 @@ impl<'m> Stream<'m> {
                     max_new,
                     &mut rng,
                     &mut counters,
+                    attention,
                 )?
             };
             self.model.add_time(2, t.elapsed());
@@ -323,25 +326,16 @@ impl<'m> Stream<'m> {
                 chosen = Some(idx);
                 break;
             }
-        }
-        let chosen = match chosen {
-            Some(i) => i,
-            None => {
-                // All failed: the best average log-probability (below the ratio threshold if any).
-                let pool: Vec<usize> = if below_cr.is_empty() {
-                    (0..all.len()).collect()
-                } else {
-                    below_cr
-                };
-                let mut best = pool[0];
-                for &i in &pool[1..] {
-                    if all[i].1 > all[best].1 {
-                        best = i;
-                    }
+            // Of the failed attempts only the one picked if all fail can still be chosen: the
+            // others' attention scores (up to heads x 1500 x 4 bytes a token) are let go.
+            let keep = best_failed(&all, &below_cr);
+            for (i, a) in all.iter_mut().enumerate() {
+                if i != keep {
+                    a.0.attention = None;
                 }
-                best
             }
-        };
+        }
+        let chosen = chosen.unwrap_or_else(|| best_failed(&all, &below_cr));
         self.model.stats.decoder_requests += decoder.take_request_count();
         // faster-whisper reports the last temperature tried (also when all attempts failed).
         let temperature = final_temp;
@@ -433,8 +427,15 @@ impl<'m> Stream<'m> {
                 .copied()
                 .filter(|&t| t != sp.no_timestamps)
                 .collect();
-            new_seek =
-                self.add_words(&mut decoder, &sot_sequence, &mut segments, &view, new_seek)?;
+            let decoded = result.attention.as_ref().map(|a| (a, &result.tokens[..]));
+            new_seek = self.add_words(
+                &mut decoder,
+                &sot_sequence,
+                decoded,
+                &mut segments,
+                &view,
+                new_seek,
+            )?;
         }
         if new_seek <= seek {
             // Never stall on a degenerate window (e.g. "<|0.00|><|0.00|>").
@@ -478,6 +479,7 @@ impl<'m> Stream<'m> {
         &mut self,
         decoder: &mut WindowDecoder,
         sot_sequence: &[u32],
+        decoded: Option<(&DecodeAttention, &[u32])>,
         segments: &mut Vec<Segment>,
         view: &WindowView,
         seek: u64,
@@ -492,6 +494,7 @@ impl<'m> Stream<'m> {
             language: language.as_deref(),
             prepend: &self.opts.prepend_punctuations,
             append: &self.opts.append_punctuations,
+            decoded,
         };
         alignment::add_word_timestamps(self.model, decoder, segments, &input)?;
         self.model.stats.decoder_requests += decoder.take_request_count();
@@ -505,6 +508,13 @@ impl<'m> Stream<'m> {
         Ok(verdict.seek)
     }
 
+    /// What a decoding attempt keeps for word timing: the alignment heads' scores over the
+    /// window's frames (half its mel frames), when words are timed and the decoder has them.
+    pub(crate) fn attention_recorder(&self, segment_size: u64) -> Option<DecodeAttention> {
+        let heads = self.model.decode_alignment_heads(&self.opts);
+        (heads > 0).then(|| DecodeAttention::new(heads, (segment_size as usize / 2).max(1)))
+    }
+
     fn advance(&mut self, new_seek: u64) {
         let drop_frames = new_seek.saturating_sub(self.seek_frames) as usize;
         let drop = (drop_frames * HOP).min(self.buf.len());
@@ -515,6 +525,24 @@ impl<'m> Stream<'m> {
             self.buf.clear();
         }
     }
+}
+
+/// When every attempt failed: the best average log-probability, among those below the
+/// compression-ratio threshold if any.
+fn best_failed(all: &[(WindowResult, f32, f32, String)], below_cr: &[usize]) -> usize {
+    let everything: Vec<usize> = (0..all.len()).collect();
+    let pool = if below_cr.is_empty() {
+        &everything[..]
+    } else {
+        below_cr
+    };
+    let mut best = pool[0];
+    for &i in &pool[1..] {
+        if all[i].1 > all[best].1 {
+            best = i;
+        }
+    }
+    best
 }
 
 /// A window's audio that never exceeds [`SILENCE_PEAK`]: skipped without decoding.

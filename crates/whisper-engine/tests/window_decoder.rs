@@ -90,13 +90,15 @@ fn one_request_per_window_gives_the_words_of_a_fresh_request_per_pass() {
             st_reused.decoder_calls,
             st_fresh.decoder_calls
         );
+        // Word timing comes from the decode: a window's passes are its attempts (and a
+        // forced pass only where a decode stopped at its token budget).
         assert!(
-            st_reused.decoder_requests < st_fresh.decoder_requests,
-            "{label}: the reused path took fewer requests"
+            st_reused.decoder_requests <= st_fresh.decoder_requests,
+            "{label}: the reused path took no more requests"
         );
         assert!(
-            st_fresh.decoder_requests >= 2 * st_fresh.windows,
-            "{label}: every window had an attempt and a word-timing pass"
+            st_fresh.decoder_requests >= st_fresh.windows,
+            "{label}: every window had an attempt"
         );
         // Every attempt's first call runs its prompt, a part of the decoder's time.
         let decoding = st_reused.decoder_seconds - st_reused.alignment_seconds;
@@ -107,6 +109,7 @@ fn one_request_per_window_gives_the_words_of_a_fresh_request_per_pass() {
         );
         if label == "p001" {
             assert_eq!(st_reused.decoder_requests, st_reused.windows, "{label}");
+            assert_eq!(st_fresh.decoder_requests, st_fresh.windows, "{label}");
             // The second window's prompt carries the first window's text.
             assert!(
                 st_reused.prompt_tokens > 4 * st_reused.windows,
@@ -116,6 +119,10 @@ fn one_request_per_window_gives_the_words_of_a_fresh_request_per_pass() {
         } else {
             let hottest = reused.iter().map(|s| s.temperature).fold(0.0, f32::max);
             assert!(hottest > 0.0, "{label}: no attempt fell back");
+            assert!(
+                st_reused.decoder_requests < st_fresh.decoder_requests,
+                "{label}: the attempts shared the window's request"
+            );
         }
     }
     if let Some(dir) = converted {

