@@ -102,6 +102,10 @@ struct Args {
     /// Speech detection: audio (ms) kept before and after each stretch of speech
     #[arg(long, default_value_t = VadOptions::default().speech_pad_ms)]
     speech_pad: u32,
+    /// With speech detection: decode the speech windows with Whisper's timestamp tokens, as
+    /// before 2026-12 (slower; the words' times are the subtitles' times either way)
+    #[arg(long)]
+    timestamp_tokens: bool,
     /// With speech detection: decode this many speech windows together (batched windows are not
     /// conditioned on earlier windows' text); 1 decodes each as it closes. Default: 8 on a CPU
     /// with bf16 (AVX-512 BF16, AMX), 1 on an f32 CPU and other devices (the fastest measured
@@ -173,6 +177,7 @@ impl Args {
             threshold: self.vad_threshold,
             min_silence_ms: self.min_silence,
             speech_pad_ms: self.speech_pad,
+            timestamp_tokens: self.timestamp_tokens,
             ..VadOptions::default()
         }
     }

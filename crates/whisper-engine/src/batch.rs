@@ -59,7 +59,7 @@ pub(crate) fn decode_windows(
             seed: w.seed,
             ..opts.clone()
         };
-        let mut s = LongFormStream::new(model, o, Some(resume));
+        let mut s = LongFormStream::new(model, o, Some(resume)).speech_window();
         if let Some(p) = prep {
             s.prepare(p);
         }

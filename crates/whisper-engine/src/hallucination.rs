@@ -15,7 +15,8 @@ pub(crate) struct WindowView {
     pub time_offset: f64,
     /// Seconds of audio in the window.
     pub duration: f64,
-    /// The window ended with a lone timestamp: nothing is cut short, the seek stays.
+    /// The window ended with a lone timestamp, or is a speech window decoded without timestamp
+    /// tokens: nothing is cut short, the seek stays.
     pub single_timestamp_ending: bool,
     /// End of the last word before this window.
     pub last_speech: f64,

@@ -404,7 +404,7 @@ impl<'m> SpeechStream<'m> {
             last_speech_seconds: 0.0,
             vad: None,
         };
-        let mut stream = LongFormStream::new(&mut *self.model, opts, Some(resume));
+        let mut stream = LongFormStream::new(&mut *self.model, opts, Some(resume)).speech_window();
         let mut segments = stream.push(&audio)?;
         let decoded = if carry {
             segments.extend(stream.finish_first()?);
@@ -501,11 +501,15 @@ impl<'m> SpeechStream<'m> {
         audio
     }
 
-    /// The long-form stream's options for a window: no VAD, and a seed of its own (each
-    /// window's stream starts at seek 0).
+    /// The long-form stream's options for a window: no VAD, no timestamp tokens unless asked
+    /// for or words cannot be timed (`VadOptions::timestamp_tokens`), and a seed of its own
+    /// (each window's stream starts at seek 0).
     fn window_opts(&self, regions: &[Region]) -> DecodeOptions {
         let mut opts = self.opts.clone();
-        opts.vad = None;
+        let tokens = opts.vad.take().is_some_and(|v| v.timestamp_tokens);
+        if !tokens && self.model.times_words(&opts) {
+            opts.without_timestamps = true;
+        }
         if let Some(first) = regions.first() {
             opts.seed = opts
                 .seed

@@ -46,6 +46,9 @@ pub struct Stream<'m> {
     finishing: bool,
     /// The first window's encoder output and first attempt, computed by batched decoding.
     prepared: Option<Prepared>,
+    /// The audio is one speech window (`speech_stream.rs`): it ends in silence, so a decode
+    /// without timestamp tokens has consumed it whole (see [`Self::speech_window`]).
+    speech_window: bool,
 }
 
 /// A window's encoder output and its first decoding attempt (temperature `temperatures[0]`),
@@ -138,10 +141,21 @@ impl<'m> Stream<'m> {
             last_speech,
             finishing: false,
             prepared: None,
+            speech_window: false,
         }
     }
 
     /// Start with a window decoded elsewhere (its first attempt): see [`Prepared`].
+    /// The audio is one speech window: whole detected regions laid end to end, each ending in
+    /// silence. A decode without timestamp tokens then has transcribed it to its end (as
+    /// faster-whisper's batched pipeline takes a chunk's text), so the next window does not
+    /// start after its last word (openai-whisper's rule for a 30 s cut of running speech, which
+    /// decoded every such window's end again); speech it skipped is found by `coverage.rs`.
+    pub(crate) fn speech_window(mut self) -> Self {
+        self.speech_window = true;
+        self
+    }
+
     pub(crate) fn prepare(&mut self, prepared: Prepared) {
         self.prepared = Some(prepared);
     }
@@ -416,7 +430,8 @@ impl<'m> Stream<'m> {
                 seek,
                 time_offset,
                 duration: segment_duration,
-                single_timestamp_ending,
+                single_timestamp_ending: single_timestamp_ending
+                    || (self.speech_window && !rules.timestamps),
                 last_speech: self.last_speech,
                 stream_end: (self.finishing && self.buf.len() <= N_SAMPLES)
                     .then(|| time_offset + content as f64 / 16000.0),
