@@ -55,8 +55,9 @@ def assert_transcribed(u, cues):
 
 def normalized(text: str) -> str:
     """Whisper's English normalizer, with digits read out one by one joined: it makes "five five"
-    "55" but "5, 5." "5 5" (base-int8 writes either, by the weights' last bit)."""
-    return re.sub(r"(?<=\d) (?=\d)", "", english()(text))
+    "55" but "5, 5." "5 5" and "5.5." "5.5" (base-int8 writes any of them, by the weights' last
+    bit and whether the window is decoded with timestamp tokens)."""
+    return re.sub(r"(?<=\d)[ .](?=\d)", "", english()(text))
 
 
 @functools.lru_cache(maxsize=None)

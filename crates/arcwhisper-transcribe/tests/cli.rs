@@ -102,7 +102,7 @@ fn mp4_flac_and_mp3_inputs_are_transcribed() {
         .join(" ");
     assert!(wer(JFK, &cue_text) < 0.1, "mp4: {srt_text}");
     assert!(
-        r.stderr.contains("[00:00.") && r.stderr.contains(" --> 00:0"),
+        r.stderr.contains("[00:00.") && r.stderr.contains(" --> 00:"),
         "verbose: {}",
         r.stderr
     );
@@ -364,7 +364,10 @@ fn no_word_timestamps_gives_segments_without_words() {
     };
     assert!(words(&with) >= 20, "{with}");
     assert_eq!(words(&without), 0, "{without}");
-    assert_eq!(text_of(&with), text_of(&without));
+    // With words the speech window is decoded without timestamp tokens, without them with the
+    // tokens (they are then the only times): the same words, the punctuation may differ.
+    let (a, b) = (text_of(&with), text_of(&without));
+    assert!(wer(&a, &b) < 0.05, "{a:?} against {b:?}");
 }
 
 /// `-o x.vtt` writes WebVTT: the `subtitle-cues` cues of the very segments `--format json`
