@@ -11,7 +11,7 @@
 //! its neighbours, implausibly long words are cut, and each segment's start and end follow its
 //! words.
 
-use crate::decode_attention::{DecodeAttention, TextAttention};
+use crate::decode_attention::{self, DecodeAttention, TextAttention};
 use crate::dtw;
 use crate::error::{Error, Result};
 use crate::median_filter;
@@ -284,7 +284,7 @@ fn forced_cost(
     tokens.push(sp.eot);
     let (sot_len, text_vocab) = (w.sot_sequence.len(), sp.eot as usize);
     let heads = model.ov.alignment_heads;
-    let frames = (w.content_frames / 2).max(1);
+    let frames = decode_attention::encoder_frames(w.content_frames);
     let (qk, probs) =
         decoder.forced_pass(&mut model.ov, &tokens, frames, sot_len, text, text_vocab)?;
     let frames = qk.len() / (heads * tokens.len()).max(1);

@@ -126,13 +126,12 @@ fn first_attempts(
             .iter()
             .map(|&i| token_budget::max_new_tokens(plan.max_new, windows[i].audio.len()))
             .collect();
-        let heads = model.ov.alignment_heads;
-        let attention: Option<Vec<DecodeAttention>> =
-            (model.times_words(opts) && heads > 0).then(|| {
-                live.iter()
-                    .map(|&i| DecodeAttention::new(heads, attention_frames(&windows[i].audio)))
-                    .collect()
-            });
+        let heads = model.decode_alignment_heads(opts);
+        let attention: Option<Vec<DecodeAttention>> = (heads > 0).then(|| {
+            live.iter()
+                .map(|&i| DecodeAttention::new(heads, attention_frames(&windows[i].audio)))
+                .collect()
+        });
         decode_lockstep(
             &mut session,
             &plan,
@@ -160,10 +159,10 @@ fn first_attempts(
 }
 
 /// Encoder frames of a window's audio that word timing looks at (as the stream's window over
-/// the same audio: half its mel frames).
+/// the same audio).
 fn attention_frames(audio: &[f32]) -> usize {
     let content = audio.len().min(crate::mel::N_SAMPLES);
-    ((content / crate::mel::HOP).min(crate::mel::N_FRAMES) / 2).max(1)
+    decode_attention::encoder_frames((content / crate::mel::HOP).min(crate::mel::N_FRAMES))
 }
 
 /// Log-mel and encoder output of one window (an owned copy: the encoder request reuses its

@@ -101,6 +101,12 @@ impl DecodeAttention {
     }
 }
 
+/// Encoder frames word timing looks at in a window of `mel_frames` (10 ms) frames of audio:
+/// the encoder halves the time resolution (1500 frames for 30 s).
+pub(crate) fn encoder_frames(mel_frames: usize) -> usize {
+    (mel_frames / 2).max(1)
+}
+
 /// Probability of `token` under softmax over the text logits `raw[..eot]` (the forced pass's
 /// word probability: CTranslate2's and openai-whisper's), 0 for a token outside them.
 pub(crate) fn text_prob(raw_max: f32, raw_sum: f32, raw_logit: f32, token: u32, eot: u32) -> f32 {

@@ -17,7 +17,7 @@ pub(crate) struct WindowView {
     pub duration: f64,
     /// The window ended with a lone timestamp, or is a speech window decoded without timestamp
     /// tokens: nothing is cut short, the seek stays.
-    pub single_timestamp_ending: bool,
+    pub consumed: bool,
     /// End of the last word before this window.
     pub last_speech: f64,
     /// End of the stream, when it lies within this window (the stream is finishing).
@@ -37,7 +37,7 @@ pub(crate) struct Verdict {
 /// `seek` is where the window's timestamps put the next window.
 pub(crate) fn review(segments: &[Segment], w: &WindowView, seek: u64) -> Verdict {
     let mut seek = seek;
-    if !w.single_timestamp_ending {
+    if !w.consumed {
         // The next window starts after the last word (not after Whisper's last timestamp).
         if let Some(end) = last_word_end(segments).filter(|&e| e > w.time_offset) {
             let after_words = frames(end);
@@ -168,7 +168,7 @@ mod tests {
             seek: 3000,
             time_offset: 30.0,
             duration: 30.0,
-            single_timestamp_ending: false,
+            consumed: false,
             last_speech: 29.0,
             stream_end: None,
             threshold,

@@ -8,7 +8,7 @@
 
 use crate::alignment::{self, WindowInput};
 use crate::decode::{self, DecodeCounters, Rules, WindowResult};
-use crate::decode_attention::DecodeAttention;
+use crate::decode_attention::{self, DecodeAttention};
 use crate::error::{Error, Result};
 use crate::hallucination::{self, WindowView};
 use crate::mel::{HOP, N_FRAMES, N_SAMPLES};
@@ -145,7 +145,6 @@ impl<'m> Stream<'m> {
         }
     }
 
-    /// Start with a window decoded elsewhere (its first attempt): see [`Prepared`].
     /// The audio is one speech window: whole detected regions laid end to end, each ending in
     /// silence. A decode without timestamp tokens then has transcribed it to its end (as
     /// faster-whisper's batched pipeline takes a chunk's text), so the next window does not
@@ -156,6 +155,7 @@ impl<'m> Stream<'m> {
         self
     }
 
+    /// Start with a window decoded elsewhere (its first attempt): see [`Prepared`].
     pub(crate) fn prepare(&mut self, prepared: Prepared) {
         self.prepared = Some(prepared);
     }
@@ -430,8 +430,7 @@ impl<'m> Stream<'m> {
                 seek,
                 time_offset,
                 duration: segment_duration,
-                single_timestamp_ending: single_timestamp_ending
-                    || (self.speech_window && !rules.timestamps),
+                consumed: single_timestamp_ending || (self.speech_window && !rules.timestamps),
                 last_speech: self.last_speech,
                 stream_end: (self.finishing && self.buf.len() <= N_SAMPLES)
                     .then(|| time_offset + content as f64 / 16000.0),
@@ -527,7 +526,8 @@ impl<'m> Stream<'m> {
     /// window's frames (half its mel frames), when words are timed and the decoder has them.
     pub(crate) fn attention_recorder(&self, segment_size: u64) -> Option<DecodeAttention> {
         let heads = self.model.decode_alignment_heads(&self.opts);
-        (heads > 0).then(|| DecodeAttention::new(heads, (segment_size as usize / 2).max(1)))
+        let frames = decode_attention::encoder_frames(segment_size as usize);
+        (heads > 0).then(|| DecodeAttention::new(heads, frames))
     }
 
     fn advance(&mut self, new_seek: u64) {
