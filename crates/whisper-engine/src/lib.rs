@@ -32,6 +32,7 @@ mod ov;
 mod precision;
 mod repeat_guard;
 mod runtime;
+mod sentence_split;
 mod silence_split;
 mod softmax;
 mod speech_regions;

