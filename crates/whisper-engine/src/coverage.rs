@@ -48,17 +48,41 @@ pub(crate) fn first_skipped_region(
 ) -> Option<(usize, f64)> {
     let words = words?;
     let first = usize::from(!conditioned);
-    (first..regions.len()).find_map(|k| {
-        let r = &regions[k];
-        let heard = r.end.saturating_sub(r.onset.max(r.start)) as f64 / SAMPLE_RATE;
-        let (start, end) = spans[k];
-        let inside = words
-            .iter()
-            .filter(|&&(s, e)| s >= start - FRAME_S && e <= end + FRAME_S)
-            .count();
-        let too_few = (inside as f64) < heard * MIN_WORDS_PER_SECOND;
-        (heard >= MIN_SPEECH_S && too_few).then_some((k, start))
-    })
+    (first..regions.len())
+        .find(|&k| region_skipped(&regions[k], spans[k], words))
+        .map(|k| (k, spans[k].0))
+}
+
+/// Whether region `r` (window time `span`) holds speech by the detector but next to none of
+/// `words` (see [`first_skipped_region`]).
+fn region_skipped(r: &Region, (start, end): (f64, f64), words: &[(f64, f64)]) -> bool {
+    let heard = r.end.saturating_sub(r.onset.max(r.start)) as f64 / SAMPLE_RATE;
+    let inside = words
+        .iter()
+        .filter(|&&(s, e)| s >= start - FRAME_S && e <= end + FRAME_S)
+        .count();
+    heard >= MIN_SPEECH_S && (inside as f64) < heard * MIN_WORDS_PER_SECOND
+}
+
+/// Whether an unconditioned window's first region was skipped while Whisper transcribed the
+/// regions after it: decoded again alone, without the later speech it jumped to, that is
+/// another try (seen on a home-video track, base-int8 unconditioned: a sonnet's last 23 s,
+/// then "Ten of clubs.": the window gave the cards and the sentences after them, of the
+/// sonnet nothing; alone, the sonnet). The window's words from its second region on stand.
+/// Not for a window of one region (the retry would be the same decode), nor a conditioned
+/// one ([`first_skipped_region`] decodes it again without the earlier text).
+pub(crate) fn skipped_first_of_several(
+    regions: &[Region],
+    spans: &[(f64, f64)],
+    words: Option<&[(f64, f64)]>,
+    conditioned: bool,
+) -> bool {
+    match words {
+        Some(words) if !conditioned && regions.len() > 1 => {
+            region_skipped(&regions[0], spans[0], words)
+        }
+        _ => false,
+    }
 }
 
 /// Detected speech after a window's last word, this long or longer within the region holding
@@ -107,6 +131,25 @@ pub(crate) fn segments_before(segments: Vec<Segment>, at: f64) -> Vec<Segment> {
                 0 => None,
                 n if n < s.words.len() => Some(s.words_part(0, n)),
                 _ => Some(s),
+            }
+        })
+        .collect()
+}
+
+/// The window's segments from window time `at` (a junction) on: words that end after it, a
+/// segment cut before its first such word. A word across the junction goes with the later
+/// region, where the alignment stretched it from (seen: "Ten" of "Ten of clubs." begun in the
+/// skipped sonnet before it, its middle there).
+pub(crate) fn segments_from(segments: Vec<Segment>, at: f64) -> Vec<Segment> {
+    let before = |w: &crate::Word| w.end <= at;
+    segments
+        .into_iter()
+        .filter_map(|s| {
+            let n = s.words.iter().take_while(|w| before(w)).count();
+            match n {
+                0 => Some(s),
+                n if n < s.words.len() => Some(s.words_part(n, s.words.len())),
+                _ => None,
             }
         })
         .collect()
@@ -277,6 +320,61 @@ mod tests {
             Some((1, 0.008))
         );
         assert_eq!(first_skipped_region(&regions, &spans, None, false), None);
+    }
+
+    #[test]
+    fn an_unconditioned_windows_skipped_first_region_is_decoded_alone_when_more_follow() {
+        // A sonnet's last 23 s without words, then "Ten of clubs." and a sentence.
+        let regions = [
+            region(70.0, 23.0, 0.0),
+            region(130.0, 1.5, 0.4),
+            region(133.0, 8.0, 0.4),
+        ];
+        let spans = TimelineMap::new(&regions).speech_spans();
+        let words: Vec<(f64, f64)> = (0..14)
+            .map(|i| (23.5 + i as f64 * 0.5, 23.8 + i as f64 * 0.5))
+            .collect();
+        assert!(skipped_first_of_several(
+            &regions,
+            &spans,
+            Some(&words),
+            false
+        ));
+        // Conditioned (the region rule retries it), alone, without word times, or transcribed.
+        assert!(!skipped_first_of_several(
+            &regions,
+            &spans,
+            Some(&words),
+            true
+        ));
+        assert!(!skipped_first_of_several(
+            &regions[..1],
+            &spans,
+            Some(&words),
+            false
+        ));
+        assert!(!skipped_first_of_several(&regions, &spans, None, false));
+        let said: Vec<(f64, f64)> = (0..40)
+            .map(|i| (i as f64 * 0.5, i as f64 * 0.5 + 0.3))
+            .collect();
+        assert!(!skipped_first_of_several(
+            &regions,
+            &spans,
+            Some(&said),
+            false
+        ));
+    }
+
+    #[test]
+    fn segments_from_a_time_keep_the_words_after_it() {
+        let s = segment(&[(" a", 1.0, 1.5), (" b", 2.0, 2.5), (" c", 3.0, 3.5)]);
+        let later = segments_from(vec![s.clone()], 1.4);
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].text, " a b c");
+        let later = segments_from(vec![s.clone()], 1.5);
+        assert_eq!(later[0].text, " b c");
+        assert_eq!(segments_from(vec![s.clone()], 0.0), vec![s.clone()]);
+        assert!(segments_from(vec![s], 4.0).is_empty());
     }
 
     #[test]

@@ -432,7 +432,53 @@ impl<'m> SpeechStream<'m> {
     /// the sonnet). As Whisper's own prompt reset after a failed decode, only the initial
     /// prompt stays. The same from the end of the window's last word when the region holding
     /// it goes on without words (a skipped tail: "1.", then 29 s of the sonnet jumped over).
+    /// An unconditioned window's first region skipped before later ones is decoded alone
+    /// ([`Self::decode_first_alone`]).
     fn emit(
+        &mut self,
+        regions: &[Region],
+        segments: Vec<Segment>,
+        conditioned: bool,
+        out: &mut Vec<Segment>,
+    ) -> Result<()> {
+        let words: Vec<(f64, f64)> = segments
+            .iter()
+            .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
+            .collect();
+        let map = TimelineMap::new(regions);
+        let timed = self.model.times_words(&self.opts).then_some(&words[..]);
+        let spans = map.speech_spans();
+        if coverage::skipped_first_of_several(regions, &spans, timed, conditioned) {
+            return self.decode_first_alone(regions, segments, spans[1].0, out);
+        }
+        self.emit_checked(regions, segments, conditioned, out)
+    }
+
+    /// The window's first region decoded again in a window of its own
+    /// (`coverage::skipped_first_of_several`), then the window's segments from its second
+    /// region (window time `second`) on, checked as any window's. The text conditioning the
+    /// next window stays the whole window's.
+    fn decode_first_alone(
+        &mut self,
+        regions: &[Region],
+        segments: Vec<Segment>,
+        second: f64,
+        out: &mut Vec<Segment>,
+    ) -> Result<()> {
+        self.model.stats.redecoded_windows += 1;
+        let prompt = std::mem::replace(
+            &mut self.prompt_tokens,
+            initial_prompt_tokens(self.model, &self.opts)?,
+        );
+        self.decode_regions(&regions[..1], out, false)?;
+        self.prompt_tokens = prompt;
+        let later = coverage::segments_from(segments, second);
+        self.emit_checked(regions, later, false, out)
+    }
+
+    /// [`Self::emit`] after the first region's check: from a skipped region or tail on, the
+    /// window is decoded again (see there).
+    fn emit_checked(
         &mut self,
         regions: &[Region],
         segments: Vec<Segment>,
