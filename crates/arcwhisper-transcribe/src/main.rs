@@ -106,6 +106,10 @@ struct Args {
     /// before 2026-12 (slower; the words' times are the subtitles' times either way)
     #[arg(long)]
     timestamp_tokens: bool,
+    /// With speech detection: condition each speech window on the previous window's text, as
+    /// before 2026-12-03 (slower; by default every window is decoded on the initial prompt alone)
+    #[arg(long)]
+    condition_speech_windows: bool,
     /// With speech detection: decode this many speech windows together (batched windows are not
     /// conditioned on earlier windows' text); 1 decodes each as it closes. Default: 8 on a CPU
     /// with bf16 (AVX-512 BF16, AMX), 1 on an f32 CPU and other devices (the fastest measured
@@ -178,6 +182,7 @@ impl Args {
             min_silence_ms: self.min_silence,
             speech_pad_ms: self.speech_pad,
             timestamp_tokens: self.timestamp_tokens,
+            condition_on_previous_window: self.condition_speech_windows,
             ..VadOptions::default()
         }
     }

@@ -150,7 +150,8 @@ pub struct DecodeOptions {
     /// With speech detection: closed windows decoded together, this many at a time (see
     /// `batch.rs`); batched windows are conditioned on the initial prompt only, never on an
     /// earlier window's text (as faster-whisper's batched pipeline). 1 (or 0) decodes each
-    /// window as it closes, conditioned on the window before. The CLI and the worker default
+    /// window as it closes (on the initial prompt too, unless
+    /// `VadOptions::condition_on_previous_window`). The CLI and the worker default
     /// to [`default_batch_size`] for their device.
     pub batch_size: usize,
 }

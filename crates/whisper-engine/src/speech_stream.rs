@@ -380,6 +380,16 @@ impl<'m> SpeechStream<'m> {
         Ok(())
     }
 
+    /// Whether a window is conditioned on the text of the window before it.
+    fn conditions_windows(&self) -> bool {
+        self.opts.condition_on_previous_text
+            && self
+                .opts
+                .vad
+                .as_ref()
+                .is_some_and(|v| v.condition_on_previous_window)
+    }
+
     fn carries(&self) -> bool {
         self.opts.vad.as_ref().is_some_and(|v| v.carry_unfinished)
     }
@@ -417,7 +427,10 @@ impl<'m> SpeechStream<'m> {
         let copies = repeat_guard::leading_copies(&prompt_text, segments.iter().map(|s| &*s.text));
         segments.drain(..copies);
         let st = stream.state();
-        self.prompt_tokens = st.prompt_tokens;
+        self.prompt_tokens = match self.conditions_windows() {
+            true => st.prompt_tokens,
+            false => initial_prompt_tokens(self.model, &self.opts)?,
+        };
         self.language = st.language;
         self.model.stats.speech_samples += decoded as u64;
         self.emit(&regions, segments, conditioned, out)?;

@@ -738,7 +738,7 @@ impl ObjectImpl for ArcWhisper {
                     .build(),
                 glib::ParamSpecUInt::builder("batch-size")
                     .nick("Batch size")
-                    .blurb("With speech detection: this many speech windows are decoded together (batched windows are not conditioned on earlier windows' text, and their text comes out when the batch is decoded); 1 decodes each window as it closes, conditioned on the one before; 0 = the device's default: 8 on a CPU with bf16 (AVX-512 BF16, AMX), 1 on an f32 CPU and on a card (the fastest measured on each: BENCHMARKS.md)")
+                    .blurb("With speech detection: this many speech windows are decoded together (batched windows are not conditioned on earlier windows' text, and their text comes out when the batch is decoded); 1 decodes each window as it closes; 0 = the device's default: 8 on a CPU with bf16 (AVX-512 BF16, AMX), 1 on an f32 CPU and on a card (the fastest measured on each: BENCHMARKS.md)")
                     .minimum(0)
                     .maximum(32)
                     .default_value(DEFAULT_BATCH_SIZE)
