@@ -246,9 +246,10 @@ impl Drop for Worker {
     }
 }
 
+/// The segments' text, one space between them (each begins with Whisper's own space).
 fn text_of(segs: &[SegmentMsg]) -> String {
     segs.iter()
-        .map(|s| s.text.as_str())
+        .map(|s| s.text.trim())
         .collect::<Vec<_>>()
         .join(" ")
 }

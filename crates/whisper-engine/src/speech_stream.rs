@@ -454,13 +454,9 @@ impl<'m> SpeechStream<'m> {
         conditioned: bool,
         out: &mut Vec<Segment>,
     ) -> Result<()> {
-        let words: Vec<(f64, f64)> = segments
-            .iter()
-            .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
-            .collect();
-        let map = TimelineMap::new(regions);
+        let words = word_times(&segments);
         let timed = self.model.times_words(&self.opts).then_some(&words[..]);
-        let spans = map.speech_spans();
+        let spans = TimelineMap::new(regions).speech_spans();
         if coverage::skipped_first_of_several(regions, &spans, timed, conditioned) {
             return self.decode_first_alone(regions, segments, spans[1].0, out);
         }
@@ -498,10 +494,7 @@ impl<'m> SpeechStream<'m> {
         conditioned: bool,
         out: &mut Vec<Segment>,
     ) -> Result<()> {
-        let words: Vec<(f64, f64)> = segments
-            .iter()
-            .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
-            .collect();
+        let words = word_times(&segments);
         let map = TimelineMap::new(regions);
         let timed = self.model.times_words(&self.opts).then_some(&words[..]);
         let without_tokens = self.window_opts(regions).without_timestamps;
@@ -626,6 +619,14 @@ impl WhisperModel {
         s.finish()?;
         Ok(s.detected.take().unwrap_or_default())
     }
+}
+
+/// Every word's `(start, end)`, in the order of the segments.
+fn word_times(segments: &[Segment]) -> Vec<(f64, f64)> {
+    segments
+        .iter()
+        .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
+        .collect()
 }
 
 /// The window's sample at window time `t` (seconds).
