@@ -16,6 +16,10 @@ Exits 1 if ours is more than --max-diff points (default 1.0) worse than faster-w
 model; if an int8 variant is more than --int8-max-diff points (default 0.5) worse than its f16
 model run in the same invocation; or, with --precisions, if a precision is more than
 --precision-max-diff points (default 0.3) worse than the first precision listed (f32).
+
+faster-whisper's texts are kept in $ARCWHISPER_HOME/cache/faster-whisper-texts/ under a hash of
+its version, the weights, options, thread count and clips (`fw_reference.py`);
+ARCWHISPER_FW_CACHE=0 computes them afresh.
 """
 
 from __future__ import annotations
@@ -27,20 +31,25 @@ import sys
 import jiwer
 
 from common import clips_for, ct2_dir, eprint, normalizer, read_wav, run_ours, tempdir, to_wav16k, weights_of
+from fw_reference import FW_OPTIONS, cache_key, cached_texts, engine_versions
 
 
 def faster_whisper_texts(model: str, threads: int, tmp) -> dict:
-    """clip file -> faster-whisper fp32's text, for the CTranslate2 weights of `model`."""
-    from faster_whisper import WhisperModel
-    fw = WhisperModel(str(ct2_dir(model, tmp)), device="cpu", compute_type="float32", cpu_threads=threads)
-    texts = {}
-    for clip in clips_for(model):
-        segs, _info = fw.transcribe(read_wav(to_wav16k(clip.path, tmp)), beam_size=1, best_of=1,
-                                    temperature=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
-                                    condition_on_previous_text=True, vad_filter=False,
-                                    without_timestamps=False)
-        texts[clip.file] = "".join(s.text for s in segs).strip()
-    return texts
+    """clip file -> faster-whisper fp32's text, for the CTranslate2 weights of `model`; kept
+    between runs under a hash of all it depends on (`fw_reference.py`)."""
+    weights = ct2_dir(model, tmp)
+    wavs = {clip.file: to_wav16k(clip.path, tmp) for clip in clips_for(model)}
+
+    def compute() -> dict:
+        from faster_whisper import WhisperModel
+        fw = WhisperModel(str(weights), device="cpu", compute_type="float32", cpu_threads=threads)
+        texts = {}
+        for file, wav in wavs.items():
+            segs, _info = fw.transcribe(read_wav(wav), **FW_OPTIONS)
+            texts[file] = "".join(s.text for s in segs).strip()
+        return texts
+
+    return cached_texts(cache_key(engine_versions(), weights, threads, wavs), compute)
 
 
 def precision_env(prec: str) -> dict:

@@ -53,10 +53,15 @@ pub(crate) fn first_skipped_region(
         .map(|k| (k, spans[k].0))
 }
 
+/// Seconds of a region from its speech onset (padding before it left out) to its end.
+fn heard_seconds(r: &Region) -> f64 {
+    r.end.saturating_sub(r.onset.max(r.start)) as f64 / SAMPLE_RATE
+}
+
 /// Whether region `r` (window time `span`) holds speech by the detector but next to none of
 /// `words` (see [`first_skipped_region`]).
 fn region_skipped(r: &Region, (start, end): (f64, f64), words: &[(f64, f64)]) -> bool {
-    let heard = r.end.saturating_sub(r.onset.max(r.start)) as f64 / SAMPLE_RATE;
+    let heard = heard_seconds(r);
     let inside = words
         .iter()
         .filter(|&&(s, e)| s >= start - FRAME_S && e <= end + FRAME_S)
@@ -81,7 +86,7 @@ pub(crate) fn skipped_first_of_several(
     let Some(r) = regions.first() else {
         return false;
     };
-    let heard = r.end.saturating_sub(r.onset.max(r.start)) as f64 / SAMPLE_RATE;
+    let heard = heard_seconds(r);
     match words {
         Some(words) if !conditioned && regions.len() > 1 && heard >= MIN_FIRST_ALONE_S => {
             region_skipped(r, spans[0], words)

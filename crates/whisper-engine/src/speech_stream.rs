@@ -454,24 +454,26 @@ impl<'m> SpeechStream<'m> {
         conditioned: bool,
         out: &mut Vec<Segment>,
     ) -> Result<()> {
-        let words = word_times(&segments);
-        let timed = self.model.times_words(&self.opts).then_some(&words[..]);
-        let spans = TimelineMap::new(regions).speech_spans();
-        if coverage::skipped_first_of_several(regions, &spans, timed, conditioned) {
-            return self.decode_first_alone(regions, segments, spans[1].0, out);
+        let map = TimelineMap::new(regions);
+        let spans = map.speech_spans();
+        let timed = self.timed_words(&segments);
+        if coverage::skipped_first_of_several(regions, &spans, timed.as_deref(), conditioned) {
+            return self.decode_first_alone(regions, segments, &map, &spans, out);
         }
-        self.emit_checked(regions, segments, conditioned, out)
+        let skipped = coverage::first_skipped(regions, &spans, timed.as_deref(), conditioned);
+        self.emit_checked(regions, segments, &map, skipped, out)
     }
 
     /// The window's first region decoded again in a window of its own
     /// (`coverage::skipped_first_of_several`), then the window's segments from its second
-    /// region (window time `second`) on, checked as any window's. The text conditioning the
-    /// next window stays the whole window's.
+    /// region on, checked as any window's. The text conditioning the next window stays the
+    /// whole window's.
     fn decode_first_alone(
         &mut self,
         regions: &[Region],
         segments: Vec<Segment>,
-        second: f64,
+        map: &TimelineMap,
+        spans: &[(f64, f64)],
         out: &mut Vec<Segment>,
     ) -> Result<()> {
         self.model.stats.redecoded_windows += 1;
@@ -481,25 +483,25 @@ impl<'m> SpeechStream<'m> {
         );
         self.decode_regions(&regions[..1], out, false)?;
         self.prompt_tokens = prompt;
-        let later = coverage::segments_from(segments, second);
-        self.emit_checked(regions, later, false, out)
+        let later = coverage::segments_from(segments, spans[1].0);
+        let timed = self.timed_words(&later);
+        let skipped = coverage::first_skipped(regions, spans, timed.as_deref(), false);
+        self.emit_checked(regions, later, map, skipped, out)
     }
 
-    /// [`Self::emit`] after the first region's check: from a skipped region or tail on, the
-    /// window is decoded again (see there).
+    /// [`Self::emit`] after the first region's check: the segments before `skipped` (window
+    /// time of a skipped region or tail, if any) mapped back, the window from there decoded
+    /// again (see there).
     fn emit_checked(
         &mut self,
         regions: &[Region],
         segments: Vec<Segment>,
-        conditioned: bool,
+        map: &TimelineMap,
+        skipped: Option<f64>,
         out: &mut Vec<Segment>,
     ) -> Result<()> {
-        let words = word_times(&segments);
-        let map = TimelineMap::new(regions);
-        let timed = self.model.times_words(&self.opts).then_some(&words[..]);
-        let without_tokens = self.window_opts(regions).without_timestamps;
-        let mapped = |s| to_original(s, &map, without_tokens);
-        let skipped = coverage::first_skipped(regions, &map.speech_spans(), timed, conditioned);
+        let as_text = self.decodes_as_text();
+        let mapped = |s| to_original(s, map, as_text);
         let Some(at) = skipped else {
             out.extend(segments.into_iter().flat_map(mapped));
             return Ok(());
@@ -511,6 +513,17 @@ impl<'m> SpeechStream<'m> {
         // At a skipped region's start the cut falls on a junction: the regions from it, whole.
         let (_, rest) = split_at(regions, window_sample(at));
         self.decode_regions(&rest, out, false).map(drop)
+    }
+
+    /// Every word's `(start, end)` in the order of `segments`, when the model times words.
+    fn timed_words(&self, segments: &[Segment]) -> Option<Vec<(f64, f64)>> {
+        self.model.times_words(&self.opts).then(|| {
+            segments
+                .iter()
+                .flat_map(|s| &s.words)
+                .map(|w| (w.start, w.end))
+                .collect()
+        })
     }
 
     /// The queued windows as one batch (`batch.rs`); segments mapped back, in window order.
@@ -560,16 +573,21 @@ impl<'m> SpeechStream<'m> {
     /// (each window's stream starts at seek 0).
     fn window_opts(&self, regions: &[Region]) -> DecodeOptions {
         let mut opts = self.opts.clone();
-        let tokens = opts.vad.take().is_some_and(|v| v.timestamp_tokens);
-        if !tokens && self.model.times_words(&opts) {
-            opts.without_timestamps = true;
-        }
+        opts.without_timestamps = self.decodes_as_text();
+        opts.vad = None;
         if let Some(first) = regions.first() {
             opts.seed = opts
                 .seed
                 .wrapping_add(first.start.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         }
         opts
+    }
+
+    /// Whether windows are decoded without timestamp tokens: as asked, or because alignment
+    /// times their words (unless `VadOptions::timestamp_tokens`).
+    fn decodes_as_text(&self) -> bool {
+        let tokens = self.opts.vad.as_ref().is_some_and(|v| v.timestamp_tokens);
+        self.opts.without_timestamps || (!tokens && self.model.times_words(&self.opts))
     }
 
     /// Drop audio no longer needed: before the window, the speech in progress, and the VAD's
@@ -619,14 +637,6 @@ impl WhisperModel {
         s.finish()?;
         Ok(s.detected.take().unwrap_or_default())
     }
-}
-
-/// Every word's `(start, end)`, in the order of the segments.
-fn word_times(segments: &[Segment]) -> Vec<(f64, f64)> {
-    segments
-        .iter()
-        .flat_map(|s| s.words.iter().map(|w| (w.start, w.end)))
-        .collect()
 }
 
 /// The window's sample at window time `t` (seconds).
