@@ -48,7 +48,7 @@ mod vad_level;
 mod vad_mirror;
 
 pub use error::{Error, Result};
-pub use precision::{CpuCapabilities, DecoderUse, Precision};
+pub use precision::{cpuinfo_has_native_bf16, CpuCapabilities, DecoderUse, Precision};
 pub use runtime::{
     arcwhisper_home, find_model, load_runtime, model_name_candidates, model_search_dirs,
     INT8_SUFFIX,

@@ -7,6 +7,7 @@ mod common;
 
 use common::soundtrack::soundtrack;
 use common::*;
+use std::io::Write;
 use test_support::text::wer;
 use whisper_engine::{DecodeOptions, EngineConfig, Segment, StreamState, VadOptions, WhisperModel};
 
@@ -78,6 +79,20 @@ fn load_at(name: &str, precision: &str) -> WhisperModel {
         ..EngineConfig::default()
     };
     load_with(name, cfg)
+}
+
+/// Whether to skip a bf16 test: bf16 is native only with AVX-512 BF16 or AMX; elsewhere the
+/// CPU plugin runs a bf16 hint in f32 (on the AVX2 EPYC, output identical to f32's to the
+/// byte), so the test would compare f32 with itself. The reason goes past the harness's
+/// capture so that the skip shows.
+fn skip_without_native_bf16(test: &str) -> bool {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    if whisper_engine::cpuinfo_has_native_bf16(&cpuinfo) {
+        return false;
+    }
+    let why = "this CPU has no AVX-512 BF16 or AMX: a bf16 decoder runs in f32 here";
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    true
 }
 
 /// `o` without what batched windows never have: the previous text and carried unfinished ends.
@@ -234,6 +249,9 @@ fn a_bf16_decoder_batches_and_keeps_every_window() {
     // OpenVINO's bf16 SDPA misread the self-attention mask for rows 1.. and batches needed an
     // f32 decoder; earlier still, batched bf16 lost windows when a request's encoder output lay
     // elsewhere: ov/encoder_slot.rs). Same text as f32, batched or not.
+    if skip_without_native_bf16("a_bf16_decoder_batches_and_keeps_every_window") {
+        return;
+    }
     let audio = home_video();
     let decode = |precision: &str| {
         let mut m = load_at("tiny.en", precision);
@@ -265,6 +283,9 @@ fn without_conditioning_bf16_batches_give_the_unbatched_text() {
     // attempts are the unbatched ones to the token; the later passes of a batched window start on
     // a fresh request where unbatched ones rewind the first attempt's, which rounds apart in bf16:
     // word times may move by a frame or two, never the text.
+    if skip_without_native_bf16("without_conditioning_bf16_batches_give_the_unbatched_text") {
+        return;
+    }
     let mut m = load_at("tiny.en-int8", "bf16");
     let (single, batched, queued) = single_and_batched(&mut m, &unconditioned(opts(1)), 4);
     assert!(
