@@ -344,11 +344,9 @@ fn measured_need(dir: &Path, kind: DeviceKind) -> Option<(u64, String)> {
 mod tests {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("aw-models-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// A fresh folder, removed when the returned guard drops (a failed assertion too).
+    fn tmp(name: &str) -> test_support::tempdir::TempDir {
+        test_support::tempdir::TempDir::new(&format!("models-{name}"))
     }
 
     fn fake_model(dir: &Path, bin_len: usize) {
@@ -359,7 +357,8 @@ mod tests {
 
     #[test]
     fn a_batch_adds_each_extra_window_s_cross_attention_state() {
-        let m = tmp("batch-need");
+        let m_dir = tmp("batch-need");
+        let m = m_dir.path();
         let cfg = r#"{"d_model": 384, "decoder_layers": 4}"#;
         std::fs::write(m.join("config.json"), cfg).unwrap();
         assert_eq!(batch_need(&m, 1), 0);
@@ -390,7 +389,8 @@ mod tests {
 
     #[test]
     fn lookup_order_and_en_suffix() {
-        let root = tmp("lookup");
+        let root_dir = tmp("lookup");
+        let root = root_dir.path();
         let (a, b) = (root.join("a"), root.join("b"));
         fake_model(&b.join("tiny.en"), 10);
         fake_model(&b.join("base"), 10);
@@ -423,12 +423,12 @@ mod tests {
             b.join("base").canonicalize().unwrap()
         );
         assert!(resolve(&format!("{}/nope", a.display()), &dirs).is_err());
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn languages_from_generation_config_or_vocab_size() {
-        let root = tmp("langs");
+        let root_dir = tmp("langs");
+        let root = root_dir.path();
         let m = root.join("m");
         fake_model(&m, 10);
         assert_eq!(languages(&m), ModelLanguages::default());
@@ -444,12 +444,12 @@ mod tests {
         let l = languages(&m);
         assert_eq!(l.multilingual, Some(false));
         assert_eq!(l.codes, ["de", "en"]);
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn need_from_json_or_formula() {
-        let root = tmp("need");
+        let root_dir = tmp("need");
+        let root = root_dir.path();
         let m = root.join("m");
         fake_model(&m, 1000);
         let (n, src) = estimate_need(&m, DeviceKind::Cpu, 1);
@@ -504,6 +504,5 @@ mod tests {
         let (n, src) = estimate_need(&m, DeviceKind::Cpu, 1);
         assert_eq!(n, (1000.0 * WEIGHT_FACTOR) as u64 + ACTIVATION_BYTES);
         assert!(src.contains("above arcwhisper.json memory_bytes"), "{src}");
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -293,25 +293,17 @@ mod tests {
     use super::*;
     use std::fs;
 
-    fn tmp(name: &str) -> PathBuf {
-        // Unique per call: tests run in parallel threads of one process.
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let d = std::env::temp_dir().join(format!(
-            "arcwhisper-verify-{}-{n}-{name}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
+    /// A fresh folder, removed when the returned guard drops (a failed assertion too).
+    fn tmp(name: &str) -> test_support::tempdir::TempDir {
+        test_support::tempdir::TempDir::new(&format!("verify-{name}"))
     }
 
     /// A fake `/sys/class/drm` with Intel cards at the given PCI addresses (listed in a shuffled
-    /// card order) plus a non-Intel card and a connector.
-    fn fake_drm(pcis: &[&str]) -> PathBuf {
+    /// card order) plus a non-Intel card and a connector; the guard removes it.
+    fn fake_drm(pcis: &[&str]) -> (test_support::tempdir::TempDir, PathBuf) {
         let root = tmp(&format!("drm{}", pcis.len()));
-        let devices = root.join("devices");
-        let drm = root.join("class_drm");
+        let devices = root.path().join("devices");
+        let drm = root.path().join("class_drm");
         fs::create_dir_all(&drm).unwrap();
         for (i, pci) in pcis.iter().enumerate().rev() {
             let d = devices.join(pci);
@@ -327,7 +319,7 @@ mod tests {
         fs::create_dir_all(drm.join("card9")).unwrap();
         std::os::unix::fs::symlink(&amd, drm.join("card9/device")).unwrap();
         fs::create_dir_all(drm.join("card0-DP-1")).unwrap();
-        drm
+        (root, drm)
     }
 
     fn report(requested: &str) -> DeviceReport {
@@ -341,7 +333,7 @@ mod tests {
 
     #[test]
     fn intel_cards_sorted_by_pci() {
-        let drm = fake_drm(&["0000:03:00.0", "0000:07:00.0"]);
+        let (_root, drm) = fake_drm(&["0000:03:00.0", "0000:07:00.0"]);
         let cards = intel_cards(&drm);
         assert_eq!(
             cards
@@ -354,7 +346,7 @@ mod tests {
 
     #[test]
     fn gpu_card_identity_checked_against_sysfs() {
-        let drm = fake_drm(&["0000:03:00.0", "0000:07:00.0"]);
+        let (_root, drm) = fake_drm(&["0000:03:00.0", "0000:07:00.0"]);
         let spec = DeviceSpec::parse("GPU.1").unwrap();
         let mut r = report("GPU.1");
         r.ze_affinity_mask = Some("1".into());
@@ -392,7 +384,8 @@ mod tests {
 
     #[test]
     fn gpu_check_skipped_without_intel_hardware() {
-        let drm = tmp("empty");
+        let root = tmp("empty");
+        let drm = root.path();
         let spec = DeviceSpec::parse("GPU.0").unwrap();
         let mut r = report("GPU.0");
         r.ze_affinity_mask = Some("0".into());
@@ -422,7 +415,8 @@ mod tests {
     #[test]
     fn worker_lookup_order_and_errors() {
         use std::os::unix::fs::PermissionsExt;
-        let d = tmp("lookup");
+        let dir = tmp("lookup");
+        let d = dir.path();
         let target = d.join("target/debug");
         fs::create_dir_all(target.join("deps")).unwrap();
         let w = target.join(WORKER_NAME);
