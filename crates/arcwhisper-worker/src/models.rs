@@ -358,7 +358,7 @@ mod tests {
     #[test]
     fn a_batch_adds_each_extra_window_s_cross_attention_state() {
         let m_dir = tmp("batch-need");
-        let m = m_dir.path();
+        let m = m_dir.path().to_path_buf();
         let cfg = r#"{"d_model": 384, "decoder_layers": 4}"#;
         std::fs::write(m.join("config.json"), cfg).unwrap();
         assert_eq!(batch_need(&m, 1), 0);
@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn lookup_order_and_en_suffix() {
         let root_dir = tmp("lookup");
-        let root = root_dir.path();
+        let root = root_dir.path().to_path_buf();
         let (a, b) = (root.join("a"), root.join("b"));
         fake_model(&b.join("tiny.en"), 10);
         fake_model(&b.join("base"), 10);
@@ -428,7 +428,7 @@ mod tests {
     #[test]
     fn languages_from_generation_config_or_vocab_size() {
         let root_dir = tmp("langs");
-        let root = root_dir.path();
+        let root = root_dir.path().to_path_buf();
         let m = root.join("m");
         fake_model(&m, 10);
         assert_eq!(languages(&m), ModelLanguages::default());
@@ -449,7 +449,7 @@ mod tests {
     #[test]
     fn need_from_json_or_formula() {
         let root_dir = tmp("need");
-        let root = root_dir.path();
+        let root = root_dir.path().to_path_buf();
         let m = root.join("m");
         fake_model(&m, 1000);
         let (n, src) = estimate_need(&m, DeviceKind::Cpu, 1);

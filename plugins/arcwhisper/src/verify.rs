@@ -385,7 +385,7 @@ mod tests {
     #[test]
     fn gpu_check_skipped_without_intel_hardware() {
         let root = tmp("empty");
-        let drm = root.path();
+        let drm = root.path().to_path_buf();
         let spec = DeviceSpec::parse("GPU.0").unwrap();
         let mut r = report("GPU.0");
         r.ze_affinity_mask = Some("0".into());
@@ -416,7 +416,7 @@ mod tests {
     fn worker_lookup_order_and_errors() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tmp("lookup");
-        let d = dir.path();
+        let d = dir.path().to_path_buf();
         let target = d.join("target/debug");
         fs::create_dir_all(target.join("deps")).unwrap();
         let w = target.join(WORKER_NAME);
