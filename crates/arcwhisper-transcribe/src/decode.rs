@@ -6,6 +6,7 @@ use crate::progress::Progress;
 use crate::reach::{self, Reach};
 use anyhow::{anyhow, bail, Context, Result};
 use gst::prelude::*;
+use gst_file_audio::downmix::StereoDownmix;
 use gst_file_audio::{BuildError, FileAudio, NoAudio, Streams};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -58,6 +59,9 @@ pub fn decode_file(path: &Path, allow_partial: bool, progress: &mut Progress) ->
         allow_partial,
         progress,
     )?;
+    if let Some(note) = out_of_phase_note(&decoded.downmix) {
+        progress.note(&note);
+    }
     let samples = decoded.samples;
     if samples.is_empty() {
         bail!(
@@ -167,6 +171,21 @@ struct Decoded {
     samples: Vec<f32>,
     declared_seconds: Option<f64>,
     warnings: Vec<String>,
+    downmix: StereoDownmix,
+}
+
+/// Says how much of a stereo file was mixed from the channels' difference (a channel out of
+/// phase: summed, its speech would have cancelled), when that is a tenth of it or more: blocks of
+/// noise that happen to be anti-correlated in an ordinary recording are not worth a note.
+fn out_of_phase_note(downmix: &StereoDownmix) -> Option<String> {
+    let inverted = downmix.inverted_frames();
+    (inverted > 0 && inverted * 10 >= downmix.stereo_frames()).then(|| {
+        format!(
+            "the two channels are out of phase in {:.1} of {:.1} s: mixed from their difference there (summed, that speech would cancel)",
+            inverted as f64 / RATE as f64,
+            downmix.stereo_frames() as f64 / RATE as f64
+        )
+    })
 }
 
 fn pull_all(
@@ -181,7 +200,7 @@ fn pull_all(
     let mut started = false;
     loop {
         if let Some(sample) = appsink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
-            append(&mut decoded.samples, &sample)?;
+            append(&mut decoded, &sample)?;
             last_audio = Instant::now();
             if !started {
                 started = true;
@@ -222,18 +241,18 @@ fn duration_seconds(pipeline: &gst::Pipeline) -> Option<f64> {
         .map(|d| d.seconds_f64())
 }
 
-fn append(samples: &mut Vec<f32>, sample: &gst::Sample) -> Result<()> {
-    let Some(buffer) = sample.buffer() else {
+fn append(decoded: &mut Decoded, sample: &gst::Sample) -> Result<()> {
+    let buffer =
+        gst_file_audio::mono_buffer(sample, &mut decoded.downmix).map_err(|e| anyhow!(e))?;
+    let Some(buffer) = buffer else {
         return Ok(());
     };
     let map = buffer
         .map_readable()
         .context("mapping a decoded audio buffer")?;
-    samples.extend(
-        map.as_slice()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-    );
+    decoded
+        .samples
+        .extend(gst_file_audio::f32_samples(map.as_slice()));
     Ok(())
 }
 

@@ -146,6 +146,25 @@ fn mp4_flac_and_mp3_inputs_are_transcribed() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A tape digitised with one channel's polarity reversed: summed to mono the speech cancels
+/// (audioconvert's mix gave no segment at all); mixed from the channels' difference it is the
+/// clip, and the CLI says so.
+#[test]
+fn stereo_with_a_channel_out_of_phase_is_transcribed() {
+    let dir = scratch("out-of-phase");
+    let anti = dir.join("jfk-out-of-phase.flac");
+    test_support::scenes::out_of_phase_stereo(&assets().join("jfk.flac"), &anti);
+    let r = transcribe(&[s(&anti), "--threads", "2", "--format", "txt"]);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(wer(JFK, &r.stdout) < 0.1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("out of phase in 11.0 of 11.0 s"),
+        "{}",
+        r.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Each bad input ends with exit 1, one error line naming the file and what is wrong, and no
 /// output file (nor a temporary one) left behind.
 #[test]

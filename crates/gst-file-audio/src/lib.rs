@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A file's first audio track through GStreamer, for the command line and for `sceneckptsrc`:
-//! `filesrc ! decodebin ! audioconvert ! audioresample ! appsink` (F32LE, mono, a chosen rate).
+//! `filesrc ! decodebin ! audioconvert ! audioresample ! appsink` (F32LE, a chosen rate, mono or
+//! stereo: [`mono_buffer`] mixes stereo with [`downmix::StereoDownmix`], which keeps speech that
+//! audioconvert's own mix would cancel when a channel is out of phase).
 //! Video decoders are never plugged: a video stream is exposed undecoded, so a film's audio
 //! costs no video decoding. What decodebin found is kept in [`Streams`]; each user pulls the
 //! appsink and words its own errors.
 
+pub mod downmix;
+
+use downmix::StereoDownmix;
 use gst::prelude::*;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -100,7 +105,7 @@ pub fn build(
     let convert = make("audioconvert")?;
     let resample = make("audioresample")?;
     let appsink = gst_app::AppSink::builder()
-        .caps(&mono_f32_caps(rate))
+        .caps(&f32_caps(rate))
         .sync(false)
         .max_buffers(64)
         .build();
@@ -147,13 +152,57 @@ impl std::fmt::Display for BuildError {
     }
 }
 
-fn mono_f32_caps(rate: u32) -> gst::Caps {
+/// F32LE at `rate`, one or two channels: audioconvert keeps stereo as it is (mixed by
+/// [`mono_buffer`]) and mixes more channels down to two.
+fn f32_caps(rate: u32) -> gst::Caps {
     gst::Caps::builder("audio/x-raw")
         .field("format", "F32LE")
         .field("rate", rate as i32)
-        .field("channels", 1i32)
+        .field("channels", gst::IntRange::new(1i32, 2))
         .field("layout", "interleaved")
         .build()
+}
+
+/// The sample's buffer as mono F32LE: as it is when it is mono, else mixed by `downmix` into a
+/// new buffer with the same timestamps and flags. `None` for a sample without a buffer.
+pub fn mono_buffer(
+    sample: &gst::Sample,
+    downmix: &mut StereoDownmix,
+) -> Result<Option<gst::Buffer>, String> {
+    let Some(buffer) = sample.buffer_owned() else {
+        return Ok(None);
+    };
+    let channels = sample
+        .caps()
+        .and_then(|c| c.structure(0))
+        .and_then(|s| s.get::<i32>("channels").ok())
+        .unwrap_or(1);
+    if channels <= 1 {
+        return Ok(Some(buffer));
+    }
+    let map = buffer
+        .map_readable()
+        .map_err(|_| "cannot map a decoded audio buffer".to_string())?;
+    let interleaved: Vec<f32> = f32_samples(map.as_slice()).collect();
+    let mut mono = Vec::with_capacity(interleaved.len() / channels as usize);
+    downmix.push(&interleaved, channels as usize, &mut mono);
+    let bytes: Vec<u8> = mono.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut out = gst::Buffer::from_mut_slice(bytes);
+    {
+        let o = out.get_mut().expect("a new buffer is writable");
+        o.set_pts(buffer.pts());
+        o.set_dts(buffer.dts());
+        o.set_duration(buffer.duration());
+        o.set_flags(buffer.flags());
+    }
+    Ok(Some(out))
+}
+
+/// Little-endian f32 samples of `bytes` (a trailing partial sample is dropped).
+pub fn f32_samples(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
 }
 
 /// The media type of `caps` ("video/x-h264"), or the caps whole when they have no structure.

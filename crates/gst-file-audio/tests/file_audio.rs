@@ -1,5 +1,6 @@
 //! The pipeline on small files made here with GStreamer's own encoders: the audio comes out as
-//! 16 kHz mono, a video stream is exposed undecoded, a file without audio says so.
+//! 16 kHz mono (stereo out of phase too), a video stream is exposed undecoded, a file without
+//! audio says so.
 
 use gst::prelude::*;
 use gst_file_audio::{build, Streams};
@@ -20,8 +21,10 @@ fn decode(path: &Path, other_pads: Arc<AtomicUsize>) -> (usize, Streams, Vec<Str
     .unwrap();
     fa.pipeline.set_state(gst::State::Playing).unwrap();
     let mut samples = 0;
+    let mut downmix = gst_file_audio::downmix::StereoDownmix::new();
     while let Ok(sample) = fa.appsink.pull_sample() {
-        samples += sample.buffer().map_or(0, |b| b.size() / 4);
+        let mono = gst_file_audio::mono_buffer(&sample, &mut downmix).unwrap();
+        samples += mono.map_or(0, |b| b.size() / 4);
     }
     let plugged = factories(fa.pipeline.upcast_ref());
     fa.pipeline.set_state(gst::State::Null).unwrap();
@@ -54,6 +57,44 @@ fn stereo_48k_wav_comes_out_as_16k_mono() {
     assert!(streams.audio_linked && !streams.no_audio_track());
     assert!(streams.others.is_empty(), "{:?}", streams.others);
     assert_eq!(others.load(Ordering::SeqCst), 0);
+}
+
+/// A stereo tone whose right channel is the left one inverted: `mono_buffer` gives the tone at
+/// its level, where summing the channels would give silence.
+#[test]
+fn stereo_out_of_phase_comes_out_as_the_signal_not_silence() {
+    gst::init().unwrap();
+    let dir = tmpdir("file-audio-out-of-phase");
+    let (tone, anti) = (dir.join("tone.wav"), dir.join("anti.flac"));
+    test_support::scenes::ffmpeg_ok(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=2",
+        tone.to_str().unwrap(),
+    ]);
+    test_support::scenes::out_of_phase_stereo(&tone, &anti);
+    let fa = build(&anti, RATE, |_| {}).unwrap();
+    fa.pipeline.set_state(gst::State::Playing).unwrap();
+    let mut downmix = gst_file_audio::downmix::StereoDownmix::new();
+    let mut mono = Vec::new();
+    while let Ok(sample) = fa.appsink.pull_sample() {
+        let buffer = gst_file_audio::mono_buffer(&sample, &mut downmix)
+            .unwrap()
+            .unwrap();
+        let map = buffer.map_readable().unwrap();
+        mono.extend(gst_file_audio::f32_samples(map.as_slice()));
+    }
+    fa.pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        (31_900..=32_100).contains(&mono.len()),
+        "{} samples",
+        mono.len()
+    );
+    // ffmpeg's sine is at 1/8 of full scale: RMS 0.125 / sqrt(2).
+    let rms = (mono.iter().map(|v| v * v).sum::<f32>() / mono.len() as f32).sqrt();
+    assert!((0.08..0.095).contains(&rms), "RMS {rms}");
+    assert!(downmix.inverted_frames() > 31_000, "{downmix:?}");
 }
 
 #[test]

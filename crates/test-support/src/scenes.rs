@@ -23,6 +23,18 @@ pub fn ffmpeg_ok(args: &[&str]) {
     );
 }
 
+/// A stereo copy of `audio` whose right channel is its left one inverted, as a tape digitised
+/// with one channel's polarity reversed: summed to mono (audioconvert's mix) it is silence.
+pub fn out_of_phase_stereo(audio: &Path, out: &Path) {
+    ffmpeg_ok(&[
+        "-i",
+        audio.to_str().unwrap(),
+        "-af",
+        "aformat=channel_layouts=mono,pan=stereo|c0=c0|c1=-1*c0",
+        out.to_str().unwrap(),
+    ]);
+}
+
 /// Makes a real scene: `testsrc` video muxed with the audio of `audio` (any format ffmpeg reads).
 pub fn make_scene(audio: &Path, out: &Path) {
     let status = ffmpeg()

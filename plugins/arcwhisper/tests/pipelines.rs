@@ -85,6 +85,29 @@ fn jfk_to_webvtt() {
     );
 }
 
+/// Stereo with one channel out of phase: the element takes the two channels (audioconvert
+/// passes them on) and mixes them itself; audioconvert's own mono mix would cancel the speech
+/// and give no cue.
+#[test]
+fn stereo_out_of_phase_gets_its_subtitles() {
+    init();
+    let dir = tmpdir("out-of-phase");
+    let (anti, out) = (dir.join("jfk-out-of-phase.flac"), dir.join("out.srt"));
+    test_support::scenes::out_of_phase_stereo(&speech("jfk/jfk.flac"), &anti);
+    let p = launch(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! audioresample ! arcwhisper model=tiny.en ! srtenc ! filesink location={}",
+        anti.display(),
+        out.display()
+    ));
+    let o = run(&p, T);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    let srt = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        words(&srt).contains("ask what you can do for your country"),
+        "{srt}"
+    );
+}
+
 /// p001 (librivox, 40 s of narration) through a subtitle encoder.
 fn p001_through(enc: &str, out: &std::path::Path) -> String {
     let p = launch(&format!(

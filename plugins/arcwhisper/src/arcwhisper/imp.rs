@@ -20,6 +20,7 @@
 //!   worker.
 
 use crate::arcwhisper::cues::{self, CueBounds, StreamCues};
+use crate::arcwhisper::input_audio::{self, InputAudio};
 use crate::arcwhisper::settings::{
     Settings, DEFAULT_BATCH_SIZE, DEFAULT_DEVICE, DEFAULT_MODEL, DEFAULT_NO_SPEECH,
     DEFAULT_RESTARTS, DEFAULT_VAD, DEFAULT_WORKER_TIMEOUT_S,
@@ -73,6 +74,8 @@ struct Timeline {
     last_end: Option<gst::ClockTime>,
     /// Words waiting for their cue.
     cues: StreamCues,
+    /// The negotiated channels and the stereo mix.
+    input: InputAudio,
 }
 
 impl Timeline {
@@ -348,6 +351,15 @@ impl ArcWhisper {
             self.push_cues(timeline, &last, audio)?;
             self.push_gap_until(timeline, timeline.base() + audio);
         }
+        let inverted = timeline.input.take_out_of_phase_samples();
+        if inverted > 0 {
+            gst::info!(
+                CAT,
+                imp = self,
+                "the stream's two channels are out of phase in {:.1} s: mixed from their difference there",
+                inverted as f64 / RATE as f64
+            );
+        }
         timeline.reset();
         Ok(())
     }
@@ -375,15 +387,6 @@ impl ArcWhisper {
             gst::element_imp_error!(self, gst::CoreError::Failed, ("cannot map buffer"));
             gst::FlowError::Error
         })?;
-        let bytes = map.as_slice();
-        if bytes.len() % 4 != 0 {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Format,
-                ("buffer of {} bytes is not whole F32 samples", bytes.len())
-            );
-            return Err(gst::FlowError::Error);
-        }
         let mut samples = Vec::new();
         match (tl.base_pts, buffer.pts()) {
             (None, pts) => {
@@ -405,11 +408,10 @@ impl ArcWhisper {
             }
             (Some(_), None) => {}
         }
-        samples.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
+        if let Err(e) = tl.input.append(map.as_slice(), &mut samples) {
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
+            return Err(gst::FlowError::Error);
+        }
         Ok(samples)
     }
 
@@ -479,7 +481,8 @@ impl ArcWhisper {
         use gst::EventView;
         gst::log!(CAT, obj = pad, "event {event:?}");
         match event.view() {
-            EventView::Caps(_) => {
+            EventView::Caps(c) => {
+                self.lock_state().timeline.input.set_caps(c.caps());
                 let caps = gst::Caps::builder("text/x-raw")
                     .field("format", "utf8")
                     .build();
@@ -539,7 +542,7 @@ impl ArcWhisper {
                 gst::info!(
                     CAT,
                     imp = self,
-                    "refusing {caps}: arcwhisper takes audio/x-raw, format=F32LE, rate=16000, channels=1 (put audioconvert ! audioresample before it)"
+                    "refusing {caps}: arcwhisper takes audio/x-raw, format=F32LE, rate=16000, channels=1 or 2 (put audioconvert ! audioresample before it)"
                 );
             }
             q.set_result(ok);
@@ -915,12 +918,7 @@ impl ElementImpl for ArcWhisper {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: Lazy<Vec<gst::PadTemplate>> = Lazy::new(|| {
-            let sink_caps = gst::Caps::builder("audio/x-raw")
-                .field("format", "F32LE")
-                .field("rate", 16_000i32)
-                .field("channels", 1i32)
-                .field("layout", "interleaved")
-                .build();
+            let sink_caps = input_audio::sink_caps(16_000);
             let src_caps = gst::Caps::builder("text/x-raw")
                 .field("format", "utf8")
                 .build();

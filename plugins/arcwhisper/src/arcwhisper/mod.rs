@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The `arcwhisper` element: 16 kHz mono F32 audio in, `text/x-raw` segments out, with the
+//! The `arcwhisper` element: 16 kHz F32 audio in (mono, or stereo it mixes itself), `text/x-raw` segments out, with the
 //! speech recognition done by a pinned `arcwhisper-worker` child process per instance.
 
 use gst::glib;
@@ -7,6 +7,7 @@ use gst::prelude::*;
 
 mod cues;
 mod imp;
+mod input_audio;
 mod settings;
 mod supervisor;
 mod worker;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A scene's private decoding pipeline (`gst-file-audio`: the first audio track as F32LE mono
-//! at the source's rate, video streams left undecoded), pulled a buffer at a time with a stall
-//! limit. Stopping it with a bound is `decoder_stop.rs`.
+//! at the source's rate, stereo mixed so that a channel out of phase does not cancel the
+//! speech, video streams left undecoded), pulled a buffer at a time with a stall limit. Stopping it with a bound is `decoder_stop.rs`.
 
 use gst::prelude::*;
+use gst_file_audio::downmix::StereoDownmix;
 pub use gst_file_audio::ELEMENTS;
 use gst_file_audio::{FileAudio, Streams};
 use std::path::Path;
@@ -25,6 +26,8 @@ pub struct SceneDecoder {
     streams: Arc<Mutex<Streams>>,
     /// Time spent waiting for a sample since the last one (the stall watchdog).
     waiting: Duration,
+    /// Stereo to mono (see `gst_file_audio::downmix`).
+    downmix: StereoDownmix,
 }
 
 impl SceneDecoder {
@@ -41,7 +44,13 @@ impl SceneDecoder {
             appsink,
             streams,
             waiting: Duration::ZERO,
+            downmix: StereoDownmix::new(),
         })
+    }
+
+    /// Samples of the scene mixed from its channels' difference so far (a channel out of phase).
+    pub fn out_of_phase_samples(&self) -> u64 {
+        self.downmix.inverted_frames()
     }
 
     pub fn pipeline(&self) -> &gst::Pipeline {
@@ -73,10 +82,11 @@ impl SceneDecoder {
             .try_pull_sample(gst::ClockTime::from_mseconds(50))
         {
             self.waiting = Duration::ZERO;
-            if let Some(buf) = sample.buffer_owned() {
-                return Pulled::Buffer(buf);
-            }
-            return Pulled::Timeout;
+            return match gst_file_audio::mono_buffer(&sample, &mut self.downmix) {
+                Ok(Some(buf)) => Pulled::Buffer(buf),
+                Ok(None) => Pulled::Timeout,
+                Err(e) => Pulled::Error(e),
+            };
         }
         if let Some(e) = self.bus_error() {
             return Pulled::Error(e);
