@@ -35,6 +35,28 @@ pub fn out_of_phase_stereo(audio: &Path, out: &Path) {
     ]);
 }
 
+/// A 2 s, 440 Hz tone at `rate` Hz (ffmpeg's sine, at 1/8 of full scale) made stereo out of
+/// phase ([`out_of_phase_stereo`]): `<dir>/<name>.flac`, nothing else left in `dir`.
+pub fn out_of_phase_tone(dir: &Path, name: &str, rate: u32) -> PathBuf {
+    let tone = dir.join(format!("{name}.tone.wav"));
+    let sine = format!("sine=frequency=440:sample_rate={rate}:duration=2");
+    ffmpeg_ok(&["-f", "lavfi", "-i", &sine, tone.to_str().unwrap()]);
+    let out = dir.join(format!("{name}.flac"));
+    out_of_phase_stereo(&tone, &out);
+    std::fs::remove_file(&tone).unwrap();
+    out
+}
+
+/// Asserts that 16 kHz mono `samples` are [`out_of_phase_tone`]'s 2 s at the tone's level (mixed
+/// from the channels' difference), not the silence their sum is.
+pub fn assert_is_the_tone(samples: &[f32]) {
+    let n = samples.len();
+    assert!((31_900..=32_100).contains(&n), "{n} samples");
+    // RMS of a sine at 1/8 of full scale: 0.125 / sqrt(2).
+    let rms = (samples.iter().map(|v| v * v).sum::<f32>() / n as f32).sqrt();
+    assert!((0.08..0.095).contains(&rms), "RMS {rms}");
+}
+
 /// Makes a real scene: `testsrc` video muxed with the audio of `audio` (any format ffmpeg reads).
 pub fn make_scene(audio: &Path, out: &Path) {
     let status = ffmpeg()

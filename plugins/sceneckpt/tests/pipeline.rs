@@ -222,17 +222,9 @@ fn complete_run_then_rerun_skips_without_decoding() {
 
 #[test]
 fn raw_bytes_pass_through_for_non_text_caps() {
-    init();
     let d = tmpdir("raw");
     put(&d, "s1.mkv", "s1.mkv");
-    let p = gst::parse::launch(&format!(
-        "sceneckpt location=\"{}\" ! sceneckptsink",
-        d.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let r = run_pipeline(&p, None);
+    let r = run_raw(&d);
     assert_eq!(r.error, None);
     let len = std::fs::metadata(d.join("s1.srt")).unwrap().len();
     assert!(
@@ -246,39 +238,27 @@ fn raw_bytes_pass_through_for_non_text_caps() {
 /// audioconvert's (L + R) / 2 makes of it (the raw F32 output is what arcwhisper would get).
 #[test]
 fn a_scene_out_of_phase_comes_out_as_its_audio() {
-    init();
     let d = tmpdir("out-of-phase");
-    let tone = d.join("tone.wav.src");
-    test_support::scenes::ffmpeg_ok(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=44100:duration=2",
-        "-f",
-        "wav",
-        tone.to_str().unwrap(),
-    ]);
-    test_support::scenes::out_of_phase_stereo(&tone, &d.join("s1.flac"));
-    std::fs::remove_file(&tone).unwrap();
+    test_support::scenes::out_of_phase_tone(&d, "s1", 44_100);
+    let r = run_raw(&d);
+    assert_eq!(r.error, None);
+    let raw = std::fs::read(d.join("s1.srt")).unwrap();
+    let mono: Vec<f32> = gst_file_audio::f32_samples(&raw).collect();
+    test_support::scenes::assert_is_the_tone(&mono);
+}
+
+/// `sceneckpt ! sceneckptsink` over `dir`: no text element, so each scene's output is its raw
+/// F32 audio.
+fn run_raw(dir: &Path) -> RunResult {
+    init();
     let p = gst::parse::launch(&format!(
         "sceneckpt location=\"{}\" ! sceneckptsink",
-        d.display()
+        dir.display()
     ))
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let r = run_pipeline(&p, None);
-    assert_eq!(r.error, None);
-    let raw = std::fs::read(d.join("s1.srt")).unwrap();
-    let mono: Vec<f32> = gst_file_audio::f32_samples(&raw).collect();
-    assert!(
-        (31_900..=32_100).contains(&mono.len()),
-        "{} samples",
-        mono.len()
-    );
-    // ffmpeg's sine is at 1/8 of full scale: RMS 0.125 / sqrt(2).
-    let rms = (mono.iter().map(|v| v * v).sum::<f32>() / mono.len() as f32).sqrt();
-    assert!((0.08..0.095).contains(&rms), "RMS {rms}");
+    run_pipeline(&p, None)
 }
 
 #[test]
