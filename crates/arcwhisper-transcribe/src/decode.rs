@@ -178,14 +178,9 @@ struct Decoded {
 /// phase: summed, its speech would have cancelled), when that is a tenth of it or more: blocks of
 /// noise that happen to be anti-correlated in an ordinary recording are not worth a note.
 fn out_of_phase_note(downmix: &StereoDownmix) -> Option<String> {
-    let inverted = downmix.inverted_frames();
-    (inverted > 0 && inverted * 10 >= downmix.stereo_frames()).then(|| {
-        format!(
-            "the two channels are out of phase in {:.1} of {:.1} s: mixed from their difference there (summed, that speech would cancel)",
-            inverted as f64 / RATE as f64,
-            downmix.stereo_frames() as f64 / RATE as f64
-        )
-    })
+    let summary = downmix.summary(RATE)?;
+    (downmix.inverted_frames() * 10 >= downmix.stereo_frames())
+        .then(|| format!("the two channels are {summary} (summed, that speech would cancel)"))
 }
 
 fn pull_all(

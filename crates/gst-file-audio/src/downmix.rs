@@ -59,6 +59,30 @@ impl StereoDownmix {
         }
     }
 
+    /// Like [`Self::push`] for F32LE bytes (a trailing partial sample is dropped).
+    pub fn push_f32le(&mut self, bytes: &[u8], channels: usize, out: &mut Vec<f32>) {
+        if channels <= 1 {
+            out.extend(crate::f32_samples(bytes));
+            return;
+        }
+        let interleaved: Vec<f32> = crate::f32_samples(bytes).collect();
+        self.push(&interleaved, channels, out);
+    }
+
+    /// "out of phase in 11.0 of 11.0 s: mixed from their difference there" (frames at `rate`
+    /// Hz), or None when no frame was mixed from the difference: what the CLI and the elements
+    /// say of it.
+    pub fn summary(&self, rate: u32) -> Option<String> {
+        let seconds = |frames: u64| frames as f64 / f64::from(rate);
+        (self.inverted_frames > 0).then(|| {
+            format!(
+                "out of phase in {:.1} of {:.1} s: mixed from their difference there",
+                seconds(self.inverted_frames),
+                seconds(self.frames)
+            )
+        })
+    }
+
     /// Stereo frames mixed so far.
     pub fn stereo_frames(&self) -> u64 {
         self.frames
@@ -120,6 +144,7 @@ mod tests {
         let (out, d) = mix(&x, &x);
         assert!(max_error(&out, &x) < 1e-6);
         assert_eq!((d.stereo_frames(), d.inverted_frames()), (16_000, 0));
+        assert_eq!(d.summary(16_000), None);
     }
 
     #[test]
@@ -132,6 +157,10 @@ mod tests {
             "the difference, halved, is the signal"
         );
         assert_eq!(d.inverted_frames(), 16_000);
+        assert_eq!(
+            d.summary(16_000).as_deref(),
+            Some("out of phase in 1.0 of 1.0 s: mixed from their difference there")
+        );
         // Reversed the other way round too, and at unequal levels.
         let weak: Vec<f32> = x.iter().map(|v| -0.4 * v).collect();
         let (out, _) = mix(&weak, &x);

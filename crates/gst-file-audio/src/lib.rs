@@ -153,8 +153,9 @@ impl std::fmt::Display for BuildError {
 }
 
 /// F32LE at `rate`, one or two channels: audioconvert keeps stereo as it is (mixed by
-/// [`mono_buffer`]) and mixes more channels down to two.
-fn f32_caps(rate: u32) -> gst::Caps {
+/// [`mono_buffer`], or by the `arcwhisper` element, whose sink takes these caps) and mixes more
+/// channels down to two.
+pub fn f32_caps(rate: u32) -> gst::Caps {
     gst::Caps::builder("audio/x-raw")
         .field("format", "F32LE")
         .field("rate", rate as i32)
@@ -172,20 +173,15 @@ pub fn mono_buffer(
     let Some(buffer) = sample.buffer_owned() else {
         return Ok(None);
     };
-    let channels = sample
-        .caps()
-        .and_then(|c| c.structure(0))
-        .and_then(|s| s.get::<i32>("channels").ok())
-        .unwrap_or(1);
+    let channels = sample.caps().map_or(1, channels);
     if channels <= 1 {
         return Ok(Some(buffer));
     }
     let map = buffer
         .map_readable()
         .map_err(|_| "cannot map a decoded audio buffer".to_string())?;
-    let interleaved: Vec<f32> = f32_samples(map.as_slice()).collect();
-    let mut mono = Vec::with_capacity(interleaved.len() / channels as usize);
-    downmix.push(&interleaved, channels as usize, &mut mono);
+    let mut mono = Vec::with_capacity(map.size() / 4 / channels);
+    downmix.push_f32le(map.as_slice(), channels, &mut mono);
     let bytes: Vec<u8> = mono.iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut out = gst::Buffer::from_mut_slice(bytes);
     {
@@ -196,6 +192,13 @@ pub fn mono_buffer(
         o.set_flags(buffer.flags());
     }
     Ok(Some(out))
+}
+
+/// The channel count raw audio caps give (1 when they do not say).
+pub fn channels(caps: &gst::CapsRef) -> usize {
+    caps.structure(0)
+        .and_then(|s| s.get::<i32>("channels").ok())
+        .map_or(1, |c| c.max(1) as usize)
 }
 
 /// Little-endian f32 samples of `bytes` (a trailing partial sample is dropped).

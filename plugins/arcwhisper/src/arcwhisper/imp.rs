@@ -20,7 +20,7 @@
 //!   worker.
 
 use crate::arcwhisper::cues::{self, CueBounds, StreamCues};
-use crate::arcwhisper::input_audio::{self, InputAudio};
+use crate::arcwhisper::input_audio::InputAudio;
 use crate::arcwhisper::settings::{
     Settings, DEFAULT_BATCH_SIZE, DEFAULT_DEVICE, DEFAULT_MODEL, DEFAULT_NO_SPEECH,
     DEFAULT_RESTARTS, DEFAULT_VAD, DEFAULT_WORKER_TIMEOUT_S,
@@ -351,14 +351,8 @@ impl ArcWhisper {
             self.push_cues(timeline, &last, audio)?;
             self.push_gap_until(timeline, timeline.base() + audio);
         }
-        let inverted = timeline.input.take_out_of_phase_samples();
-        if inverted > 0 {
-            gst::info!(
-                CAT,
-                imp = self,
-                "the stream's two channels are out of phase in {:.1} s: mixed from their difference there",
-                inverted as f64 / RATE as f64
-            );
+        if let Some(summary) = timeline.input.take_downmix().summary(RATE as u32) {
+            gst::info!(CAT, imp = self, "the stream's two channels are {summary}");
         }
         timeline.reset();
         Ok(())
@@ -918,7 +912,7 @@ impl ElementImpl for ArcWhisper {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: Lazy<Vec<gst::PadTemplate>> = Lazy::new(|| {
-            let sink_caps = input_audio::sink_caps(16_000);
+            let sink_caps = gst_file_audio::f32_caps(RATE as u32);
             let src_caps = gst::Caps::builder("text/x-raw")
                 .field("format", "utf8")
                 .build();

@@ -6,16 +6,6 @@
 
 use gst_file_audio::downmix::StereoDownmix;
 
-/// The sink pad's caps.
-pub fn sink_caps(rate: i32) -> gst::Caps {
-    gst::Caps::builder("audio/x-raw")
-        .field("format", "F32LE")
-        .field("rate", rate)
-        .field("channels", gst::IntRange::new(1i32, 2))
-        .field("layout", "interleaved")
-        .build()
-}
-
 /// The negotiated channel count and the stereo mix of the current stream.
 #[derive(Debug, Clone)]
 pub struct InputAudio {
@@ -35,10 +25,7 @@ impl Default for InputAudio {
 impl InputAudio {
     /// The channel count of newly negotiated caps (1 when they do not say).
     pub fn set_caps(&mut self, caps: &gst::CapsRef) {
-        self.channels = caps
-            .structure(0)
-            .and_then(|s| s.get::<i32>("channels").ok())
-            .map_or(1, |c| c.max(1) as usize);
+        self.channels = gst_file_audio::channels(caps);
     }
 
     /// Appends a buffer's samples to `out` as mono; Err when the bytes are not whole frames.
@@ -51,19 +38,13 @@ impl InputAudio {
                 self.channels
             ));
         }
-        if self.channels == 1 {
-            out.extend(gst_file_audio::f32_samples(bytes));
-        } else {
-            let interleaved: Vec<f32> = gst_file_audio::f32_samples(bytes).collect();
-            self.downmix.push(&interleaved, self.channels, out);
-        }
+        self.downmix.push_f32le(bytes, self.channels, out);
         Ok(())
     }
 
-    /// Samples of the stream so far mixed from the channels' difference, counting afresh from
-    /// here (a stream's end reports them).
-    pub fn take_out_of_phase_samples(&mut self) -> u64 {
-        std::mem::take(&mut self.downmix).inverted_frames()
+    /// The stream's stereo mix so far, counting afresh from here (a stream's end reports it).
+    pub fn take_downmix(&mut self) -> StereoDownmix {
+        std::mem::take(&mut self.downmix)
     }
 }
 
@@ -82,7 +63,7 @@ mod tests {
         let mut out = Vec::new();
         input.append(&bytes(&[0.1, -0.2]), &mut out).unwrap();
         assert_eq!(out, [0.1, -0.2]);
-        let mut fixed = sink_caps(16_000);
+        let mut fixed = gst_file_audio::f32_caps(16_000);
         fixed.fixate();
         input.set_caps(&fixed);
         assert_eq!(input.channels, 1, "fixating the range takes its lower end");
@@ -95,8 +76,8 @@ mod tests {
             .append(&bytes(&[0.5, -0.5, 0.25, -0.25]), &mut out)
             .unwrap();
         assert_eq!(out, [0.5, 0.25]);
-        assert_eq!(input.take_out_of_phase_samples(), 2);
-        assert_eq!(input.take_out_of_phase_samples(), 0, "counted afresh");
+        assert_eq!(input.take_downmix().inverted_frames(), 2);
+        assert_eq!(input.take_downmix().inverted_frames(), 0, "counted afresh");
         let e = input
             .append(&bytes(&[0.5, 0.5, 0.5]), &mut out)
             .unwrap_err();

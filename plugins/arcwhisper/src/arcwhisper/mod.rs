@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The `arcwhisper` element: 16 kHz F32 audio in (mono, or stereo it mixes itself), `text/x-raw` segments out, with the
-//! speech recognition done by a pinned `arcwhisper-worker` child process per instance.
+//! The `arcwhisper` element: 16 kHz F32 audio in (mono, or stereo it mixes itself), `text/x-raw`
+//! segments out, with the speech recognition done by a pinned `arcwhisper-worker` child process
+//! per instance.
 
 use gst::glib;
 use gst::prelude::*;

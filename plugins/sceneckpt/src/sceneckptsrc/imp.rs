@@ -380,15 +380,9 @@ impl SceneCkptSrc {
     fn finish_scene(&self, state: &mut State, mut cur: Current) {
         let s = state.settings.clone().unwrap();
         self.stop_decoder(&cur);
-        let inverted = cur.decoder.out_of_phase_samples();
-        if inverted > 0 {
-            gst::info!(
-                CAT,
-                imp = self,
-                "{}: its two channels are out of phase in {:.1} s: mixed from their difference there",
-                cur.paths.scene.display(),
-                inverted as f64 / RATE as f64
-            );
+        if let Some(summary) = cur.decoder.downmix().summary(RATE as u32) {
+            let scene = cur.paths.scene.display();
+            gst::info!(CAT, imp = self, "{scene}: its two channels are {summary}");
         }
         let audio_ns = samples_to_ns(cur.samples);
         {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A scene's private decoding pipeline (`gst-file-audio`: the first audio track as F32LE mono
 //! at the source's rate, stereo mixed so that a channel out of phase does not cancel the
-//! speech, video streams left undecoded), pulled a buffer at a time with a stall limit. Stopping it with a bound is `decoder_stop.rs`.
+//! speech, video streams left undecoded), pulled a buffer at a time with a stall limit.
+//! Stopping it with a bound is `decoder_stop.rs`.
 
 use gst::prelude::*;
 use gst_file_audio::downmix::StereoDownmix;
@@ -48,9 +49,9 @@ impl SceneDecoder {
         })
     }
 
-    /// Samples of the scene mixed from its channels' difference so far (a channel out of phase).
-    pub fn out_of_phase_samples(&self) -> u64 {
-        self.downmix.inverted_frames()
+    /// The scene's stereo mix so far (how much of it was out of phase).
+    pub fn downmix(&self) -> &StereoDownmix {
+        &self.downmix
     }
 
     pub fn pipeline(&self) -> &gst::Pipeline {
